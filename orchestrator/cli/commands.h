@@ -1,0 +1,14 @@
+// Registration of the `sweep` subcommands. Each lives in cli/cmd_<name>.cpp, adds its
+// subcommand and flags to the app, and reports failure through CliContext::fail.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "orchestrator/cli/context.h"
+
+namespace sweep {
+
+// One line per command; main.cpp calls each in the order they appear in `sweep --help`.
+void add_version_command(CLI::App& app, CliContext& ctx);
+
+}  // namespace sweep

@@ -1,0 +1,33 @@
+// `sweep`: the llava-sweep orchestrator. Parses the command line, runs one subcommand, and
+// turns its outcome into an exit code: 0 success, 1 user error, 2 internal error.
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "orchestrator/cli/commands.h"
+
+int main(int argc, char** argv) {
+  sweep::CliContext ctx;
+  CLI::App app{
+      "sweep: find the LoRA settings that make a LLaVA fine-tune work.\n"
+      "Expands a grid of lora_r / lora_alpha / learning_rate / batch_size into jobs recorded in\n"
+      "SQLite, runs one worker per GPU or CPU slot, and ranks the results."};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may also follow the subcommand: `sweep jobs --db x.db`
+  app.add_option("--db", ctx.db_flag, "results database (default: $SWEEP_DB or runs/sweep.db)");
+  app.add_option("--runs", ctx.runs_flag, "run directories root (default: $SWEEP_RUNS or runs)");
+
+  sweep::add_version_command(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\n";
+    return 2;
+  }
+  return ctx.exit_code;
+}

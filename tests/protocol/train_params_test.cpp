@@ -1,0 +1,56 @@
+#include "worker/protocol/train_params.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+namespace sweep {
+namespace {
+
+TEST(TrainParams, DefaultsFillMissingKeys) {
+  TrainParams p = TrainParams::from_json({{"lora_r", 4}});
+  EXPECT_EQ(p.lora_r, 4);
+  EXPECT_EQ(p.lr_scheduler, "cosine");
+  EXPECT_EQ(p.target_modules.size(), 7u);
+  EXPECT_FALSE(p.mm_projector_lr.has_value());
+}
+
+TEST(TrainParams, ScaleIsAlphaOverRankOrOverSqrtRank) {
+  TrainParams p = TrainParams::from_json({{"lora_r", 16}, {"lora_alpha", 32}});
+  EXPECT_DOUBLE_EQ(p.lora_scale(), 2.0);
+  p.use_rslora = true;
+  EXPECT_DOUBLE_EQ(p.lora_scale(), 8.0);
+}
+
+TEST(TrainParams, RejectsValueOutsideItsRangeNamingTheKey) {
+  try {
+    TrainParams::from_json({{"lora_dropout", 1.0}});
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "parameter 'lora_dropout' must be a number in [0, 1)");
+  }
+  try {
+    TrainParams::from_json({{"lr_scheduler", "step"}});
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "parameter 'lr_scheduler' must be one of cosine, linear, constant");
+  }
+}
+
+TEST(TrainParams, IntegerValuedFloatCountsAsInteger) {
+  const ParamSpec* r = find_param_spec("lora_r");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(check_param_value(*r, 8.0), "");
+  EXPECT_EQ(check_param_value(*r, 8.5), "must be an integer >= 1");
+  EXPECT_EQ(check_param_value(*r, 0), "must be an integer >= 1");
+}
+
+TEST(TrainParams, JsonRoundTrip) {
+  TrainParams p = TrainParams::from_json({{"mm_projector_lr", 2e-5}, {"rank_pattern", {{"q_proj", 4}}}});
+  TrainParams q = TrainParams::from_json(p.to_json());
+  EXPECT_EQ(q.to_json(), p.to_json());
+  EXPECT_DOUBLE_EQ(*q.mm_projector_lr, 2e-5);
+}
+
+}  // namespace
+}  // namespace sweep

@@ -1,0 +1,24 @@
+// The `sweep-worker` subcommands. Each takes the arguments after its name and returns the
+// process exit code (docs/worker-protocol.md): 0 success, 1 bad input (job file, model, data),
+// 2 internal error, 3 diverged (NaN/inf loss).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sweep::worker {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* usage;  // one line for --help
+  int (*run)(const Args& args);
+};
+
+constexpr int kExitOk = 0;
+constexpr int kExitBadInput = 1;
+constexpr int kExitInternal = 2;
+constexpr int kExitDiverged = 3;
+
+}  // namespace sweep::worker

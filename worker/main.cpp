@@ -1,0 +1,48 @@
+// `sweep-worker`: runs one job of a sweep (`sweep-worker JOB.json`), and the model tools that
+// need tensors (init-model, predict, score, merge, make-builtin). Spawned by `sweep`; runnable
+// by hand.
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "worker/commands/commands.h"
+
+namespace sweep::worker {
+namespace {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> all = {
+  };
+  return all;
+}
+
+void print_help(std::ostream& out) {
+  out << "usage: sweep-worker JOB.json            run one sweep job (see docs/worker-protocol.md)\n"
+      << "       sweep-worker COMMAND [ARGS...]\n\ncommands:\n";
+  for (const Command& c : commands()) out << "  " << c.name << "  " << c.usage << "\n";
+}
+
+}  // namespace
+}  // namespace sweep::worker
+
+int main(int argc, char** argv) {
+  using namespace sweep::worker;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_help(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? kExitBadInput : kExitOk;
+  }
+  std::string first = argv[1];
+  Args rest(argv + 2, argv + argc);
+  try {
+    for (const Command& c : commands())
+      if (first == c.name) return c.run(rest);
+    std::cerr << "sweep-worker: unknown command '" << first << "'\n";
+    print_help(std::cerr);
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "sweep-worker: internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+}

@@ -1,0 +1,130 @@
+#include "job_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace sweep {
+
+using json = nlohmann::json;
+
+json JobFile::to_json() const {
+  return json{
+      {"schema", kSchema},
+      {"sweep", sweep},
+      {"job_id", job_id},
+      {"attempt", attempt},
+      {"run_dir", run_dir},
+      {"base_model", base_model},
+      {"data", {{"train", train_data}, {"val", val_data}, {"image_folder", image_folder}}},
+      {"params", params},
+      {"objective", {{"metric", objective_metric}, {"mode", objective_mode}}},
+      {"threads", threads},
+      {"device", device},
+      {"resume", resume},
+      {"heartbeat_seconds", heartbeat_seconds},
+  };
+}
+
+namespace {
+
+template <typename T>
+T required(const json& j, const char* key) {
+  if (!j.contains(key)) throw std::runtime_error(std::string("missing key '") + key + "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw std::runtime_error(std::string("key '") + key + "' has the wrong type");
+  }
+}
+
+template <typename T>
+T optional_key(const json& j, const char* key, T fallback) {
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw std::runtime_error(std::string("key '") + key + "' has the wrong type");
+  }
+}
+
+}  // namespace
+
+JobFile JobFile::from_json(const json& j) {
+  if (!j.is_object()) throw std::runtime_error("job file is not a JSON object");
+  int schema = optional_key<int>(j, "schema", kSchema);
+  if (schema != kSchema)
+    throw std::runtime_error("job file schema " + std::to_string(schema) + " is not supported (expected " +
+                             std::to_string(kSchema) + ")");
+  JobFile f;
+  f.sweep = optional_key<std::string>(j, "sweep", "");
+  f.job_id = required<std::string>(j, "job_id");
+  f.attempt = optional_key<int>(j, "attempt", 1);
+  f.run_dir = required<std::string>(j, "run_dir");
+  f.base_model = required<std::string>(j, "base_model");
+  json data = required<json>(j, "data");
+  f.train_data = required<std::string>(data, "train");
+  f.val_data = optional_key<std::string>(data, "val", "");
+  f.image_folder = optional_key<std::string>(data, "image_folder", "");
+  f.params = optional_key<json>(j, "params", json::object());
+  if (!f.params.is_object()) throw std::runtime_error("key 'params' must be an object");
+  json objective = optional_key<json>(j, "objective", json::object());
+  f.objective_metric = optional_key<std::string>(objective, "metric", "val_loss");
+  f.objective_mode = optional_key<std::string>(objective, "mode", "min");
+  if (f.objective_mode != "min" && f.objective_mode != "max")
+    throw std::runtime_error("objective.mode must be min or max");
+  f.threads = optional_key<int>(j, "threads", 1);
+  f.device = optional_key<std::string>(j, "device", "cpu");
+  f.resume = optional_key<bool>(j, "resume", true);
+  f.heartbeat_seconds = optional_key<double>(j, "heartbeat_seconds", 10.0);
+  return f;
+}
+
+JobFile JobFile::read(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open job file: " + std::strerror(errno));
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw std::runtime_error(path + ": not valid JSON");
+  try {
+    return from_json(j);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+}
+
+void JobFile::write(const std::string& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(tmp + ": cannot create: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::runtime_error(tmp + ": write failed: " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(tmp + ": sync failed: " + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(path + ": rename failed: " + std::strerror(err));
+  }
+}
+
+}  // namespace sweep

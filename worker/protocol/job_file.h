@@ -1,0 +1,48 @@
+// job.json: everything one worker process needs to run one job, written by `sweep run` into the
+// job's run directory and read by `sweep-worker JOB.json` (docs/worker-protocol.md). Paths in it
+// are absolute and already resolved (no `builtin:` prefixes), so any program that speaks the
+// protocol can run it. LibTorch-free.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace sweep {
+
+struct JobFile {
+  static constexpr int kSchema = 1;
+
+  std::string sweep;       // sweep name
+  std::string job_id;      // stable hash of the job's result-deciding settings
+  int attempt = 1;         // 1 for the first run, +1 per retry
+  std::string run_dir;     // the job's directory: events.jsonl, checkpoints/, logs
+  std::string base_model;  // model directory: config.json + *.safetensors + tokenizer.model
+  std::string train_data;  // LLaVA JSON
+  std::string val_data;    // LLaVA JSON (may be empty: no evaluation)
+  std::string image_folder;
+  nlohmann::json params = nlohmann::json::object();  // resolved TrainParams keys
+  std::string objective_metric = "val_loss";
+  std::string objective_mode = "min";  // min | max
+  int threads = 1;                     // intra-op threads the worker must use
+  std::string device = "cpu";          // cpu | cuda (the orchestrator sets CUDA_VISIBLE_DEVICES)
+  bool resume = true;                  // continue from the latest checkpoint in run_dir if any
+  double heartbeat_seconds = 10.0;
+
+  nlohmann::json to_json() const;
+  // Throws std::runtime_error naming the missing or mistyped key.
+  static JobFile from_json(const nlohmann::json& j);
+  // Throws std::runtime_error naming the file.
+  static JobFile read(const std::string& path);
+  // Writes to a temp file in the same directory and renames it into place.
+  void write(const std::string& path) const;
+
+  std::string events_path() const { return run_dir + "/events.jsonl"; }
+  std::string checkpoints_dir() const { return run_dir + "/checkpoints"; }
+};
+
+// Writes `text` to `path` atomically (temp file in the same directory, fsync, rename).
+// Throws std::runtime_error naming the file on failure.
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace sweep
