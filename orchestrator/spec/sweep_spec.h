@@ -1,0 +1,112 @@
+// The sweep file (DESIGN.md §4, docs/sweep-file.md): parsing and strict validation of the YAML into
+// a typed SweepSpec, expansion of its grid into jobs, and the stable identity (hash) of a job.
+// LibTorch-free. Every function here is pure apart from load_sweep_spec reading one file; all are
+// safe to call from several threads on distinct arguments.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "db/result.h"
+
+namespace sweep {
+
+// Where the jobs run: CPU slots (`slots`, `threads_per_job`) or GPUs (`gpus`, `jobs_per_gpu`).
+struct ResourceSpec {
+  std::vector<int> gpus;  // device indices; empty = CPU slots
+  int jobs_per_gpu = 1;
+  int slots = 1;  // concurrent CPU jobs (ignored when gpus is set)
+  int threads_per_job = 1;
+
+  bool uses_gpus() const { return !gpus.empty(); }
+  // gpus.size() * jobs_per_gpu with GPUs, else slots.
+  int total_slots() const;
+};
+
+// The metric the leaderboard ranks by. metric: val_loss | val_token_acc | val_exact_match.
+struct ObjectiveSpec {
+  std::string metric = "val_loss";
+  std::string mode = "min";  // min | max; defaults to min for val_loss, max for the others
+  bool maximize() const { return mode == "max"; }
+};
+
+// Dataset locations as resolved: "builtin:..." kept as written, paths made relative to the
+// spec file's directory absolute (lexically normalised; existence is not checked here).
+struct DataSpec {
+  std::string train, val, image_folder;
+};
+
+// One grid axis. Plain axis: `values` are the key's values. Linked axis
+// (`lora_alpha: {times: lora_r, values: [1, 2]}`): value = multiplier * value of `times`,
+// so `values` holds the multipliers.
+struct GridAxis {
+  std::string key;
+  std::vector<nlohmann::json> values;  // normalised (int keys hold ints)
+  std::string times;                   // empty for a plain axis
+  bool linked() const { return !times.empty(); }
+};
+
+struct SweepSpec {
+  std::string name;         // [A-Za-z0-9_.-]+
+  std::string source_path;  // the file it was read from ("" or a label for parse_sweep_spec)
+  std::string base_model;   // "builtin:tiny-llava" or an absolute path
+  DataSpec data;
+  nlohmann::json train = nlohmann::json::object();  // fixed train keys, validated, normalised
+  std::vector<GridAxis> grid;                       // in file order
+  std::vector<nlohmann::json> include;  // extra points: objects of train keys (validated)
+  std::vector<nlohmann::json> exclude;  // partial points: a job matching every key is dropped
+  ObjectiveSpec objective;
+  ResourceSpec resources;
+  int retries = 0;
+  double max_job_time_s = 0;  // 0 = no limit; YAML accepts seconds or "30s"/"30m"/"2h"
+  std::vector<std::string> worker_command;  // empty = the sweep-worker beside sweep
+};
+
+struct ExpandedJob {
+  std::string hash;  // job_hash(spec, params)
+  int index = 0;     // 0-based position in expansion order (grid order, then include)
+  nlohmann::json params;  // every TrainParams key resolved, defaults filled, normalised
+  double lora_scale = 0;  // alpha/r, or alpha/sqrt(r) with use_rslora
+  std::string duplicate_of;  // hash of an earlier job with the same effective configuration
+};
+
+// Reads and validates a sweep file. Errors are kUser (kNotFound / kIo for the file itself) with
+// the message "FILE:LINE:COL: what is wrong" and a hint (closest key, allowed values).
+Result<SweepSpec> load_sweep_spec(const std::string& path);
+// Same, from text; `source_name` is used in messages and relative paths resolve against its
+// directory (or the current directory when it has none).
+Result<SweepSpec> parse_sweep_spec(const std::string& yaml_text, const std::string& source_name);
+
+// The cartesian product of the grid (first axis varies slowest), then the include points, minus
+// points matched by an exclude entry. Points with an identical hash are kept once (later copies
+// dropped); points with the same *effective* configuration (same params except lora_alpha/lora_r,
+// same lora_scale, e.g. r=8/alpha=16 and r=16/alpha=32 with the same other settings are NOT
+// duplicates; but identical params reached through two routes are) are kept and flagged with
+// duplicate_of. Indexes are renumbered densely after dropping. Error only for an empty result.
+Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec);
+
+// Product of the grid axis sizes (what `sweep plan` prints as "3×2×2×1").
+std::vector<size_t> grid_shape(const SweepSpec& spec);
+
+// Canonical text of a JSON value: object keys sorted, no whitespace, integers as integers,
+// reals as "%.17g" of the parsed double (so 1e-4 and 0.0001 print the same), integral reals
+// kept as reals unless normalised by the caller (normalise_params does that for int keys).
+std::string canonical_json(const nlohmann::json& value);
+
+// Train params with integral reals for int keys turned into ints (8.0 -> 8) and every other
+// number of a number key turned into a double (1 -> 1.0), so equal settings compare equal.
+nlohmann::json normalise_params(const nlohmann::json& params);
+
+// 16 lowercase hex chars: FNV-1a 64 of canonical_json({params, base_model, data}). It covers
+// what decides a job's result: every resolved training key, the base model and the three data
+// locations. Not covered (they do not change the result): name, objective, resources, retries,
+// max_job_time, worker command.
+std::string job_hash(const SweepSpec& spec, const nlohmann::json& params);
+
+// The whole spec as JSON (the grid axes, include/exclude and resolved paths included), stored in
+// the sweeps table and shown by `sweep plan --format json`.
+nlohmann::json spec_to_json(const SweepSpec& spec);
+
+}  // namespace sweep
