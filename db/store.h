@@ -1,0 +1,218 @@
+// The results store: the orchestrator's only door to the SQLite database (DESIGN.md §5,
+// docs/database.md). Every method returns a Result/Status; a SQLite failure is a kDatabase error
+// whose message says what was being done and carries sqlite3_errmsg.
+//
+// Threading: a Store is not thread-safe; use one per thread or process. Several processes may
+// open the same file (WAL mode, busy_timeout, BEGIN IMMEDIATE with retry), but the orchestrator
+// is the only writer in normal operation; readers (`sweep query`, `sweep leaderboard`) use
+// open_readonly().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "db/result.h"
+
+namespace sweep {
+
+class Db;
+
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kDiverged, kCancelled, kLost };
+
+// "pending", "running", "succeeded", "failed", "diverged", "cancelled", "lost".
+const char* to_string(JobState state);
+std::optional<JobState> parse_job_state(const std::string& text);
+// succeeded, failed, diverged, cancelled. (Whether a failed job has attempts left is the
+// caller's decision; `lost` is not final: it is re-queued while attempts remain.)
+bool is_final(JobState state);
+// All states in lifecycle order (for tables and help texts).
+const std::vector<JobState>& all_job_states();
+
+struct SweepRecord {
+  int64_t id = 0;
+  std::string name, spec_path, spec_json, objective_metric, objective_mode;  // mode: "min"|"max"
+  double created_at = 0;
+};
+
+struct NewJob {
+  std::string hash;  // stable identity; unique per sweep
+  int grid_index = 0;
+  std::string params_json;  // resolved hyperparameters + fixed settings (canonical JSON object)
+  double lora_scale = 0;    // lora_alpha / lora_r, kept for sorting and plotting
+};
+
+struct JobRecord {
+  int64_t id = 0;
+  int64_t sweep_id = 0;
+  std::string hash;
+  int grid_index = 0;
+  std::string params_json;
+  double lora_scale = 0;
+  JobState state = JobState::kPending;
+  int attempt = 0;  // attempts started so far
+  int64_t pid = 0;
+  std::string host, device, run_dir;
+  double created_at = 0, started_at = 0, finished_at = 0;  // 0 = not yet
+  std::optional<int> exit_code;
+  std::string error;
+  uint64_t events_offset = 0;  // ingestion cursor for events.jsonl: byte offset ...
+  int64_t last_seq = 0;        // ... and the last ingested event's seq
+  std::string info_json = "{}";  // set_job_info keys, e.g. {"started": {...}, "finished": {...}}
+};
+
+struct AttemptRecord {
+  int64_t job_id = 0;
+  int attempt = 0;
+  int64_t pid = 0;
+  std::string host, device, run_dir;
+  double started_at = 0, finished_at = 0;
+  std::string state;  // the job state this attempt ended in; "running" while open
+  std::optional<int> exit_code;
+  std::string error;
+};
+
+struct UpsertStats {
+  int added = 0;
+  int existing = 0;
+};
+
+struct EvalRow {
+  int64_t job_id = 0;
+  int64_t step = 0;
+  std::map<std::string, double> metrics;
+};
+
+struct CheckpointRow {
+  int64_t job_id = 0;
+  int64_t step = 0;
+  std::string path;
+  std::string metrics_json;
+  bool kept = true;
+};
+
+// The result of a free SQL query: cells as text (nullopt = SQL NULL); numeric_column[i] is true
+// when every non-null value of column i is an INTEGER or REAL.
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::vector<bool> numeric_column;
+};
+
+struct LeaderRow {
+  int64_t job_id = 0;
+  std::string hash;
+  std::string params_json;
+  std::string state;
+  std::optional<double> objective;  // best value of the metric over the job's evals
+  int64_t best_step = 0;
+  std::string checkpoint_path;  // checkpoint at best_step, empty when none was kept
+  std::map<std::string, double> metrics;  // every eval metric at best_step
+};
+
+class Store {
+ public:
+  // Creates the parent directory and the file when missing, sets the pragmas and applies the
+  // pending migrations. ":memory:" gives a private in-memory database. A database written by a
+  // newer version of sweep is refused (kUser, with the versions in the message).
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  // Read-only connection (SQLITE_OPEN_READONLY + PRAGMA query_only); never creates or migrates.
+  // kNotFound when the file is missing (hint: run `sweep run SPEC.yaml` first).
+  static Result<std::unique_ptr<Store>> open_readonly(const std::string& path);
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  int schema_version() const;
+  const std::string& path() const { return path_; }
+
+  // BEGIN IMMEDIATE (retried while another writer holds the lock) ... COMMIT; ROLLBACK when the
+  // body returns an error, which is then returned. Nested calls join the outer transaction.
+  Status transaction(const std::function<Status()>& body);
+
+  // Sweeps are keyed by name: a second call with the same name updates spec_path, spec_json and
+  // the objective, and returns the same id.
+  Result<int64_t> upsert_sweep(const std::string& name, const std::string& spec_path,
+                               const std::string& spec_json, const std::string& objective_metric,
+                               const std::string& objective_mode);
+  // One transaction. A job whose hash already exists in the sweep is left untouched (counted in
+  // `existing`); new hashes are inserted as pending (counted in `added`).
+  Result<UpsertStats> upsert_jobs(int64_t sweep_id, const std::vector<NewJob>& jobs);
+
+  Result<std::optional<SweepRecord>> find_sweep(const std::string& name);
+  Result<std::vector<SweepRecord>> list_sweeps();  // by id
+  // Jobs of a sweep ordered by grid_index, id; optionally only one state.
+  Result<std::vector<JobRecord>> list_jobs(int64_t sweep_id,
+                                           std::optional<JobState> state = std::nullopt);
+  Result<JobRecord> get_job(int64_t job_id);  // kNotFound naming the id
+  Result<std::optional<JobRecord>> find_job(int64_t sweep_id, const std::string& hash);
+  // Every state present in the map, zero when no job has it.
+  Result<std::map<JobState, int>> count_by_state(int64_t sweep_id);
+  Result<std::vector<AttemptRecord>> attempts(int64_t job_id);  // by attempt number
+
+  // Attempt lifecycle. start_attempt: state running, attempt+1, pid/host/device/run_dir,
+  // started_at = now, finished_at/exit_code/error cleared, and a new attempts row.
+  Status start_attempt(int64_t job_id, int64_t pid, const std::string& host,
+                       const std::string& device, const std::string& run_dir);
+  // Sets the job's state, exit code, error and finished_at, and closes its latest attempts row.
+  Status finish_attempt(int64_t job_id, JobState state, std::optional<int> exit_code,
+                        const std::string& error);
+  // Plain state change (re-queue as pending, cancel, mark lost). `error` replaces the job's error
+  // when non-empty.
+  Status set_state(int64_t job_id, JobState state, const std::string& error = "");
+
+  // Ingestion. Call inside transaction() together with set_cursor so that the cursor and the
+  // rows move together. All are idempotent: re-ingesting the same events changes nothing.
+  // INSERT OR REPLACE on (job_id, name, step).
+  Status add_metrics(int64_t job_id, int attempt, int64_t step,
+                     const std::map<std::string, double>& values);
+  // INSERT OR REPLACE on (job_id, step, name): one eval_metrics row per metric.
+  Status add_eval(int64_t job_id, int attempt, int64_t step,
+                  const std::map<std::string, double>& metrics);
+  // INSERT OR REPLACE on (job_id, path); kept = 1.
+  Status add_checkpoint(int64_t job_id, int64_t step, const std::string& path,
+                        const std::string& metrics_json);
+  Status mark_checkpoint_deleted(int64_t job_id, const std::string& path);
+  Result<std::vector<CheckpointRow>> checkpoints(int64_t job_id);  // by step
+  Status set_cursor(int64_t job_id, uint64_t events_offset, int64_t last_seq);
+  // Sets info_json[key] = json_value (a JSON text), e.g. the started event's versions or the
+  // finished event's summary. kUser when json_value is not valid JSON.
+  Status set_job_info(int64_t job_id, const std::string& key, const std::string& json_value);
+
+  // Results. Best eval per job by `metric` (min, or max when `maximize`), best first, ties by job
+  // id; only jobs that have an eval of that metric and are succeeded or running (failed, diverged,
+  // cancelled, lost and pending are left out).
+  Result<std::vector<LeaderRow>> leaderboard(int64_t sweep_id, const std::string& metric,
+                                             bool maximize);
+  Result<std::vector<EvalRow>> evals(int64_t job_id);  // by step
+  // The latest value of every progress metric of a job, with "step" (for `sweep status`).
+  Result<std::map<std::string, double>> latest_metrics(int64_t job_id);
+  // (step, value) of one progress metric, by step.
+  Result<std::vector<std::pair<int64_t, double>>> metric_curve(int64_t job_id,
+                                                               const std::string& name);
+  // Runs one read-only statement and returns all its rows. Refused (kUser, "sweep query is
+  // read-only: ...") when the text holds more than one statement or when the statement could
+  // write (sqlite3_stmt_readonly), whatever the connection; a Store from open_readonly() is
+  // additionally unable to write at the SQLite level.
+  Result<QueryResult> query_readonly(const std::string& sql);
+
+ private:
+  Store(std::unique_ptr<Db> db, std::string path, bool readonly);
+  Status migrate();
+  Status check_version();
+  Result<JobRecord> read_job(int64_t job_id);
+
+  std::unique_ptr<Db> db_;
+  std::string path_;
+  bool readonly_ = false;
+  int schema_version_ = 0;
+  int transaction_depth_ = 0;
+};
+
+}  // namespace sweep
