@@ -70,6 +70,7 @@ struct ExpandedJob {
   nlohmann::json params;  // every TrainParams key resolved, defaults filled, normalised
   double lora_scale = 0;  // alpha/r, or alpha/sqrt(r) with use_rslora
   std::string duplicate_of;  // hash of an earlier job with the same effective configuration
+  bool is_duplicate() const { return !duplicate_of.empty(); }
 };
 
 // Reads and validates a sweep file. Errors are kUser (kNotFound / kIo for the file itself) with
@@ -79,12 +80,14 @@ Result<SweepSpec> load_sweep_spec(const std::string& path);
 // directory (or the current directory when it has none).
 Result<SweepSpec> parse_sweep_spec(const std::string& yaml_text, const std::string& source_name);
 
-// The cartesian product of the grid (first axis varies slowest), then the include points, minus
-// points matched by an exclude entry. Points with an identical hash are kept once (later copies
-// dropped); points with the same *effective* configuration (same params except lora_alpha/lora_r,
-// same lora_scale, e.g. r=8/alpha=16 and r=16/alpha=32 with the same other settings are NOT
-// duplicates; but identical params reached through two routes are) are kept and flagged with
-// duplicate_of. Indexes are renumbered densely after dropping. Error only for an empty result.
+// The cartesian product of the grid (first axis varies slowest; linked axes follow their base
+// axis), minus grid points matched by an `exclude:` entry, then the `include:` points (never
+// excluded). A point whose resolved params equal an earlier point's (same hash: e.g. an include
+// point that is also a grid point, or 1e-4 and 0.0001 in one list) stays in the list, flagged:
+// its duplicate_of is the earlier job's hash (which is also its own). Such entries are reports
+// only: record and run each hash once (skip jobs with a non-empty duplicate_of). `index` is the
+// position in the returned list. Errors (kUser, naming the spec file): a linked value that is not
+// allowed for its key (e.g. a fractional batch_size), or no job left after exclusion.
 Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec);
 
 // Product of the grid axis sizes (what `sweep plan` prints as "3×2×2×1").
