@@ -1,0 +1,33 @@
+// Hugging Face LLaVA checkpoints: config.json + model.safetensors (or sharded
+// model-0000N-of-0000M.safetensors with model.safetensors.index.json).
+// Reads the llava-hf layout, the transformers >= 4.52 layout and the original LLaVA names
+// (docs/model.md); writes the llava-hf layout.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/types.h>
+
+#include "worker/model/llava.h"
+
+namespace sweep::model {
+
+// Reads config.json and all weights. Throws one std::runtime_error listing every missing,
+// unexpected and mis-shaped tensor (after name mapping), naming the directory.
+LlavaForConditionalGeneration load_llava(const std::string& model_dir, torch::Dtype base_dtype,
+                                         torch::Device device);
+// Loads `tensors` (any accepted layout) into `m`; same error contract as load_llava. `source`
+// names the checkpoint in messages.
+void load_llava_weights(LlavaForConditionalGeneration& m,
+                        const std::map<std::string, torch::Tensor>& tensors,
+                        const std::string& source);
+// Maps a tensor name of any accepted layout to this model's (llava-hf) name; unknown names are
+// returned unchanged.
+std::string canonical_tensor_name(const std::string& name);
+
+// config.json + model.safetensors in the llava-hf layout, base weights in their current dtype,
+// LoRA adapters excluded (merge first to include them). Written to DIR.tmp-* and renamed over DIR.
+void save_llava(LlavaForConditionalGeneration& m, const std::string& dir);
+
+}  // namespace sweep::model
