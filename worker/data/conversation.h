@@ -1,0 +1,24 @@
+// The vicuna_v1 conversation template ("v1" in LLaVA's conversation.py), used by LLaVA-1.5:
+//   SYSTEM + " " + "USER: q1 ASSISTANT: a1</s>USER: q2 ASSISTANT: a2</s>"
+#pragma once
+
+#include <string>
+
+#include "worker/data/llava_json.h"
+
+namespace sweep::data {
+
+extern const char* const kVicunaSystem;  // "A chat between a curious user and ..."
+extern const char* const kImageToken;    // "<image>"
+
+// A turn's text after LLaVA's preprocess_multimodal: a value carrying <image> becomes
+// "<image>\n" + (value with every <image> removed, then stripped of surrounding whitespace).
+// Values without <image>, and every value of a text-only sample, are returned unchanged.
+std::string move_image_token_to_front(const std::string& value);
+
+// The whole prompt text of a sample, "</s>" markers included, as LLaVA builds it: a leading
+// gpt turn is dropped, <image> is moved to the front of its turn when `s.image` is set.
+// Throws std::runtime_error naming the sample if roles do not alternate human/gpt.
+std::string vicuna_v1_prompt(const Sample& s);
+
+}  // namespace sweep::data
