@@ -190,6 +190,10 @@ class Store {
   // cancelled, lost and pending are left out).
   Result<std::vector<LeaderRow>> leaderboard(int64_t sweep_id, const std::string& metric,
                                              bool maximize);
+  // Best value of `metric` over each job's evals, for every job of the sweep that has one,
+  // whatever its state (for `sweep jobs`).
+  Result<std::map<int64_t, double>> best_objectives(int64_t sweep_id, const std::string& metric,
+                                                    bool maximize);
   Result<std::vector<EvalRow>> evals(int64_t job_id);  // by step
   // The latest value of every progress metric of a job, with "step" (for `sweep status`).
   Result<std::map<std::string, double>> latest_metrics(int64_t job_id);

@@ -1,0 +1,89 @@
+#include "db/query_guard.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace sweep {
+
+namespace {
+
+// Pragmas that only report; allowed with no argument (`PRAGMA page_count`).
+const std::set<std::string>& read_pragmas() {
+  static const std::set<std::string> kRead = {
+      "application_id", "collation_list", "compile_options", "database_list", "encoding",
+      "foreign_key_check", "foreign_key_list", "foreign_keys", "freelist_count", "function_list",
+      "index_info", "index_list", "index_xinfo", "integrity_check", "journal_mode", "module_list",
+      "page_count", "page_size", "pragma_list", "quick_check", "schema_version", "table_info",
+      "table_list", "table_xinfo", "user_version"};
+  return kRead;
+}
+
+// Of those, the ones whose argument names what to report on (`PRAGMA table_info(jobs)`) instead
+// of setting a value.
+const std::set<std::string>& read_pragmas_with_argument() {
+  static const std::set<std::string> kWithArgument = {
+      "foreign_key_check", "foreign_key_list", "index_info", "index_list", "index_xinfo",
+      "integrity_check",   "quick_check",      "table_info", "table_list", "table_xinfo"};
+  return kWithArgument;
+}
+
+std::string lower(const char* text) {
+  std::string s = text ? text : "";
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string describe(int action, const char* arg1, const char* arg2) {
+  std::string a1 = arg1 ? arg1 : "";
+  switch (action) {
+    case SQLITE_ATTACH: return "ATTACH";
+    case SQLITE_DETACH: return "DETACH";
+    case SQLITE_INSERT: return "INSERT into " + a1;
+    case SQLITE_UPDATE: return "UPDATE of " + a1;
+    case SQLITE_DELETE: return "DELETE from " + a1;
+    case SQLITE_TRANSACTION: return "transaction control (" + a1 + ")";
+    case SQLITE_SAVEPOINT: return "SAVEPOINT";
+    case SQLITE_PRAGMA:
+      return "PRAGMA " + a1 + (arg2 ? std::string("=") + arg2 : std::string());
+    case SQLITE_FUNCTION: return "function " + std::string(arg2 ? arg2 : "");
+    default: return "schema or database changes (CREATE, DROP, ALTER, ANALYZE, REINDEX, VACUUM)";
+  }
+}
+
+}  // namespace
+
+QueryGuard::QueryGuard(sqlite3* db) : db_(db) { sqlite3_set_authorizer(db_, &authorize, this); }
+
+QueryGuard::~QueryGuard() { sqlite3_set_authorizer(db_, nullptr, nullptr); }
+
+int QueryGuard::authorize(void* self, int action, const char* arg1, const char* arg2,
+                          const char* /*db_name*/, const char* /*trigger*/) {
+  auto* guard = static_cast<QueryGuard*>(self);
+  bool allowed = false;
+  switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_RECURSIVE:
+      allowed = true;
+      break;
+    case SQLITE_FUNCTION:
+      allowed = lower(arg2) != "load_extension";
+      break;
+    case SQLITE_PRAGMA: {
+      std::string name = lower(arg1);
+      allowed = read_pragmas().count(name) &&
+                (arg2 == nullptr || read_pragmas_with_argument().count(name));
+      break;
+    }
+    default:
+      allowed = false;
+  }
+  if (!allowed && guard->refused_.empty()) guard->refused_ = describe(action, arg1, arg2);
+  return allowed ? SQLITE_OK : SQLITE_DENY;
+}
+
+}  // namespace sweep

@@ -1,0 +1,148 @@
+#include "db/schema.h"
+
+namespace sweep {
+
+namespace {
+
+// Version 1. Metrics and eval metrics are one row per value, keyed (job_id, name, step) WITHOUT
+// ROWID, so that a loss curve or a job's best eval is an index range scan even at 10M rows.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE sweeps (
+  id               INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE,
+  spec_path        TEXT NOT NULL DEFAULT '',
+  spec_json        TEXT NOT NULL DEFAULT '{}',
+  objective_metric TEXT NOT NULL DEFAULT 'val_loss',
+  objective_mode   TEXT NOT NULL DEFAULT 'min',
+  created_at       REAL NOT NULL,
+  updated_at       REAL NOT NULL
+);
+
+CREATE TABLE jobs (
+  id            INTEGER PRIMARY KEY,
+  sweep_id      INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+  hash          TEXT NOT NULL,
+  grid_index    INTEGER NOT NULL,
+  params        TEXT NOT NULL,
+  lora_scale    REAL,
+  state         TEXT NOT NULL DEFAULT 'pending',
+  attempt       INTEGER NOT NULL DEFAULT 0,
+  pid           INTEGER,
+  host          TEXT NOT NULL DEFAULT '',
+  device        TEXT NOT NULL DEFAULT '',
+  run_dir       TEXT NOT NULL DEFAULT '',
+  created_at    REAL NOT NULL,
+  started_at    REAL,
+  finished_at   REAL,
+  exit_code     INTEGER,
+  error         TEXT NOT NULL DEFAULT '',
+  events_offset INTEGER NOT NULL DEFAULT 0,
+  last_seq      INTEGER NOT NULL DEFAULT 0,
+  info          TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (sweep_id, hash)
+);
+CREATE INDEX jobs_by_sweep_state ON jobs (sweep_id, state);
+
+CREATE TABLE attempts (
+  job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  attempt     INTEGER NOT NULL,
+  pid         INTEGER,
+  host        TEXT NOT NULL DEFAULT '',
+  device      TEXT NOT NULL DEFAULT '',
+  run_dir     TEXT NOT NULL DEFAULT '',
+  started_at  REAL NOT NULL,
+  finished_at REAL,
+  state       TEXT NOT NULL DEFAULT 'running',
+  exit_code   INTEGER,
+  error       TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
+
+CREATE TABLE metrics (
+  job_id  INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  name    TEXT NOT NULL,
+  step    INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  value   REAL,
+  PRIMARY KEY (job_id, name, step)
+) WITHOUT ROWID;
+
+CREATE TABLE eval_metrics (
+  job_id  INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  name    TEXT NOT NULL,
+  step    INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  value   REAL,
+  PRIMARY KEY (job_id, name, step)
+) WITHOUT ROWID;
+CREATE INDEX eval_metrics_by_step ON eval_metrics (job_id, step);
+CREATE INDEX eval_metrics_by_value ON eval_metrics (job_id, name, value);
+
+CREATE TABLE checkpoints (
+  id         INTEGER PRIMARY KEY,
+  job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  step       INTEGER NOT NULL,
+  path       TEXT NOT NULL,
+  metrics    TEXT NOT NULL DEFAULT '{}',
+  kept       INTEGER NOT NULL DEFAULT 1,
+  created_at REAL NOT NULL,
+  deleted_at REAL,
+  UNIQUE (job_id, path)
+);
+CREATE INDEX checkpoints_by_step ON checkpoints (job_id, step);
+
+-- One row per evaluation, its metrics as a JSON object (for people reading the database).
+CREATE VIEW evals AS
+SELECT job_id, step, MAX(attempt) AS attempt, json_group_object(name, value) AS metrics
+FROM eval_metrics GROUP BY job_id, step;
+
+-- Per sweep, every succeeded or running job with an eval of the sweep's objective metric: its
+-- best value (min or max per objective_mode), the first step that reached it, and the checkpoint
+-- kept at that step. rank 1 is the best job of the sweep.
+CREATE VIEW leaderboard AS
+WITH best AS (
+  SELECT j.sweep_id, j.id AS job_id, s.objective_metric AS metric, s.objective_mode AS mode,
+         CASE s.objective_mode WHEN 'max' THEN MAX(e.value) ELSE MIN(e.value) END AS objective
+  FROM jobs j
+  JOIN sweeps s ON s.id = j.sweep_id
+  JOIN eval_metrics e ON e.job_id = j.id AND e.name = s.objective_metric
+  WHERE j.state IN ('succeeded', 'running')
+  GROUP BY j.id
+),
+at_step AS (
+  SELECT b.*,
+         (SELECT MIN(e.step) FROM eval_metrics e
+          WHERE e.job_id = b.job_id AND e.name = b.metric AND e.value = b.objective) AS best_step
+  FROM best b
+)
+SELECT a.sweep_id,
+       s.name AS sweep,
+       RANK() OVER (PARTITION BY a.sweep_id
+                    ORDER BY CASE a.mode WHEN 'max' THEN -a.objective ELSE a.objective END) AS rank,
+       a.job_id, j.hash, j.state,
+       json_extract(j.params, '$.lora_r') AS lora_r,
+       json_extract(j.params, '$.lora_alpha') AS lora_alpha,
+       json_extract(j.params, '$.learning_rate') AS learning_rate,
+       json_extract(j.params, '$.batch_size') AS batch_size,
+       a.metric, a.mode, a.objective, a.best_step,
+       (SELECT c.path FROM checkpoints c
+        WHERE c.job_id = a.job_id AND c.step = a.best_step AND c.kept = 1
+        ORDER BY c.id DESC LIMIT 1) AS checkpoint_path,
+       j.run_dir, j.params
+FROM at_step a
+JOIN jobs j ON j.id = a.job_id
+JOIN sweeps s ON s.id = a.sweep_id;
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& schema_migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, kSchemaV1},
+  };
+  return kMigrations;
+}
+
+int latest_schema_version() { return schema_migrations().back().version; }
+
+}  // namespace sweep

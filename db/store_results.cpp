@@ -1,0 +1,231 @@
+// Reading results: leaderboard, evals, curves, and free read-only SQL for `sweep query`.
+#include <sqlite3.h>
+
+#include <cctype>
+
+#include "db/query_guard.h"
+#include "db/sqlite.h"
+#include "db/store.h"
+#include "db/store_internal.h"
+
+namespace sweep {
+
+using store_internal::job_label;
+
+namespace {
+
+// Per job of sweep ?1 in the given states: the best value of eval metric ?2 (max when ?3 is 1)
+// and the first step that reached it. Served by jobs_by_sweep_state and eval_metrics_by_value.
+std::string best_per_job_sql(const std::string& state_filter) {
+  return "WITH best AS ("
+         "  SELECT j.id AS job_id, CASE WHEN ?3 THEN MAX(e.value) ELSE MIN(e.value) END AS objective"
+         "  FROM jobs j JOIN eval_metrics e ON e.job_id = j.id AND e.name = ?2"
+         "  WHERE j.sweep_id = ?1 " + state_filter +
+         "  GROUP BY j.id) "
+         "SELECT b.job_id, b.objective,"
+         "  (SELECT MIN(e.step) FROM eval_metrics e"
+         "   WHERE e.job_id = b.job_id AND e.name = ?2 AND e.value = b.objective) AS best_step "
+         "FROM best b WHERE b.objective IS NOT NULL";
+}
+
+Result<std::map<std::string, double>> values_at_step(Stmt& stmt, int64_t job_id, int64_t step) {
+  SWEEP_RETURN_IF_ERROR(stmt.reset());
+  SWEEP_RETURN_IF_ERROR(stmt.bind_all(job_id, step));
+  std::map<std::string, double> values;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    if (!stmt.is_null(1)) values[stmt.text(0)] = stmt.real(1);
+  }
+  return values;
+}
+
+Result<std::string> checkpoint_at_step(Stmt& stmt, int64_t job_id, int64_t step) {
+  SWEEP_RETURN_IF_ERROR(stmt.reset());
+  SWEEP_RETURN_IF_ERROR(stmt.bind_all(job_id, step));
+  auto row = stmt.step();
+  if (!row.ok()) return row.error();
+  return *row ? stmt.text(0) : std::string();
+}
+
+bool blank(const std::string& text) {
+  for (unsigned char c : text) {
+    if (!std::isspace(c) && c != ';') return false;
+  }
+  return true;
+}
+
+Error read_only_refusal(const std::string& why) {
+  return make_error(ErrorKind::kUser, "sweep query is read-only: " + why,
+                    "use SELECT (or WITH ... SELECT) statements, one at a time");
+}
+
+}  // namespace
+
+Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::string& metric,
+                                                  bool maximize) {
+  std::string what = "ranking jobs of sweep " + std::to_string(sweep_id) + " by " + metric;
+  auto stmt = db_->prepare(
+      "SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step FROM (" +
+          best_per_job_sql("AND j.state IN ('succeeded', 'running')") +
+          ") r JOIN jobs j ON j.id = r.job_id "
+          "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
+      what);
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
+  auto metrics = db_->prepare("SELECT name, value FROM eval_metrics WHERE job_id = ? AND step = ?",
+                              what);
+  if (!metrics.ok()) return metrics.error();
+  auto checkpoint = db_->prepare(
+      "SELECT path FROM checkpoints WHERE job_id = ? AND step = ? AND kept = 1 "
+      "ORDER BY id DESC LIMIT 1",
+      what);
+  if (!checkpoint.ok()) return checkpoint.error();
+  std::vector<LeaderRow> rows;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    LeaderRow r;
+    r.job_id = stmt->int64(0);
+    r.hash = stmt->text(1);
+    r.params_json = stmt->text(2);
+    r.state = stmt->text(3);
+    r.objective = stmt->opt_real(4);
+    r.best_step = stmt->int64(5);
+    auto values = values_at_step(*metrics, r.job_id, r.best_step);
+    if (!values.ok()) return values.error();
+    r.metrics = std::move(*values);
+    auto path = checkpoint_at_step(*checkpoint, r.job_id, r.best_step);
+    if (!path.ok()) return path.error();
+    r.checkpoint_path = std::move(*path);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+Result<std::map<int64_t, double>> Store::best_objectives(int64_t sweep_id,
+                                                         const std::string& metric,
+                                                         bool maximize) {
+  auto stmt = db_->prepare(best_per_job_sql(""), "finding the best " + metric + " of sweep " +
+                                                     std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
+  std::map<int64_t, double> best;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    best[stmt->int64(0)] = stmt->real(1);
+  }
+  return best;
+}
+
+Result<std::vector<EvalRow>> Store::evals(int64_t job_id) {
+  auto stmt = db_->prepare(
+      "SELECT step, name, value FROM eval_metrics "
+      "WHERE job_id = ? ORDER BY step, name",
+      "reading the evals of " + job_label(job_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, job_id));
+  std::vector<EvalRow> rows;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    int64_t step = stmt->int64(0);
+    if (rows.empty() || rows.back().step != step) rows.push_back(EvalRow{job_id, step, {}});
+    if (!stmt->is_null(2)) rows.back().metrics[stmt->text(1)] = stmt->real(2);
+  }
+  return rows;
+}
+
+Result<std::map<std::string, double>> Store::latest_metrics(int64_t job_id) {
+  // SQLite takes the bare column `value` from the row holding MAX(step) within each group.
+  auto stmt = db_->prepare(
+      "SELECT name, value, MAX(step) FROM metrics WHERE job_id = ? GROUP BY name",
+      "reading the latest metrics of " + job_label(job_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, job_id));
+  std::map<std::string, double> latest;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    if (!stmt->is_null(1)) latest[stmt->text(0)] = stmt->real(1);
+    double step = stmt->real(2);
+    if (!latest.count("step") || step > latest["step"]) latest["step"] = step;
+  }
+  return latest;
+}
+
+Result<std::vector<std::pair<int64_t, double>>> Store::metric_curve(int64_t job_id,
+                                                                   const std::string& name) {
+  auto stmt = db_->prepare(
+      "SELECT step, value FROM metrics WHERE job_id = ? AND name = ? ORDER BY step",
+      "reading the " + name + " curve of " + job_label(job_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(job_id, name));
+  std::vector<std::pair<int64_t, double>> curve;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    if (!stmt->is_null(1)) curve.emplace_back(stmt->int64(0), stmt->real(1));
+  }
+  return curve;
+}
+
+Result<QueryResult> Store::query_readonly(const std::string& sql) {
+  if (blank(sql)) return make_error(ErrorKind::kUser, "sweep query: the SQL text is empty");
+  QueryGuard guard(db_->handle());
+  std::string tail;
+  auto stmt = db_->prepare(sql, "preparing the query", &tail);
+  if (!stmt.ok()) {
+    if (!guard.refused().empty()) return read_only_refusal(guard.refused() + " is not allowed");
+    return make_error(ErrorKind::kUser, "sweep query: " + std::string(sqlite3_errmsg(db_->handle())),
+                      "check the SQL; the tables are described in docs/database.md");
+  }
+  if (stmt->handle() == nullptr) {
+    return make_error(ErrorKind::kUser, "sweep query: the SQL text holds no statement");
+  }
+  if (!blank(tail)) {
+    // A second statement is refused whatever it is: a SELECT followed by a DELETE must not
+    // half-run. Preparing it tells comments (harmless) from statements.
+    auto second = db_->prepare(tail, "preparing the rest of the query");
+    if (!second.ok() || second->handle() != nullptr) {
+      return read_only_refusal("it runs exactly one statement, and the text holds more (\"" +
+                               tail.substr(0, 60) + "\")");
+    }
+  }
+  if (!stmt->readonly()) return read_only_refusal("the statement would change the database");
+
+  QueryResult result;
+  int ncols = stmt->column_count();
+  for (int c = 0; c < ncols; ++c) result.columns.push_back(stmt->column_name(c));
+  std::vector<int> non_null(ncols, 0), numeric(ncols, 0);
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) {
+      return make_error(ErrorKind::kUser, "sweep query: " + row.error().message,
+                        "check the SQL; the tables are described in docs/database.md");
+    }
+    if (!*row) break;
+    std::vector<std::optional<std::string>> cells;
+    for (int c = 0; c < ncols; ++c) {
+      if (stmt->is_null(c)) {
+        cells.emplace_back(std::nullopt);
+        continue;
+      }
+      ++non_null[c];
+      if (stmt->is_numeric(c)) ++numeric[c];
+      cells.emplace_back(stmt->text(c));
+    }
+    result.rows.push_back(std::move(cells));
+  }
+  for (int c = 0; c < ncols; ++c) result.numeric_column.push_back(non_null[c] > 0 && numeric[c] == non_null[c]);
+  return result;
+}
+
+}  // namespace sweep
