@@ -1,6 +1,6 @@
 // `sweep check-data`: every problem of a LLaVA dataset, with the sample index and id, and a
 // summary by kind. LibTorch-free. Kinds (docs/data.md has the full table):
-//   errors:   invalid_json, not_an_array, sample_not_object, missing_field, extra_field (a key
+//   errors:   file_unreadable, invalid_json, not_an_array, sample_not_object, missing_field, extra_field (a key
 //             close to a known one, e.g. "imgae"), wrong_type, empty_conversation, unknown_role,
 //             roles_not_alternating, empty_value, no_answer, image_missing, image_unreadable,
 //             image_not_decodable, image_token_missing, image_token_repeated,

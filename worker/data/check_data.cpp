@@ -1,0 +1,251 @@
+#include "worker/data/check_data.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "worker/data/image.h"
+#include "worker/data/parallel.h"
+#include "worker/data/preprocess.h"
+#include "worker/data/sample_checks.h"
+#include "worker/data/tokenizer.h"
+
+namespace sweep::data {
+namespace {
+
+using nlohmann::json;
+
+struct Indexed {
+  int64_t index;
+  Sample sample;  // as far as it could be read
+  bool valid;     // no structural error: tokenised when a model is given
+};
+
+DataProblem problem(const Indexed& s, std::string kind, std::string message, bool error,
+                    std::string hint = {}) {
+  return DataProblem{std::move(kind), s.index, s.sample.id, std::move(message), error,
+                     std::move(hint)};
+}
+
+void check_duplicate_ids(const std::vector<Indexed>& samples, std::vector<DataProblem>* out) {
+  std::unordered_map<std::string, int64_t> first;
+  for (const Indexed& s : samples) {
+    if (s.sample.id.empty()) continue;  // also skips samples whose id could not be read
+    auto [it, inserted] = first.emplace(s.sample.id, s.index);
+    if (!inserted) {
+      out->push_back(problem(s, "duplicate_id",
+                             "id " + s.sample.id + " is also the id of sample " +
+                                 std::to_string(it->second),
+                             false));
+    }
+  }
+}
+
+// Existence, readability and a decodable header; the pixels are not decoded.
+void check_image(const Indexed& s, const std::string& folder, std::vector<DataProblem>* out) {
+  const std::string path = folder.empty() ? s.sample.image : folder + "/" + s.sample.image;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    out->push_back(problem(s, "image_missing", "image " + path + " does not exist", true,
+                           "image paths are relative to --image-folder"));
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    out->push_back(problem(s, "image_unreadable", "image " + path + " is not a regular file",
+                           true));
+    return;
+  }
+  int w = 0, h = 0;
+  std::string error;
+  if (!read_image_header(path, &w, &h, &error)) {
+    const bool unreadable = error.rfind("not a decodable image", 0) != 0;
+    out->push_back(problem(s, unreadable ? "image_unreadable" : "image_not_decodable",
+                           "image " + path + ": " + error, true,
+                           unreadable ? "check the file's permissions"
+                                      : "PNG and JPEG files are supported"));
+  }
+}
+
+struct ModelLimits {
+  int64_t max_length = 2048;
+  int64_t image_tokens = 576;
+  std::string note;
+};
+
+// config.json of a LLaVA (or plain LLaMA) model directory; optional.
+ModelLimits read_model_limits(const std::string& model_dir, int64_t max_length_flag) {
+  ModelLimits limits;
+  const std::string path = model_dir + "/config.json";
+  std::ifstream in(path);
+  int64_t max_positions = 0;
+  if (!in) {
+    limits.note = path + " not found: assuming 576 image tokens (CLIP ViT-L/14-336)";
+  } else {
+    json config;
+    try {
+      config = json::parse(in);
+    } catch (const json::exception& e) {
+      throw std::runtime_error(path + ": not valid JSON: " + e.what());
+    }
+    const json text = config.value("text_config", config);
+    max_positions = text.value("max_position_embeddings", int64_t{0});
+    if (config.contains("vision_config")) {
+      // CLIPVisionConfig defaults where the file leaves them out.
+      const int64_t size = config["vision_config"].value("image_size", int64_t{224});
+      const int64_t patch = config["vision_config"].value("patch_size", int64_t{32});
+      if (patch <= 0) throw std::runtime_error(path + ": vision_config.patch_size must be > 0");
+      limits.image_tokens = (size / patch) * (size / patch);
+    } else {
+      limits.note = path + " has no vision_config: assuming 576 image tokens";
+    }
+  }
+  limits.max_length = max_length_flag > 0 ? max_length_flag
+                      : max_positions > 0 ? std::min<int64_t>(2048, max_positions)
+                                          : 2048;
+  return limits;
+}
+
+json summary(std::vector<int64_t> v) {
+  if (v.empty()) return nullptr;
+  std::sort(v.begin(), v.end());
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  auto pct = [&](double p) { return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))]; };
+  return json{{"min", v.front()}, {"mean", mean}, {"p50", pct(0.5)}, {"p95", pct(0.95)},
+              {"max", v.back()}};
+}
+
+// Token lengths after splicing the image features, truncation and masking, per sample.
+json check_tokens(const std::vector<Indexed>& samples, const CheckOptions& opt,
+                  std::vector<std::vector<DataProblem>>* per_sample) {
+  const Tokenizer tok = Tokenizer::load(opt.model_dir);
+  const ModelLimits limits = read_model_limits(opt.model_dir, opt.max_length);
+  std::vector<int64_t> lengths(samples.size()), supervised(samples.size());
+  std::vector<char> truncated(samples.size()), mismatch(samples.size());
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  std::vector<char> tokenized(samples.size());
+  parallel_for(samples.size(), threads, [&](size_t i) {
+    const Indexed& s = samples[i];
+    if (!s.valid) return;
+    tokenized[i] = 1;
+    const TokenizedSample t =
+        tokenize_sample(s.sample, tok, !s.sample.image.empty(), limits.max_length);
+    lengths[i] = spliced_length(t, limits.image_tokens);
+    supervised[i] = supervised_after_truncation(t, limits.image_tokens, limits.max_length);
+    auto& out = (*per_sample)[i];
+    if (t.mismatch) {
+      mismatch[i] = 1;
+      out.push_back(problem(s, "tokenization_mismatch",
+                            "the rounds do not tokenise to the whole conversation, so LLaVA "
+                            "masks every label (the sample trains on nothing)",
+                            true, "look for \"</s>\" or \" ASSISTANT: \" inside a value"));
+      return;
+    }
+    if (lengths[i] > limits.max_length) {
+      truncated[i] = 1;
+      out.push_back(problem(
+          s, "truncated",
+          std::to_string(lengths[i]) + " tokens (with " +
+              std::to_string(limits.image_tokens) + " per image) exceed max length " +
+              std::to_string(limits.max_length) + "; " +
+              std::to_string(t.supervised_tokens - supervised[i]) + " of " +
+              std::to_string(t.supervised_tokens) + " supervised tokens are cut",
+          false));
+    }
+    if (supervised[i] == 0) {
+      out.push_back(problem(s, "no_supervised_tokens",
+                            "no answer token is left to train on after truncation to " +
+                                std::to_string(limits.max_length) + " tokens",
+                            true, "shorten the question or raise model_max_length"));
+    }
+  });
+  auto kept = [&](const std::vector<int64_t>& v) {
+    std::vector<int64_t> out;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (tokenized[i]) out.push_back(v[i]);
+    }
+    return out;
+  };
+  json stats{{"tokenizer", tok.path()},
+             {"max_length", limits.max_length},
+             {"image_tokens", limits.image_tokens},
+             {"samples", std::count(tokenized.begin(), tokenized.end(), 1)},
+             {"tokens", summary(kept(lengths))},
+             {"supervised_tokens", summary(kept(supervised))},
+             {"truncated", std::count(truncated.begin(), truncated.end(), 1)},
+             {"zero_supervised", std::count(supervised.begin(), supervised.end(), 0) -
+                                     std::count(tokenized.begin(), tokenized.end(), 0)},
+             {"mismatches", std::count(mismatch.begin(), mismatch.end(), 1)}};
+  if (!limits.note.empty()) stats["note"] = limits.note;
+  return stats;
+}
+
+}  // namespace
+
+int64_t CheckReport::errors() const {
+  return std::count_if(problems.begin(), problems.end(),
+                       [](const DataProblem& p) { return p.error; });
+}
+
+int64_t CheckReport::warnings() const {
+  return static_cast<int64_t>(problems.size()) - errors();
+}
+
+json CheckReport::to_json() const {
+  json list = json::array();
+  for (const DataProblem& p : problems) {
+    list.push_back({{"severity", p.error ? "error" : "warning"},
+                    {"kind", p.kind},
+                    {"index", p.index},
+                    {"id", p.id},
+                    {"message", p.message},
+                    {"hint", p.hint}});
+  }
+  return json{{"path", path},         {"samples", samples},
+              {"ok", ok()},           {"errors", errors()},
+              {"warnings", warnings()}, {"counts_by_kind", counts_by_kind},
+              {"problems", list},     {"token_stats", token_stats}};
+}
+
+CheckReport check_data(const std::string& json_path, const CheckOptions& opt) {
+  CheckReport report;
+  report.path = json_path;
+  std::vector<Indexed> samples;
+  std::vector<DataProblem> structural;
+  report.samples = for_each_array_element(
+      json_path,
+      [&](int64_t index, json& element) {
+        Indexed s{index, {}, false};
+        s.valid = check_sample(element, index, &structural, &s.sample);
+        samples.push_back(std::move(s));
+      },
+      &structural);
+  check_duplicate_ids(samples, &structural);
+
+  // Image files are checked for every sample that names one, valid or not; I/O bound, so more
+  // threads than cores.
+  std::vector<std::vector<DataProblem>> per_sample(samples.size());
+  const int io_threads = opt.threads > 0 ? opt.threads : std::max(8, default_threads());
+  parallel_for(samples.size(), io_threads, [&](size_t i) {
+    if (!samples[i].sample.image.empty()) {
+      check_image(samples[i], opt.image_folder, &per_sample[i]);
+    }
+  });
+  if (!opt.model_dir.empty()) report.token_stats = check_tokens(samples, opt, &per_sample);
+
+  report.problems = std::move(structural);
+  for (auto& list : per_sample) {
+    report.problems.insert(report.problems.end(), list.begin(), list.end());
+  }
+  std::stable_sort(report.problems.begin(), report.problems.end(),
+                   [](const DataProblem& a, const DataProblem& b) { return a.index < b.index; });
+  for (const DataProblem& p : report.problems) ++report.counts_by_kind[p.kind];
+  return report;
+}
+
+}  // namespace sweep::data

@@ -1,0 +1,212 @@
+#include "worker/data/image.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb_image.h>
+
+namespace sweep::data {
+namespace {
+
+struct FileCloser {
+  void operator()(FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<FILE, FileCloser>;
+
+FilePtr open_file(const std::string& path, std::string* error) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) *error = std::strerror(errno);
+  return FilePtr(f);
+}
+
+// Pillow's bicubic kernel (a = -0.5), support 2.
+double bicubic(double x) {
+  constexpr double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+// One output pixel's source window and fixed-point weights (Pillow's precompute_coeffs and
+// normalize_coeffs_8bpc), so results match PIL.Image.resize(BICUBIC) to the byte.
+struct Coeffs {
+  int ksize = 0;
+  std::vector<int> xmin, xcount;
+  std::vector<int32_t> k;  // [out_size * ksize]
+};
+
+Coeffs precompute(int in_size, int out_size) {
+  const double scale = static_cast<double>(in_size) / out_size;
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = 2.0 * filterscale;
+  Coeffs c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.xmin.resize(out_size);
+  c.xcount.resize(out_size);
+  c.k.assign(static_cast<size_t>(out_size) * c.ksize, 0);
+  std::vector<double> w(c.ksize);
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      w[x] = bicubic((x + xmin - center + 0.5) * ss);
+      ww += w[x];
+    }
+    for (int x = 0; x < xmax; ++x) {
+      const double v = ww != 0.0 ? w[x] / ww : w[x];
+      c.k[static_cast<size_t>(xx) * c.ksize + x] =
+          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits)
+                                     : 0.5 + v * (1 << kPrecisionBits));
+    }
+    c.xmin[xx] = xmin;
+    c.xcount[xx] = xmax;
+  }
+  return c;
+}
+
+uint8_t clip8(int32_t v) {
+  v >>= kPrecisionBits;
+  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+Image resample_horizontal(const Image& in, int width) {
+  const Coeffs c = precompute(in.width, width);
+  Image out{width, in.height, std::vector<uint8_t>(static_cast<size_t>(width) * in.height * 3)};
+  for (int y = 0; y < in.height; ++y) {
+    const uint8_t* row = &in.rgb[static_cast<size_t>(y) * in.width * 3];
+    for (int xx = 0; xx < width; ++xx) {
+      const int32_t* k = &c.k[static_cast<size_t>(xx) * c.ksize];
+      for (int ch = 0; ch < 3; ++ch) {
+        int32_t ss = 1 << (kPrecisionBits - 1);
+        for (int x = 0; x < c.xcount[xx]; ++x) ss += row[(x + c.xmin[xx]) * 3 + ch] * k[x];
+        out.rgb[(static_cast<size_t>(y) * width + xx) * 3 + ch] = clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+Image resample_vertical(const Image& in, int height) {
+  const Coeffs c = precompute(in.height, height);
+  Image out{in.width, height, std::vector<uint8_t>(static_cast<size_t>(in.width) * height * 3)};
+  const size_t stride = static_cast<size_t>(in.width) * 3;
+  for (int yy = 0; yy < height; ++yy) {
+    const int32_t* k = &c.k[static_cast<size_t>(yy) * c.ksize];
+    for (size_t i = 0; i < stride; ++i) {
+      int32_t ss = 1 << (kPrecisionBits - 1);
+      for (int y = 0; y < c.xcount[yy]; ++y) ss += in.rgb[(y + c.xmin[yy]) * stride + i] * k[y];
+      out.rgb[yy * stride + i] = clip8(ss);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Image decode_image(const std::string& path) {
+  std::string error;
+  FilePtr f = open_file(path, &error);
+  if (!f) throw std::runtime_error(path + ": cannot open the image: " + error);
+  Image img;
+  int channels = 0;
+  stbi_uc* data = stbi_load_from_file(f.get(), &img.width, &img.height, &channels, 3);
+  if (!data) {
+    throw std::runtime_error(path + ": cannot decode the image: " + stbi_failure_reason() +
+                             " (hint: PNG and JPEG are supported)");
+  }
+  img.rgb.assign(data, data + static_cast<size_t>(img.width) * img.height * 3);
+  stbi_image_free(data);
+  return img;
+}
+
+bool read_image_header(const std::string& path, int* w, int* h, std::string* error) {
+  FilePtr f = open_file(path, error);
+  if (!f) return false;
+  int channels = 0;
+  if (!stbi_info_from_file(f.get(), w, h, &channels)) {
+    *error = std::string("not a decodable image: ") + stbi_failure_reason();
+    return false;
+  }
+  return true;
+}
+
+Image expand_to_square(const Image& img, std::array<uint8_t, 3> fill) {
+  if (img.width == img.height) return img;
+  const int side = std::max(img.width, img.height);
+  Image out{side, side, std::vector<uint8_t>(static_cast<size_t>(side) * side * 3)};
+  for (size_t i = 0; i < out.rgb.size(); i += 3) std::memcpy(&out.rgb[i], fill.data(), 3);
+  const int left = img.width < side ? (side - img.width) / 2 : 0;
+  const int top = img.height < side ? (side - img.height) / 2 : 0;
+  for (int y = 0; y < img.height; ++y) {
+    std::memcpy(&out.rgb[(static_cast<size_t>(y + top) * side + left) * 3],
+                &img.rgb[static_cast<size_t>(y) * img.width * 3],
+                static_cast<size_t>(img.width) * 3);
+  }
+  return out;
+}
+
+Image resize_bicubic(const Image& img, int width, int height) {
+  if (img.width <= 0 || img.height <= 0 || width <= 0 || height <= 0) {
+    throw std::runtime_error("resize_bicubic: empty image or target size");
+  }
+  // Pillow resamples horizontally first, then vertically, rounding to 8 bits in between.
+  Image out = img.width != width ? resample_horizontal(img, width) : img;
+  if (out.height != height) out = resample_vertical(out, height);
+  return out;
+}
+
+Image center_crop(const Image& img, int size) {
+  if (img.width < size || img.height < size) {
+    throw std::runtime_error("center_crop: image " + std::to_string(img.width) + "x" +
+                             std::to_string(img.height) + " is smaller than " +
+                             std::to_string(size));
+  }
+  const int top = (img.height - size) / 2, left = (img.width - size) / 2;
+  Image out{size, size, std::vector<uint8_t>(static_cast<size_t>(size) * size * 3)};
+  for (int y = 0; y < size; ++y) {
+    std::memcpy(&out.rgb[static_cast<size_t>(y) * size * 3],
+                &img.rgb[(static_cast<size_t>(y + top) * img.width + left) * 3],
+                static_cast<size_t>(size) * 3);
+  }
+  return out;
+}
+
+std::vector<float> clip_preprocess(const Image& img, int size, bool pad_to_square) {
+  const Image squared = pad_to_square ? expand_to_square(img, kClipMeanColor) : Image{};
+  const Image& src = pad_to_square ? squared : img;
+  // Hugging Face's shortest-edge rule: the long edge becomes int(size * long / short).
+  const bool wide = src.width > src.height;
+  const int shorter = wide ? src.height : src.width, longer = wide ? src.width : src.height;
+  const int new_long = static_cast<int>(static_cast<double>(int64_t{size} * longer) / shorter);
+  const Image resized =
+      resize_bicubic(src, wide ? new_long : size, wide ? size : new_long);
+  const Image cropped = center_crop(resized, size);
+
+  // rescale in float64 then cast to float32, normalise in float32, as numpy does there.
+  const size_t plane = static_cast<size_t>(size) * size;
+  std::vector<float> out(3 * plane);
+  for (size_t p = 0; p < plane; ++p) {
+    for (int ch = 0; ch < 3; ++ch) {
+      const auto x = static_cast<float>(cropped.rgb[p * 3 + ch] * (1.0 / 255.0));
+      out[ch * plane + p] = (x - kClipMean[ch]) / kClipStd[ch];
+    }
+  }
+  return out;
+}
+
+}  // namespace sweep::data

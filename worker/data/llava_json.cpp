@@ -1,0 +1,35 @@
+#include "worker/data/llava_json.h"
+
+#include <stdexcept>
+
+#include "worker/data/sample_checks.h"
+
+namespace sweep::data {
+
+std::vector<Sample> load_llava_json(const std::string& path) {
+  std::vector<Sample> samples;
+  std::vector<DataProblem> problems;
+  auto first_error = [&problems]() -> const DataProblem* {
+    for (const DataProblem& p : problems) {
+      if (p.error) return &p;
+    }
+    return nullptr;
+  };
+  auto fail = [&](const DataProblem& p) {
+    throw std::runtime_error(path + ": " + describe(p) +
+                             " (run `sweep check-data` for every problem of the file)");
+  };
+  for_each_array_element(
+      path,
+      [&](int64_t index, nlohmann::json& element) {
+        Sample s;
+        if (!check_sample(element, index, &problems, &s)) fail(*first_error());
+        problems.clear();  // warnings only
+        samples.push_back(std::move(s));
+      },
+      &problems);
+  if (const DataProblem* p = first_error()) fail(*p);
+  return samples;
+}
+
+}  // namespace sweep::data

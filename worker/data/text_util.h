@@ -1,0 +1,25 @@
+// Small string helpers with Python's semantics where LLaVA's code relies on them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "worker/data/llava_json.h"
+
+namespace sweep::data {
+
+// str.strip(): removes leading and trailing ASCII whitespace.
+std::string strip(const std::string& s);
+// str.replace(from, to) for every occurrence.
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to);
+// str.split(sep): keeps empty parts ("a</s>".split("</s>") == ["a", ""]).
+std::vector<std::string> split_all(const std::string& s, const std::string& sep);
+size_t count_occurrences(const std::string& s, const std::string& needle);
+
+// The turns the template sees: a leading non-human turn dropped, <image> moved to the front
+// when `has_image`. Throws std::runtime_error naming the sample when roles do not alternate.
+std::vector<Turn> template_turns(const Sample& s, bool has_image);
+// The vicuna_v1 prompt of turns that already alternate human/gpt.
+std::string vicuna_v1_prompt_of(const std::vector<Turn>& turns);
+
+}  // namespace sweep::data
