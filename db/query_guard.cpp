@@ -39,6 +39,12 @@ std::string lower(const char* text) {
 
 std::string describe(int action, const char* arg1, const char* arg2) {
   std::string a1 = arg1 ? arg1 : "";
+  // CREATE and DROP are authorized as a write of the schema table first; name the statement.
+  if (lower(arg1).rfind("sqlite_", 0) == 0) {
+    if (action == SQLITE_INSERT) return "CREATE";
+    if (action == SQLITE_DELETE) return "DROP";
+    if (action == SQLITE_UPDATE) return "ALTER";
+  }
   switch (action) {
     case SQLITE_ATTACH: return "ATTACH";
     case SQLITE_DETACH: return "DETACH";
@@ -50,7 +56,16 @@ std::string describe(int action, const char* arg1, const char* arg2) {
     case SQLITE_PRAGMA:
       return "PRAGMA " + a1 + (arg2 ? std::string("=") + arg2 : std::string());
     case SQLITE_FUNCTION: return "function " + std::string(arg2 ? arg2 : "");
-    default: return "schema or database changes (CREATE, DROP, ALTER, ANALYZE, REINDEX, VACUUM)";
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER: case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW: case SQLITE_CREATE_VTABLE:
+      return "CREATE " + a1;
+    case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE: case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_TRIGGER: case SQLITE_DROP_VIEW: case SQLITE_DROP_VTABLE:
+      return "DROP " + a1;
+    case SQLITE_ALTER_TABLE: return "ALTER TABLE " + std::string(arg2 ? arg2 : "");
+    default: return "changing the database (ANALYZE, REINDEX, VACUUM, ...)";
   }
 }
 
@@ -77,13 +92,16 @@ int QueryGuard::authorize(void* self, int action, const char* arg1, const char* 
       std::string name = lower(arg1);
       allowed = read_pragmas().count(name) &&
                 (arg2 == nullptr || read_pragmas_with_argument().count(name));
+      guard->read_pragma_ = allowed;
       break;
     }
     default:
       allowed = false;
   }
-  if (!allowed && guard->refused_.empty()) guard->refused_ = describe(action, arg1, arg2);
-  return allowed ? SQLITE_OK : SQLITE_DENY;
+  if (allowed) return SQLITE_OK;
+  guard->denied_ = true;
+  if (guard->refused_.empty()) guard->refused_ = describe(action, arg1, arg2);
+  return SQLITE_DENY;
 }
 
 }  // namespace sweep

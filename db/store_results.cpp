@@ -183,7 +183,11 @@ Result<QueryResult> Store::query_readonly(const std::string& sql) {
   std::string tail;
   auto stmt = db_->prepare(sql, "preparing the query", &tail);
   if (!stmt.ok()) {
-    if (!guard.refused().empty()) return read_only_refusal(guard.refused() + " is not allowed");
+    if (guard.denied()) {
+      return read_only_refusal(
+          (guard.refused().empty() ? std::string("schema changes") : guard.refused()) +
+          " is not allowed");
+    }
     return make_error(ErrorKind::kUser, "sweep query: " + std::string(sqlite3_errmsg(db_->handle())),
                       "check the SQL; the tables are described in docs/database.md");
   }
@@ -199,7 +203,7 @@ Result<QueryResult> Store::query_readonly(const std::string& sql) {
                                tail.substr(0, 60) + "\")");
     }
   }
-  if (!stmt->readonly()) return read_only_refusal("the statement would change the database");
+  if (!stmt->readonly() && !guard.read_pragma()) return read_only_refusal("the statement would change the database");
 
   QueryResult result;
   int ncols = stmt->column_count();
