@@ -24,6 +24,7 @@ constexpr int kBusyTimeoutMs = 10000;
 // BEGIN IMMEDIATE already waits kBusyTimeoutMs; these retries cover a writer that holds the lock
 // for longer (a large ingestion batch) before we give up with a kConflict.
 constexpr int kBeginRetries = 5;
+constexpr int kWalRetries = 100;  // 50 ms apart: 5 s in all
 
 struct StateName {
   JobState state;
@@ -63,6 +64,11 @@ bool is_memory_path(const std::string& path) {
   return path == ":memory:" || path.rfind("file::memory:", 0) == 0;
 }
 
+bool is_busy(const Db& db) {
+  int code = sqlite3_errcode(db.handle()) & 0xff;
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
 // Returns the single text value of a pragma query such as "PRAGMA journal_mode=WAL".
 Result<std::string> pragma_value(Db& db, const std::string& sql) {
   auto stmt = db.prepare(sql, "setting " + sql);
@@ -82,7 +88,13 @@ Status configure_connection(Db& db, bool readonly) {
   }
   SWEEP_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys=ON", "enabling foreign keys"));
   if (readonly) return db.exec("PRAGMA query_only=ON", "making the connection query-only");
+  // Switching a new file to WAL takes an exclusive lock; when another process is opening the
+  // same file at that moment SQLite reports "locked" without waiting, so wait here.
   auto mode = pragma_value(db, "PRAGMA journal_mode=WAL");
+  for (int attempt = 0; !mode.ok() && is_busy(db) && attempt < kWalRetries; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    mode = pragma_value(db, "PRAGMA journal_mode=WAL");
+  }
   if (!mode.ok()) return mode.error();
   if (*mode != "wal" && !(is_memory_path(db.path()) && *mode == "memory")) {
     return make_error(ErrorKind::kDatabase,
@@ -223,8 +235,7 @@ Status Store::transaction(const std::function<Status()>& body) {
   Status began;
   for (int attempt = 0; attempt < kBeginRetries; ++attempt) {
     began = db_->exec(begin, "starting a transaction");
-    int code = sqlite3_errcode(db_->handle()) & 0xff;
-    if (began.ok() || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) break;
+    if (began.ok() || !is_busy(*db_)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
   }
   if (!began.ok()) {
