@@ -1,0 +1,135 @@
+// Expanding a sweep's grid into jobs: the cartesian product, linked values, exclude, include,
+// the LoRA scale and the hash of each job, and the flagging of duplicate points.
+#include <cmath>
+#include <unordered_map>
+
+#include "orchestrator/spec/job_identity.h"
+#include "orchestrator/spec/sweep_spec.h"
+
+namespace sweep {
+namespace {
+
+using json = nlohmann::json;
+
+// More points than this is a typo in the grid, not a sweep anyone means to run.
+constexpr size_t kMaxPoints = 1000000;
+
+double lora_scale_of(const json& params) {
+  const double alpha = params.at("lora_alpha").get<double>();
+  const double r = params.at("lora_r").get<double>();
+  return params.value("use_rslora", false) ? alpha / std::sqrt(r) : alpha / r;
+}
+
+bool matches(const json& entry, const json& params) {
+  for (auto it = entry.begin(); it != entry.end(); ++it) {
+    const json& value = params.at(it.key());
+    bool any = false;
+    for (const json& alternative : it.value()) any = any || alternative == value;
+    if (!any) return false;
+  }
+  return true;
+}
+
+bool excluded(const SweepSpec& spec, const json& params) {
+  for (const json& entry : spec.exclude)
+    if (matches(entry, params)) return true;
+  return false;
+}
+
+json base_params(const SweepSpec& spec) {
+  json params = normalise_params(default_train_params());
+  for (auto it = spec.train.begin(); it != spec.train.end(); ++it) params[it.key()] = it.value();
+  return params;
+}
+
+// Position of each linked axis's base axis (-1 for plain axes).
+std::vector<int> link_targets(const SweepSpec& spec) {
+  std::vector<int> targets(spec.grid.size(), -1);
+  for (size_t i = 0; i < spec.grid.size(); ++i) {
+    if (!spec.grid[i].linked()) continue;
+    for (size_t j = 0; j < spec.grid.size(); ++j)
+      if (spec.grid[j].key == spec.grid[i].times) targets[i] = static_cast<int>(j);
+  }
+  return targets;
+}
+
+// The params of the grid point at `pos` (one value index per axis).
+json point_params(const SweepSpec& spec, const json& base, const std::vector<int>& targets,
+                  const std::vector<size_t>& pos) {
+  json params = base;
+  for (size_t i = 0; i < spec.grid.size(); ++i) {
+    const GridAxis& axis = spec.grid[i];
+    const json& v = axis.values[pos[i]];
+    if (!axis.linked()) {
+      params[axis.key] = v;
+      continue;
+    }
+    const GridAxis& target = spec.grid[targets[i]];
+    double product = v.get<double>() * target.values[pos[targets[i]]].get<double>();
+    params[axis.key] = normalise_param_value(*find_param_spec(axis.key), product);
+  }
+  return params;
+}
+
+// Advances `pos` like an odometer, the last axis fastest; false after the last point.
+bool next_position(const std::vector<size_t>& shape, std::vector<size_t>& pos) {
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (++pos[i] < shape[i]) return true;
+    pos[i] = 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<size_t> grid_shape(const SweepSpec& spec) {
+  std::vector<size_t> shape;
+  for (const GridAxis& axis : spec.grid) shape.push_back(axis.values.size());
+  return shape;
+}
+
+Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec) {
+  const std::vector<size_t> shape = grid_shape(spec);
+  size_t points = 1;
+  for (size_t n : shape) {
+    points *= n;
+    if (points > kMaxPoints)
+      return make_error(ErrorKind::kUser,
+                        spec.source_path + ": the grid has more than " +
+                            std::to_string(kMaxPoints) + " points",
+                        "shorten the grid lists or split the sweep into several files");
+  }
+  const json base = base_params(spec);
+  const std::vector<int> targets = link_targets(spec);
+  std::vector<json> all;
+  all.reserve(points + spec.include.size());
+  std::vector<size_t> pos(shape.size(), 0);
+  do {
+    json params = point_params(spec, base, targets, pos);
+    if (!excluded(spec, params)) all.push_back(std::move(params));
+  } while (next_position(shape, pos));
+  for (const json& point : spec.include) {
+    json params = base;
+    for (auto it = point.begin(); it != point.end(); ++it) params[it.key()] = it.value();
+    all.push_back(std::move(params));
+  }
+  if (all.empty())
+    return make_error(ErrorKind::kUser, spec.source_path + ": every grid point is excluded",
+                      "loosen the exclude: entries or add include: points");
+
+  std::vector<ExpandedJob> jobs;
+  jobs.reserve(all.size());
+  std::unordered_map<std::string, size_t> first_with_hash;
+  for (json& params : all) {
+    ExpandedJob job;
+    job.hash = job_hash(spec, params);
+    job.index = static_cast<int>(jobs.size());
+    job.lora_scale = lora_scale_of(params);
+    if (!first_with_hash.emplace(job.hash, jobs.size()).second) job.duplicate_of = job.hash;
+    job.params = std::move(params);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+}  // namespace sweep

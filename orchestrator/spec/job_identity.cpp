@@ -1,0 +1,134 @@
+// Job identity: canonical JSON and its hash. The hash is part of the results database (jobs are
+// matched to earlier runs by it), so the canonical form must never change silently.
+#include "orchestrator/spec/job_identity.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+
+#include "orchestrator/spec/sweep_spec.h"
+
+namespace sweep {
+namespace {
+
+using json = nlohmann::json;
+
+bool is_integral_real(double d) {
+  return std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15;
+}
+
+void append_number(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += std::isnan(d) ? "\"nan\"" : (d > 0 ? "\"inf\"" : "\"-inf\"");
+    return;
+  }
+  if (d == 0) d = 0;  // -0.0 and 0.0 are the same setting
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  out += buf;
+}
+
+void append_canonical(std::string& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {  // nlohmann objects iterate sorted
+        if (!first) out += ',';
+        first = false;
+        out += json(it.key()).dump();
+        out += ':';
+        append_canonical(out, it.value());
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) out += ',';
+        append_canonical(out, v[i]);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::number_float:
+      append_number(out, v.get<double>());
+      return;
+    default:  // null, bool, string, integers: nlohmann's compact dump is already canonical
+      out += v.dump();
+  }
+}
+
+}  // namespace
+
+json normalise_param_value(const ParamSpec& spec, const json& value) {
+  switch (spec.type) {
+    case ParamType::kInt:
+      if (value.is_number_float() && is_integral_real(value.get<double>()))
+        return static_cast<long long>(value.get<double>());
+      return value;
+    case ParamType::kNumber:
+      return value.is_number() ? json(value.get<double>()) : value;
+    case ParamType::kStringList: {
+      if (!value.is_array()) return value;
+      std::vector<json> items(value.begin(), value.end());
+      if (!std::all_of(items.begin(), items.end(), [](const json& e) { return e.is_string(); }))
+        return value;
+      std::sort(items.begin(), items.end());
+      items.erase(std::unique(items.begin(), items.end()), items.end());
+      return json(items);
+    }
+    case ParamType::kPatternMap: {
+      if (!value.is_object()) return value;
+      json out = json::object();
+      for (auto it = value.begin(); it != value.end(); ++it)
+        out[it.key()] = it.value().is_number() ? json(it.value().get<double>()) : it.value();
+      return out;
+    }
+    default:
+      return value;
+  }
+}
+
+std::string fnv1a64_hex(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, h);
+  return buf;
+}
+
+std::string canonical_json(const json& value) {
+  std::string out;
+  append_canonical(out, value);
+  return out;
+}
+
+json normalise_params(const json& params) {
+  if (!params.is_object()) return params;
+  json out = json::object();
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const ParamSpec* spec = find_param_spec(it.key());
+    out[it.key()] = spec ? normalise_param_value(*spec, it.value()) : it.value();
+  }
+  return out;
+}
+
+std::string job_hash(const SweepSpec& spec, const json& params) {
+  // "v" versions the identity: bump it only together with a migration of stored hashes.
+  json identity = {
+      {"v", 1},
+      {"params", normalise_params(params)},
+      {"base_model", spec.base_model},
+      {"data",
+       {{"train", spec.data.train}, {"val", spec.data.val}, {"image_folder", spec.data.image_folder}}},
+  };
+  return fnv1a64_hex(canonical_json(identity));
+}
+
+}  // namespace sweep

@@ -1,0 +1,39 @@
+// The sweep spec as JSON: what the sweeps table stores and `sweep plan --format json` shows.
+#include "orchestrator/spec/sweep_spec.h"
+
+namespace sweep {
+
+nlohmann::json spec_to_json(const SweepSpec& spec) {
+  using json = nlohmann::json;
+  json grid = json::array();  // an array keeps the file's axis order (the expansion order)
+  for (const GridAxis& axis : spec.grid) {
+    json a = {{"key", axis.key}, {"values", axis.values}};
+    if (axis.linked()) a["times"] = axis.times;
+    grid.push_back(std::move(a));
+  }
+  json resources = {{"threads_per_job", spec.resources.threads_per_job}};
+  if (spec.resources.uses_gpus()) {
+    resources["gpus"] = spec.resources.gpus;
+    resources["jobs_per_gpu"] = spec.resources.jobs_per_gpu;
+  } else {
+    resources["slots"] = spec.resources.slots;
+  }
+  return {
+      {"name", spec.name},
+      {"source_path", spec.source_path},
+      {"base_model", spec.base_model},
+      {"data",
+       {{"train", spec.data.train}, {"val", spec.data.val}, {"image_folder", spec.data.image_folder}}},
+      {"train", spec.train},
+      {"grid", grid},
+      {"include", spec.include},
+      {"exclude", spec.exclude},
+      {"objective", {{"metric", spec.objective.metric}, {"mode", spec.objective.mode}}},
+      {"resources", resources},
+      {"retries", spec.retries},
+      {"max_job_time_s", spec.max_job_time_s},
+      {"worker", {{"command", spec.worker_command}}},
+  };
+}
+
+}  // namespace sweep

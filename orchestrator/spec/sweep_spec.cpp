@@ -1,0 +1,314 @@
+// Parsing a sweep file: the top-level sections, paths, objective, resources and limits. The
+// training-parameter sections are read by ParamReader against the parameter table.
+#include "orchestrator/spec/sweep_spec.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "orchestrator/spec/closest_key.h"
+#include "orchestrator/spec/param_reader.h"
+#include "orchestrator/spec/yaml_reader.h"
+
+namespace sweep {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const std::vector<std::string> kTopKeys = {
+    "name",    "base_model", "data",      "train",        "grid",   "include",
+    "exclude", "objective",  "resources", "max_job_time", "retries", "worker"};
+const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
+const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
+const std::vector<std::string> kModes = {"min", "max"};
+const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus",
+                                                "jobs_per_gpu"};
+constexpr const char* kBuiltinPrefix = "builtin:";
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
+  return s;
+}
+
+// Reads one section at a time into `spec`; each method returns the first error found.
+class SpecParser {
+ public:
+  SpecParser(const YamlReader& yaml, const YAML::Node& root, SweepSpec& spec)
+      : yaml_(yaml), params_(yaml), root_(root), spec_(spec) {}
+
+  Status parse() {
+    SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(root_, "", kTopKeys));
+    SWEEP_RETURN_IF_ERROR(read_name());
+    SWEEP_RETURN_IF_ERROR(read_base_model());
+    SWEEP_RETURN_IF_ERROR(read_data());
+    SWEEP_RETURN_IF_ERROR(read_params());
+    SWEEP_RETURN_IF_ERROR(read_objective());
+    SWEEP_RETURN_IF_ERROR(read_resources());
+    SWEEP_RETURN_IF_ERROR(read_limits());
+    return read_worker();
+  }
+
+ private:
+  Error missing(const YAML::Node& parent, const std::string& path, const std::string& example) {
+    return yaml_.error_at(parent, "missing required key '" + path + "'", "e.g. " + example);
+  }
+
+  // A non-empty scalar as written (numbers included: `name: 2024` is the string "2024").
+  Result<std::string> read_text(const YAML::Node& parent, const std::string& key,
+                                const std::string& path, const std::string& example) {
+    const YAML::Node node = parent[key];
+    if (!node || node.IsNull()) return missing(parent, path, example);
+    if (!node.IsScalar() || node.Scalar().empty())
+      return yaml_.error_at(node, path + " = " + YamlReader::describe(node) + ": must be a string",
+                            "e.g. " + example);
+    return node.Scalar();
+  }
+
+  Result<int> read_int(const YAML::Node& node, const std::string& path, int min) {
+    json v = YamlReader::to_json(node);
+    bool integral = v.is_number_integer() ||
+                    (v.is_number_float() && v.get<double>() == static_cast<long long>(v.get<double>()));
+    if (!integral || v.get<double>() < min || v.get<double>() > 1e9)
+      return yaml_.error_at(node, path + " = " + YamlReader::describe(node) +
+                                      ": must be an integer >= " + std::to_string(min));
+    return static_cast<int>(v.get<double>());
+  }
+
+  // "builtin:..." as written; other paths absolute, relative to the spec file's directory.
+  std::string resolve_path(const std::string& text) {
+    if (text.rfind(kBuiltinPrefix, 0) == 0) return text;
+    fs::path p(text);
+    const char* home = std::getenv("HOME");
+    if (text.rfind("~/", 0) == 0 && home) p = fs::path(home) / text.substr(2);
+    if (p.is_relative()) {
+      fs::path dir = fs::path(yaml_.source()).parent_path();
+      p = (dir.empty() ? fs::current_path() : fs::absolute(dir)) / p;
+    }
+    return p.lexically_normal().string();
+  }
+
+  Status read_name() {
+    auto name = read_text(root_, "name", "name", "name: r_alpha");
+    if (!name.ok()) return name.error();
+    static const std::regex kName("[A-Za-z0-9_.-]+");
+    if (!std::regex_match(*name, kName))
+      return yaml_.error_at(root_["name"], "name = " + *name + ": must use only letters, digits, _ . -",
+                            "the name becomes a directory under runs/ and a key in the database");
+    spec_.name = *name;
+    return ok_status();
+  }
+
+  Status read_base_model() {
+    auto model = read_text(root_, "base_model", "base_model", "base_model: builtin:tiny-llava");
+    if (!model.ok()) return model.error();
+    spec_.base_model = resolve_path(*model);
+    return ok_status();
+  }
+
+  Status read_data() {
+    const YAML::Node data = root_["data"];
+    if (!data) return missing(root_, "data", "data: {train: train.json, val: val.json, image_folder: images}");
+    SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(data, "data", kDataKeys));
+    std::string* fields[] = {&spec_.data.train, &spec_.data.val, &spec_.data.image_folder};
+    for (size_t i = 0; i < kDataKeys.size(); ++i) {
+      const std::string& key = kDataKeys[i];
+      auto text = read_text(data, key, "data." + key, key + ": builtin:shapes/" +
+                                (key == "image_folder" ? "images" : "vqa_" + key + ".json"));
+      if (!text.ok()) return text.error();
+      *fields[i] = resolve_path(*text);
+    }
+    return ok_status();
+  }
+
+  Status read_params() {
+    auto train = params_.read_train(root_["train"]);
+    if (!train.ok()) return train.error();
+    spec_.train = std::move(*train);
+    auto grid = params_.read_grid(root_["grid"], spec_.train);
+    if (!grid.ok()) return grid.error();
+    spec_.grid = std::move(*grid);
+    auto include = params_.read_include(root_["include"], spec_.grid);
+    if (!include.ok()) return include.error();
+    spec_.include = std::move(*include);
+    auto exclude = params_.read_exclude(root_["exclude"], spec_.grid);
+    if (!exclude.ok()) return exclude.error();
+    spec_.exclude = std::move(*exclude);
+    return ok_status();
+  }
+
+  Status read_choice(const YAML::Node& node, const std::string& path,
+                     const std::vector<std::string>& choices, std::string& out) {
+    std::string value = node.IsScalar() ? node.Scalar() : YamlReader::describe(node);
+    if (std::find(choices.begin(), choices.end(), value) != choices.end()) {
+      out = value;
+      return ok_status();
+    }
+    std::string near = closest_key(value, choices);
+    return yaml_.error_at(node, path + " = " + value + ": must be one of " + join_list(choices),
+                          near.empty() ? "" : "did you mean " + near + "?");
+  }
+
+  Status read_objective() {
+    const YAML::Node node = root_["objective"];
+    if (!node || node.IsNull()) return ok_status();
+    SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, "objective", {"metric", "mode"}));
+    if (node["metric"])
+      SWEEP_RETURN_IF_ERROR(read_choice(node["metric"], "objective.metric", kMetrics,
+                                        spec_.objective.metric));
+    spec_.objective.mode = spec_.objective.metric == "val_loss" ? "min" : "max";
+    if (node["mode"])
+      SWEEP_RETURN_IF_ERROR(read_choice(node["mode"], "objective.mode", kModes, spec_.objective.mode));
+    return ok_status();
+  }
+
+  Status read_gpus(const YAML::Node& node) {
+    std::vector<YAML::Node> items;
+    if (node.IsSequence()) {
+      for (const YAML::Node& e : node) items.push_back(e);
+    } else if (node.IsScalar()) {
+      items.push_back(node);
+    }
+    if (items.empty())
+      return yaml_.error_at(node, "resources.gpus = " + YamlReader::describe(node) +
+                                      ": must be a non-empty list of GPU indices",
+                            "e.g. gpus: [0, 1]; leave gpus out to run on CPU slots");
+    for (const YAML::Node& item : items) {
+      auto gpu = read_int(item, "resources.gpus[]", 0);
+      if (!gpu.ok()) return gpu.error();
+      if (std::find(spec_.resources.gpus.begin(), spec_.resources.gpus.end(), *gpu) !=
+          spec_.resources.gpus.end())
+        return yaml_.error_at(item, "resources.gpus lists GPU " + std::to_string(*gpu) + " twice",
+                              "use jobs_per_gpu to run several jobs on one GPU");
+      spec_.resources.gpus.push_back(*gpu);
+    }
+    return ok_status();
+  }
+
+  Status read_resources() {
+    const YAML::Node node = root_["resources"];
+    if (!node || node.IsNull()) return ok_status();
+    SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, "resources", kResourceKeys));
+    ResourceSpec& r = spec_.resources;
+    if (node["gpus"]) SWEEP_RETURN_IF_ERROR(read_gpus(node["gpus"]));
+    if (node["slots"] && r.uses_gpus())
+      return yaml_.error_at(node["slots"], "resources.slots is for CPU runs, but gpus is set",
+                            "with gpus, set jobs_per_gpu instead");
+    if (node["jobs_per_gpu"] && !r.uses_gpus())
+      return yaml_.error_at(node["jobs_per_gpu"], "resources.jobs_per_gpu needs resources.gpus",
+                            "add gpus: [0, ...], or use slots for CPU runs");
+    struct Field { const char* key; int* out; };
+    for (Field f : {Field{"slots", &r.slots}, Field{"threads_per_job", &r.threads_per_job},
+                    Field{"jobs_per_gpu", &r.jobs_per_gpu}}) {
+      if (!node[f.key]) continue;
+      auto v = read_int(node[f.key], std::string("resources.") + f.key, 1);
+      if (!v.ok()) return v.error();
+      *f.out = *v;
+    }
+    return ok_status();
+  }
+
+  Result<double> read_duration(const YAML::Node& node) {
+    const std::string text = node.IsScalar() ? node.Scalar() : "";
+    const std::string hint = "seconds (e.g. 1800) or a string such as \"30m\", \"2h\", \"1h30m\"; 0: no limit";
+    json v = YamlReader::to_json(node);
+    if (v.is_number()) {
+      if (!(v.get<double>() >= 0))
+        return yaml_.error_at(node, "max_job_time = " + text + ": must be >= 0", hint);
+      return v.get<double>();
+    }
+    static const std::regex kPart(R"(([0-9]+(?:\.[0-9]+)?)([smhd]))");
+    static const std::regex kWhole(R"(([0-9]+(?:\.[0-9]+)?[smhd])+)");
+    if (!std::regex_match(text, kWhole))
+      return yaml_.error_at(node, "max_job_time = " + YamlReader::describe(node) +
+                                      ": not a duration", hint);
+    double seconds = 0;
+    for (std::sregex_iterator it(text.begin(), text.end(), kPart), end; it != end; ++it) {
+      const char unit = (*it)[2].str()[0];
+      const double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
+      seconds += std::stod((*it)[1].str()) * scale;
+    }
+    return seconds;
+  }
+
+  Status read_limits() {
+    if (const YAML::Node n = root_["retries"]) {
+      auto v = read_int(n, "retries", 0);
+      if (!v.ok()) return v.error();
+      spec_.retries = *v;
+    }
+    if (const YAML::Node n = root_["max_job_time"]) {
+      auto v = read_duration(n);
+      if (!v.ok()) return v.error();
+      spec_.max_job_time_s = *v;
+    }
+    return ok_status();
+  }
+
+  Status read_worker() {
+    const YAML::Node node = root_["worker"];
+    if (!node || node.IsNull()) return ok_status();
+    SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, "worker", {"command"}));
+    const YAML::Node cmd = node["command"];
+    const std::string hint = "command: [/path/to/sweep-worker] (the job file is appended)";
+    if (!cmd || cmd.IsNull()) return missing(node, "worker.command", hint);
+    std::vector<YAML::Node> items;
+    if (cmd.IsSequence()) {
+      for (const YAML::Node& e : cmd) items.push_back(e);
+    } else if (cmd.IsScalar()) {
+      items.push_back(cmd);
+    }
+    if (items.empty())
+      return yaml_.error_at(cmd, "worker.command must be a non-empty list of strings", hint);
+    for (const YAML::Node& item : items) {
+      if (!item.IsScalar() || item.Scalar().empty())
+        return yaml_.error_at(item, "worker.command = " + YamlReader::describe(cmd) +
+                                        ": every element must be a non-empty string", hint);
+      spec_.worker_command.push_back(item.Scalar());
+    }
+    return ok_status();
+  }
+
+  const YamlReader& yaml_;
+  ParamReader params_;
+  const YAML::Node root_;
+  SweepSpec& spec_;
+};
+
+}  // namespace
+
+int ResourceSpec::total_slots() const {
+  return uses_gpus() ? static_cast<int>(gpus.size()) * jobs_per_gpu : slots;
+}
+
+Result<SweepSpec> parse_sweep_spec(const std::string& yaml_text, const std::string& source_name) {
+  YamlReader yaml(source_name);
+  auto root = yaml.load(yaml_text);
+  if (!root.ok()) return root.error();
+  if (!root->IsDefined() || root->IsNull())
+    return yaml.error_at(YAML::Mark::null_mark(), "the sweep file is empty",
+                         "see docs/sweep-file.md for the keys (name, base_model, data, grid, ...)");
+  SWEEP_RETURN_IF_ERROR(yaml.check_duplicate_keys(*root));
+  SweepSpec spec;
+  spec.source_path = source_name;
+  SWEEP_RETURN_IF_ERROR(SpecParser(yaml, *root, spec).parse());
+  return spec;
+}
+
+Result<SweepSpec> load_sweep_spec(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return make_error(ErrorKind::kNotFound, path + ": no such sweep file",
+                      "give the path of a sweep file such as sweeps/r_alpha.yaml");
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in && !in.eof())
+    return make_error(ErrorKind::kIo, path + ": cannot read the sweep file");
+  return parse_sweep_spec(text.str(), path);
+}
+
+}  // namespace sweep

@@ -1,0 +1,145 @@
+#include "orchestrator/spec/yaml_reader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <regex>
+
+#include "orchestrator/spec/closest_key.h"
+
+namespace sweep {
+namespace {
+
+using json = nlohmann::json;
+
+bool is_quoted_or_str(const YAML::Node& node) {
+  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
+}
+
+// Plain scalar resolution of the YAML 1.2 core schema, plus "1e-4" (no dot) as a real, which
+// YAML 1.1 would read as a string but every user means as a number.
+json resolve_plain_scalar(const std::string& s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  static const std::regex kInt(R"([-+]?[0-9]+)");
+  static const std::regex kReal(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  if (std::regex_match(s, kInt)) {
+    errno = 0;
+    long long v = std::strtoll(s.c_str(), nullptr, 10);
+    if (errno == 0) return v;
+  }
+  if (std::regex_match(s, kReal)) return std::strtod(s.c_str(), nullptr);
+  if (s == ".inf" || s == "+.inf" || s == ".Inf") return std::numeric_limits<double>::infinity();
+  if (s == "-.inf" || s == "-.Inf") return -std::numeric_limits<double>::infinity();
+  if (s == ".nan" || s == ".NaN") return std::numeric_limits<double>::quiet_NaN();
+  return s;
+}
+
+std::string join_keys(const std::vector<std::string>& keys) {
+  std::string s;
+  for (size_t i = 0; i < keys.size(); ++i) s += (i ? ", " : "") + keys[i];
+  return s;
+}
+
+}  // namespace
+
+Result<YAML::Node> YamlReader::load(const std::string& text) const {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    return error_at(e.mark, "YAML syntax error: " + e.msg,
+                    "check indentation, brackets and quotes near this position");
+  }
+}
+
+Error YamlReader::error_at(const YAML::Mark& mark, const std::string& message,
+                           std::string hint) const {
+  // yaml-cpp marks are 0-based; a null mark (-1) means "somewhere in the file".
+  std::string where = source_;
+  if (mark.line >= 0) {
+    where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+  return make_error(ErrorKind::kUser, where + ": " + message, std::move(hint));
+}
+
+Error YamlReader::error_at(const YAML::Node& node, const std::string& message,
+                           std::string hint) const {
+  return error_at(node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), message,
+                  std::move(hint));
+}
+
+Status YamlReader::check_duplicate_keys(const YAML::Node& root) const {
+  if (root.IsSequence()) {
+    for (const YAML::Node& e : root) SWEEP_RETURN_IF_ERROR(check_duplicate_keys(e));
+  } else if (root.IsMap()) {
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      auto [pos, inserted] = seen.emplace(key, it->first.Mark());
+      if (!inserted) {
+        return error_at(it->first,
+                        "duplicate key '" + key + "' (first at line " +
+                            std::to_string(pos->second.line + 1) + ")",
+                        "keep one of the two; a later key would silently replace the earlier");
+      }
+      SWEEP_RETURN_IF_ERROR(check_duplicate_keys(it->second));
+    }
+  }
+  return ok_status();
+}
+
+Status YamlReader::check_mapping(const YAML::Node& node, const std::string& path,
+                                 const std::vector<std::string>& known,
+                                 bool null_is_empty) const {
+  if (null_is_empty && node.IsNull()) return ok_status();
+  if (!node.IsMap()) {
+    return error_at(node, (path.empty() ? "the file" : path) + " must be a mapping (key: value)",
+                    "allowed keys: " + join_keys(known));
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) return error_at(it->first, "a key must be a plain word");
+    const std::string key = it->first.Scalar();
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string near = closest_key(key, known);
+    std::string hint = near.empty() ? "allowed keys: " + join_keys(known)
+                                    : "did you mean " + near + "?";
+    std::string where = path.empty() ? "at the top level" : "in " + path;
+    return error_at(it->first, "unknown key '" + key + "' " + where, hint);
+  }
+  return ok_status();
+}
+
+json YamlReader::to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return is_quoted_or_str(node) ? json(node.Scalar()) : resolve_plain_scalar(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      json arr = json::array();
+      for (const YAML::Node& e : node) arr.push_back(to_json(e));
+      return arr;
+    }
+    case YAML::NodeType::Map: {
+      json obj = json::object();
+      for (auto it = node.begin(); it != node.end(); ++it)
+        obj[it->first.Scalar()] = to_json(it->second);
+      return obj;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+std::string YamlReader::describe(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar();
+  if (node.IsNull() || !node.IsDefined()) return "(empty)";
+  return to_json(node).dump();
+}
+
+std::string YamlReader::join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+}  // namespace sweep
