@@ -1,0 +1,57 @@
+// Ingestion of one job's events.jsonl into the store (DESIGN.md §2). Each poll reads the lines
+// appended since the job's cursor and writes their rows together with the new cursor
+// (events_offset, last_seq) in one transaction, so a crash at any moment loses nothing and
+// re-reading never duplicates: events at or below last_seq are skipped, and every row is keyed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "db/store.h"
+#include "worker/protocol/events.h"
+
+namespace sweep {
+
+// What the loop needs to know about a job's latest attempt, as read from its events.
+struct JobProgress {
+  int64_t step = 0;
+  int64_t max_steps = 0;
+  std::optional<double> train_loss;
+  std::optional<double> tokens_per_s;
+  bool nonfinite_loss = false;  // a progress event whose loss was NaN/inf (written as null)
+  double last_event_time = 0;
+  // The attempt's final event (finished | failed | stopped), once seen.
+  std::optional<Event> final_event;
+};
+
+class Ingestor {
+ public:
+  // `attempt`: the attempt whose final event counts; events of earlier attempts are stored but
+  // their final events are ignored.
+  Ingestor(Store& store, int64_t job_id, int attempt, const std::string& events_path,
+           uint64_t offset, int64_t last_seq);
+
+  // Reads and stores what was appended. Returns the number of events ingested.
+  Result<int> poll();
+  const JobProgress& progress() const { return progress_; }
+  void set_max_steps(int64_t max_steps) { progress_.max_steps = max_steps; }
+  int64_t last_seq() const { return last_seq_; }
+
+ private:
+  Status apply(const Event& event);
+
+  Store& store_;
+  int64_t job_id_;
+  int attempt_;
+  EventTail tail_;
+  int64_t last_seq_;
+  JobProgress progress_;
+};
+
+// Numeric fields of an event body, without the envelope (seq, time, attempt, type) and `step`.
+std::map<std::string, double> numeric_fields(const nlohmann::json& body);
+
+}  // namespace sweep

@@ -1,0 +1,201 @@
+// One attempt of one job inside the run loop: launching its worker, watching it, and recording
+// how it ended.
+#include <filesystem>
+#include <fstream>
+
+#include "orchestrator/run/run_lock.h"
+#include "orchestrator/run/run_loop.h"
+
+namespace fs = std::filesystem;
+
+namespace sweep {
+
+namespace {
+
+constexpr int kStderrTailLines = 5;
+
+int64_t max_steps_of(const std::string& params_json) {
+  auto p = nlohmann::json::parse(params_json, nullptr, false);
+  if (p.is_object() && p.contains("max_steps") && p["max_steps"].is_number()) {
+    return p["max_steps"].get<int64_t>();
+  }
+  return 0;
+}
+
+std::string final_message(const Event& e) {
+  std::string stage = e.body.value("stage", "");
+  std::string message = e.body.value("message", "");
+  return stage.empty() ? message : stage + ": " + message;
+}
+
+}  // namespace
+
+Status RunLoop::launch_next(Slot& slot) {
+  int64_t job_id = queue_.front();
+  queue_.erase(queue_.begin());
+  auto job = store_.get_job(job_id);
+  if (!job.ok()) return job.error();
+  if (job->state != JobState::kPending) return ok_status();  // cancelled or taken meanwhile
+  std::string dir = job_dir(*job);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorKind::kIo, "cannot create run directory " + dir + ": " + ec.message());
+
+  JobFile jf;
+  jf.sweep = config_.sweep_name;
+  jf.job_id = job->hash;
+  jf.attempt = job->attempt + 1;
+  jf.run_dir = fs::absolute(dir).lexically_normal().string();
+  jf.base_model = config_.base_model;
+  jf.train_data = config_.train_data;
+  jf.val_data = config_.val_data;
+  jf.image_folder = config_.image_folder;
+  jf.params = nlohmann::json::parse(job->params_json, nullptr, false);
+  jf.objective_metric = config_.objective.metric;
+  jf.objective_mode = config_.objective.mode;
+  jf.threads = config_.resources.threads_per_job;
+  jf.device = slot.gpu < 0 ? "cpu" : "cuda";
+  jf.resume = true;
+  jf.heartbeat_seconds = config_.heartbeat_s;
+  std::string job_json = jf.run_dir + "/job.json";
+  try {
+    jf.write(job_json);
+  } catch (const std::exception& e) {
+    return make_error(ErrorKind::kIo, e.what());
+  }
+
+  LaunchRequest req;
+  req.argv = config_.worker_argv;
+  req.argv.push_back(job_json);
+  req.working_dir = jf.run_dir;
+  req.stdout_path = jf.run_dir + "/worker-" + std::to_string(jf.attempt) + ".out";
+  req.stderr_path = jf.run_dir + "/worker-" + std::to_string(jf.attempt) + ".err";
+  if (slot.gpu >= 0) {
+    req.env["CUDA_VISIBLE_DEVICES"] = std::to_string(slot.gpu);
+  } else {
+    req.env["OMP_NUM_THREADS"] = std::to_string(config_.resources.threads_per_job);
+  }
+  auto handle = executor_.launch(req);
+  if (!handle.ok()) {
+    if (handle.error().kind == ErrorKind::kNotFound) return handle.error();  // nothing can run
+    return launch_failed(*job, handle.error());
+  }
+  // worker.pid covers the gap before start_attempt is stored: a restart finds and stops it.
+  std::ofstream(jf.run_dir + "/worker.pid") << handle->pid << " " << job_json << "\n";
+  SWEEP_RETURN_IF_ERROR(store_.start_attempt(job->id, handle->pid, host_name(), slot.device(), jf.run_dir));
+
+  auto a = std::make_unique<Active>();
+  a->job = *job;
+  a->job.attempt = jf.attempt;
+  a->job.device = slot.device();
+  a->job.run_dir = jf.run_dir;
+  a->handle = *handle;
+  a->ingestor = std::make_unique<Ingestor>(store_, job->id, jf.attempt, jf.events_path(),
+                                           job->events_offset, job->last_seq);
+  a->ingestor->set_max_steps(max_steps_of(job->params_json));
+  a->stderr_path = req.stderr_path;
+  a->started_at = unix_time_now();
+  slot.job_id = job->id;
+  ++summary_.launched;
+  notify("started job " + job->hash + " (attempt " + std::to_string(jf.attempt) + ", " +
+         slot.device() + ", pid " + std::to_string(handle->pid) + ")");
+  active_.push_back(std::move(a));
+  return ok_status();
+}
+
+Status RunLoop::launch_failed(const JobRecord& job, const Error& error) {
+  notify("job " + job.hash + " could not start: " + error.message);
+  SWEEP_RETURN_IF_ERROR(store_.start_attempt(job.id, 0, host_name(), "", job_dir(job)));
+  return store_.finish_attempt(job.id, JobState::kFailed, std::nullopt, error.message);
+}
+
+Status RunLoop::watch(Active& a, double now) {
+  auto n = a.ingestor->poll();
+  if (!n.ok()) return n.error();
+  PollResult pr = executor_.poll(a.handle);
+  if (pr.state == ProcessState::kRunning) {
+    if (config_.max_job_time_s > 0 && !a.timed_out && now - a.started_at > config_.max_job_time_s) {
+      a.timed_out = true;
+      a.term_sent_at = now;
+      notify("job " + a.job.hash + " ran past max_job_time; stopping it");
+      executor_.terminate(a.handle);
+    } else if (a.term_sent_at > 0 && now - a.term_sent_at > config_.term_grace_s) {
+      executor_.kill(a.handle);
+    }
+    return ok_status();
+  }
+  // The process ended: read what it wrote last before deciding.
+  n = a.ingestor->poll();
+  if (!n.ok()) return n.error();
+  std::string error;
+  AttemptEnd end = classify(a, pr, &error);
+  std::optional<int> code;
+  if (pr.state == ProcessState::kExited) code = pr.exit_code;
+  return finish(a, end, code, error);
+}
+
+AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string* error) const {
+  const JobProgress& p = a.ingestor->progress();
+  if (a.timed_out) {
+    *error = "ran past max_job_time (" + std::to_string(static_cast<int>(config_.max_job_time_s)) + " s)";
+    return AttemptEnd::kTimedOut;
+  }
+  if (p.final_event) {
+    const Event& e = *p.final_event;
+    if (e.type == "finished") return AttemptEnd::kFinished;
+    if (e.type == "failed") {
+      *error = final_message(e);
+      return e.body.value("diverged", false) || p.nonfinite_loss ? AttemptEnd::kDiverged
+                                                                 : AttemptEnd::kFailed;
+    }
+    *error = "stopped at step " + std::to_string(e.body.value("step", int64_t{0}));
+    return a.cancelled ? AttemptEnd::kCancelled : AttemptEnd::kStopped;
+  }
+  if (a.cancelled) {
+    *error = "cancelled";
+    return AttemptEnd::kCancelled;
+  }
+  if (stopping_) {
+    *error = "stopped by the user";
+    return AttemptEnd::kStopped;
+  }
+  if (pr.state == ProcessState::kVanished) {
+    *error = "worker process " + std::to_string(a.handle.pid) + " vanished without a final event";
+    return AttemptEnd::kLost;
+  }
+  if (p.nonfinite_loss) {
+    *error = "loss became NaN/inf";
+    return AttemptEnd::kDiverged;
+  }
+  std::string tail = tail_lines(a.stderr_path, kStderrTailLines);
+  *error = "worker exited with code " + std::to_string(pr.exit_code) + " without a final event" +
+           (tail.empty() ? "" : ": " + tail);
+  return AttemptEnd::kFailed;
+}
+
+Status RunLoop::finish(Active& a, AttemptEnd end, std::optional<int> exit_code, std::string error) {
+  auto fresh = store_.get_job(a.job.id);
+  if (!fresh.ok()) return fresh.error();
+  auto allowed = allowed_attempts(*fresh);
+  if (!allowed.ok()) return allowed.error();
+  Decision d = Scheduler::decide(end, fresh->attempt, *allowed);
+  JobState recorded = d.state;  // pending only for a stop: resumable, not a failure
+  SWEEP_RETURN_IF_ERROR(store_.transaction([&]() -> Status {
+    SWEEP_RETURN_IF_ERROR(store_.finish_attempt(a.job.id, recorded, exit_code, error));
+    if (d.requeue && recorded != JobState::kPending) {
+      return store_.set_state(a.job.id, JobState::kPending);
+    }
+    return ok_status();
+  }));
+  std::error_code ec;
+  fs::remove(a.job.run_dir + "/worker.pid", ec);
+  scheduler_.release(a.job.id);
+  a.done = true;
+  if (d.requeue && !stopping_) queue_.push_back(a.job.id);
+  std::string what = to_string(recorded);
+  if (d.requeue && recorded != JobState::kPending) what += ", re-queued";
+  notify("job " + a.job.hash + " " + what + (error.empty() ? "" : ": " + error));
+  return ok_status();
+}
+
+}  // namespace sweep

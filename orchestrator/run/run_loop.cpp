@@ -1,0 +1,242 @@
+#include "orchestrator/run/run_loop.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "orchestrator/run/run_lock.h"
+
+namespace fs = std::filesystem;
+
+namespace sweep {
+
+namespace {
+
+constexpr double kQueueRefreshS = 1.0;
+constexpr double kObserverEveryS = 0.5;
+
+RunLoop* g_signal_loop = nullptr;
+
+void on_stop_signal(int) {
+  if (g_signal_loop) g_signal_loop->request_stop();
+}
+
+std::string short_params(const std::string& params_json) {
+  auto p = nlohmann::json::parse(params_json, nullptr, false);
+  if (p.is_discarded() || !p.is_object()) return params_json;
+  std::ostringstream out;
+  for (const char* key : {"lora_r", "lora_alpha", "learning_rate", "batch_size"}) {
+    if (p.contains(key)) out << key << "=" << p[key].dump() << " ";
+  }
+  std::string s = out.str();
+  if (!s.empty()) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::string sweep_lock_path(const std::string& sweep_dir) { return sweep_dir + "/.lock"; }
+std::string cancel_request_path(const std::string& sweep_dir) { return sweep_dir + "/.cancel"; }
+
+std::string tail_lines(const std::string& path, int max_lines) {
+  std::ifstream in(path);
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    lines.push_back(line);
+    if (static_cast<int>(lines.size()) > max_lines) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : " | ") + l;
+  return out;
+}
+
+RunLoop::RunLoop(Store& store, Executor& executor, RunConfig config, RunObserver* observer)
+    : store_(store), executor_(executor), config_(std::move(config)), observer_(observer),
+      scheduler_(config_.resources) {
+  if (::pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) wake_pipe_[0] = wake_pipe_[1] = -1;
+}
+
+RunLoop::~RunLoop() {
+  if (g_signal_loop == this) {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    g_signal_loop = nullptr;
+  }
+  if (wake_pipe_[0] >= 0) ::close(wake_pipe_[0]);
+  if (wake_pipe_[1] >= 0) ::close(wake_pipe_[1]);
+}
+
+void RunLoop::request_stop() {
+  stop_requests_.fetch_add(1);
+  if (wake_pipe_[1] >= 0) {
+    char c = 's';
+    ssize_t n = ::write(wake_pipe_[1], &c, 1);
+    (void)n;
+  }
+}
+
+void RunLoop::install_signal_handlers() {
+  g_signal_loop = this;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string RunLoop::job_dir(const JobRecord& job) const {
+  return config_.sweep_dir + "/" + job.hash;
+}
+
+void RunLoop::notify(const std::string& line) {
+  if (observer_) observer_->on_event(line);
+}
+
+Result<RunSummary> RunLoop::run() {
+  std::error_code ec;
+  fs::create_directories(config_.sweep_dir, ec);
+  fs::remove(cancel_request_path(config_.sweep_dir), ec);  // a request meant for an earlier run
+  SWEEP_RETURN_IF_ERROR(recover());
+  SWEEP_RETURN_IF_ERROR(refill_queue());
+  while (true) {
+    SWEEP_RETURN_IF_ERROR(handle_stop_requests());
+    SWEEP_RETURN_IF_ERROR(check_cancel_request());
+    Slot* slot = nullptr;
+    while (!stopping_ && !queue_.empty() && (slot = scheduler_.free_slot()) != nullptr) {
+      SWEEP_RETURN_IF_ERROR(launch_next(*slot));
+    }
+    double now = unix_time_now();
+    for (auto& a : active_) SWEEP_RETURN_IF_ERROR(watch(*a, now));
+    active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->done; }),
+                  active_.end());
+    tick_observer();
+    if (active_.empty()) {
+      if (stopping_) break;
+      if (queue_.empty()) {
+        queue_refreshed_at_ = 0;
+        SWEEP_RETURN_IF_ERROR(refill_queue());
+        if (queue_.empty()) break;
+        continue;
+      }
+    }
+    if (queue_.empty() && scheduler_.free_slot()) SWEEP_RETURN_IF_ERROR(refill_queue());
+    wait_tick();
+  }
+  auto counts = store_.count_by_state(config_.sweep_id);
+  if (!counts.ok()) return counts.error();
+  summary_.counts = *counts;
+  summary_.interrupted = stopping_;
+  return summary_;
+}
+
+Status RunLoop::refill_queue() {
+  double now = unix_time_now();
+  if (now - queue_refreshed_at_ < kQueueRefreshS) return ok_status();
+  queue_refreshed_at_ = now;
+  auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
+  if (!pending.ok()) return pending.error();
+  queue_.clear();
+  for (const JobRecord& j : *pending) {
+    bool active = std::any_of(active_.begin(), active_.end(),
+                              [&](const auto& a) { return a->job.id == j.id; });
+    if (!active) queue_.push_back(j.id);
+  }
+  return ok_status();
+}
+
+void RunLoop::wait_tick() {
+  if (wake_pipe_[0] < 0) {
+    ::usleep(static_cast<useconds_t>(config_.poll_interval_s * 1e6));
+    return;
+  }
+  struct pollfd pfd {wake_pipe_[0], POLLIN, 0};
+  ::poll(&pfd, 1, static_cast<int>(config_.poll_interval_s * 1000));
+  char buf[64];
+  while (::read(wake_pipe_[0], buf, sizeof buf) > 0) {
+  }
+}
+
+void RunLoop::tick_observer() {
+  if (!observer_) return;
+  double now = unix_time_now();
+  if (now - observed_at_ < kObserverEveryS) return;
+  observed_at_ = now;
+  auto counts = store_.count_by_state(config_.sweep_id);
+  std::vector<RunningJob> running;
+  for (const auto& a : active_) {
+    running.push_back(RunningJob{a->job.id, a->job.hash, short_params(a->job.params_json),
+                                 a->job.device, a->job.attempt, a->started_at,
+                                 a->ingestor->progress()});
+  }
+  observer_->on_tick(running, counts.ok() ? *counts : std::map<JobState, int>{});
+}
+
+Status RunLoop::handle_stop_requests() {
+  int n = stop_requests_.load();
+  if (n == stop_handled_) return ok_status();
+  if (stop_handled_ == 0) {
+    stopping_ = true;
+    notify("stopping: no new jobs; asking " + std::to_string(active_.size()) +
+           " worker(s) to checkpoint and stop (press Ctrl-C again to kill them)");
+    signal_all(false);
+  }
+  if (n >= 2) {
+    notify("killing " + std::to_string(active_.size()) + " worker(s)");
+    signal_all(true);
+  }
+  stop_handled_ = n;
+  return ok_status();
+}
+
+Status RunLoop::check_cancel_request() {
+  if (cancelling_) return ok_status();
+  std::error_code ec;
+  if (!fs::exists(cancel_request_path(config_.sweep_dir), ec)) return ok_status();
+  cancelling_ = stopping_ = true;
+  fs::remove(cancel_request_path(config_.sweep_dir), ec);
+  notify("sweep cancelled: stopping " + std::to_string(active_.size()) + " worker(s)");
+  for (auto& a : active_) a->cancelled = true;
+  signal_all(false);
+  auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
+  if (!pending.ok()) return pending.error();
+  queue_.clear();
+  return store_.transaction([&]() -> Status {
+    for (const JobRecord& j : *pending) {
+      SWEEP_RETURN_IF_ERROR(store_.set_state(j.id, JobState::kCancelled, "cancelled by sweep cancel"));
+    }
+    return ok_status();
+  });
+}
+
+void RunLoop::signal_all(bool kill) {
+  double now = unix_time_now();
+  for (auto& a : active_) {
+    if (kill) {
+      executor_.kill(a->handle);
+    } else {
+      executor_.terminate(a->handle);
+      if (a->term_sent_at == 0) a->term_sent_at = now;
+    }
+  }
+}
+
+Result<int> RunLoop::allowed_attempts(const JobRecord& job) {
+  int allowed = config_.retries + 1;
+  auto info = nlohmann::json::parse(job.info_json, nullptr, false);
+  // `sweep retry` grants a fresh budget by recording the attempts used so far.
+  if (info.is_object() && info.contains("retry_base") && info["retry_base"].is_number_integer()) {
+    allowed += info["retry_base"].get<int>();
+  }
+  return allowed;
+}
+
+}  // namespace sweep

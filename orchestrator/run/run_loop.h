@@ -1,0 +1,140 @@
+// The orchestrator's run loop (DESIGN.md §2): takes pending jobs of one sweep, starts a worker
+// per free slot with its own job.json, ingests every worker's events while it runs, records how
+// each attempt ended and re-queues what may be retried. It also picks up after a crash of a
+// previous orchestrator: workers still alive are re-attached, the others' jobs re-queued.
+//
+// Not thread-safe; one RunLoop per sweep per process (RunLock enforces one per sweep).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "db/store.h"
+#include "orchestrator/run/executor.h"
+#include "orchestrator/run/ingestor.h"
+#include "orchestrator/run/scheduler.h"
+#include "orchestrator/spec/sweep_spec.h"
+#include "worker/protocol/job_file.h"
+
+namespace sweep {
+
+struct RunConfig {
+  int64_t sweep_id = 0;
+  std::string sweep_name;
+  std::string sweep_dir;  // <runs>/<sweep>: one sub-directory per job hash
+  // The worker program and its leading arguments; the job.json path is appended.
+  std::vector<std::string> worker_argv;
+  ResourceSpec resources;
+  int retries = 0;
+  double max_job_time_s = 0;  // 0: no limit
+  // Paths already resolved (no builtin: refs) and the objective, copied into every job.json.
+  std::string base_model, train_data, val_data, image_folder;
+  ObjectiveSpec objective;
+  double poll_interval_s = 0.15;
+  double term_grace_s = 30;     // SIGTERM → SIGKILL after this long (timeout, second stop)
+  double heartbeat_s = 10;
+};
+
+// A snapshot of one running job for displays.
+struct RunningJob {
+  int64_t job_id = 0;
+  std::string hash;
+  std::string params_json;
+  std::string device;
+  int attempt = 0;
+  double started_at = 0;
+  JobProgress progress;
+};
+
+struct RunSummary {
+  std::map<JobState, int> counts;  // of the whole sweep at the end
+  int launched = 0;
+  int reattached = 0;
+  bool interrupted = false;  // stopped by the user before every job ran
+};
+
+// Observes the loop: the live display and plain log lines are both observers.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void on_event(const std::string& line) = 0;  // one human line (started, ended, ...)
+  virtual void on_tick(const std::vector<RunningJob>& running, const std::map<JobState, int>& counts) = 0;
+};
+
+class RunLoop {
+ public:
+  RunLoop(Store& store, Executor& executor, RunConfig config, RunObserver* observer = nullptr);
+  ~RunLoop();
+
+  // Runs until no job is pending or running, or until stopped. Database failures end it with
+  // the error; worker failures never do.
+  Result<RunSummary> run();
+
+  // Asks the loop to stop: the first call stops new launches and sends SIGTERM to the workers
+  // (they checkpoint), the second kills them. Async-signal-safe (an atomic and a pipe write).
+  void request_stop();
+  // Installs SIGINT/SIGTERM handlers that call request_stop() on this loop until it ends.
+  void install_signal_handlers();
+
+ private:
+  // One worker the loop watches: started by this loop or re-attached after a restart.
+  struct Active {
+    JobRecord job;  // as of the launch; job.attempt is this attempt's number
+    ProcessHandle handle;
+    std::unique_ptr<Ingestor> ingestor;
+    std::string stderr_path;
+    double started_at = 0;
+    double term_sent_at = 0;  // 0: no SIGTERM sent yet
+    bool timed_out = false;
+    bool cancelled = false;
+    bool done = false;
+  };
+
+  Status recover();
+  Status refill_queue();
+  Status launch_next(Slot& slot);
+  Status watch(Active& active, double now);
+  Status finish(Active& active, AttemptEnd end, std::optional<int> exit_code, std::string error);
+  Status handle_stop_requests();
+  Status check_cancel_request();
+  Status kill_orphan(const JobRecord& job);
+  Status reattach_or_requeue(const JobRecord& job);
+  Status launch_failed(const JobRecord& job, const Error& error);
+  AttemptEnd classify(const Active& active, const PollResult& poll, std::string* error) const;
+  void signal_all(bool kill);
+  void wait_tick();
+  Result<int> allowed_attempts(const JobRecord& job);
+  std::string job_dir(const JobRecord& job) const;
+  void notify(const std::string& line);
+  void tick_observer();
+
+  Store& store_;
+  Executor& executor_;
+  RunConfig config_;
+  RunObserver* observer_;
+  Scheduler scheduler_;
+  std::vector<std::unique_ptr<Active>> active_;
+  std::vector<int64_t> queue_;  // pending job ids, front first
+  double queue_refreshed_at_ = 0;
+  bool stopping_ = false;
+  bool cancelling_ = false;
+  double observed_at_ = 0;
+  std::atomic<int> stop_requests_{0};
+  int stop_handled_ = 0;
+  int wake_pipe_[2] = {-1, -1};
+  RunSummary summary_;
+};
+
+// Files in <runs>/<sweep>/ that other commands use to talk to a running loop.
+std::string sweep_lock_path(const std::string& sweep_dir);      // .lock (RunLock)
+std::string cancel_request_path(const std::string& sweep_dir);  // .cancel (`sweep cancel`)
+
+// Last `max_lines` lines of a text file (for the error of a worker that died without a message).
+std::string tail_lines(const std::string& path, int max_lines);
+
+}  // namespace sweep
