@@ -1,0 +1,29 @@
+// The questions builtin:shapes asks about a scene, each with the one-word answer the scene decides.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "worker/data/shapes/seeded_random.h"
+#include "worker/data/shapes/shape_scene.h"
+
+namespace sweep::data {
+
+enum class QuestionType { kColour, kShape, kCount, kPosition, kExists };
+constexpr int kQuestionTypeCount = 5;
+
+struct QuestionAnswer {
+  QuestionType type;
+  std::string question;  // "What colour is the circle?"
+  std::string answer;    // "red" (lower case, one word)
+};
+
+// Every question that has exactly one right answer for `s`, in a fixed order.
+std::vector<QuestionAnswer> scene_questions(const Scene& s);
+
+// Picks `n` questions of distinct types (n <= kQuestionTypeCount): a type uniformly, then an
+// answer uniformly among that type's answers, then one question with that answer, so answers are
+// balanced ("yes" as often as "no", each colour alike).
+std::vector<QuestionAnswer> pick_questions(const Scene& s, int n, SeededRandom& rng);
+
+}  // namespace sweep::data
