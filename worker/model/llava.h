@@ -56,7 +56,8 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
   // [N,3,S,S] -> [N, P, H_text]: CLIP hidden state `vision_feature_layer`, CLS dropped with the
   // "default" strategy, through the projector; result in the base dtype.
   torch::Tensor image_features(const torch::Tensor& pixel_values);
-  // LLaVA's prepare_inputs_labels_for_multimodal + right padding: each kImageTokenIndex is replaced
+  // LLaVA's prepare_inputs_labels_for_multimodal + right padding (max_length <= 0: no truncation);
+  // each kImageTokenIndex is replaced
   // by the sample's image features (labels kIgnoreIndex there). Throws on a placeholder in a
   // sample without an image, on more than one placeholder, or on label/id length mismatch.
   SplicedBatch splice(const MultimodalInputs& in, int64_t max_length);

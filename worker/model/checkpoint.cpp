@@ -1,0 +1,142 @@
+#include "worker/model/checkpoint.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "worker/model/tensor_store.h"
+
+namespace sweep::model {
+namespace fs = std::filesystem;
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+// Tensors some exporters write that the model recomputes (rotary tables, position id buffers).
+bool is_ignorable(const std::string& name) {
+  return name.find("rotary_emb.inv_freq") != std::string::npos ||
+         name.find("embeddings.position_ids") != std::string::npos;
+}
+
+std::string shape_str(torch::IntArrayRef s) {
+  std::ostringstream out;
+  out << s;
+  return out.str();
+}
+
+std::string list_block(const char* title, const std::vector<std::string>& items) {
+  if (items.empty()) return "";
+  std::string out = std::string("\n  ") + title + " (" + std::to_string(items.size()) + "):";
+  for (const auto& i : items) out += "\n    " + i;
+  return out;
+}
+
+}  // namespace
+
+std::string canonical_tensor_name(const std::string& name) {
+  // Order matters: the longest (most specific) prefixes first.
+  static const std::vector<std::pair<std::string, std::string>> prefixes = {
+      {"model.vision_tower.vision_tower.", "vision_tower."},  // original LLaVA
+      {"model.vision_tower.", "vision_tower."},               // transformers >= 4.52
+      {"model.multi_modal_projector.", "multi_modal_projector."},
+      {"model.language_model.", "language_model.model."},
+      {"model.mm_projector.0.", "multi_modal_projector.linear_1."},  // original LLaVA
+      {"model.mm_projector.2.", "multi_modal_projector.linear_2."},
+      {"lm_head.", "language_model.lm_head."},
+      {"model.", "language_model.model."},  // original LLaVA LLaMA body
+  };
+  for (const auto& [from, to] : prefixes)
+    if (starts_with(name, from)) return to + name.substr(from.size());
+  return name;
+}
+
+void load_llava_weights(LlavaForConditionalGeneration& m,
+                        const std::map<std::string, torch::Tensor>& tensors,
+                        const std::string& source) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, torch::Tensor> params;
+  for (auto& item : m->named_parameters())
+    if (item.key().find(".lora_") == std::string::npos) params[item.key()] = item.value();
+  std::vector<std::string> unexpected, misshaped;
+  std::set<std::string> loaded;
+  for (const auto& [file_name, t] : tensors) {
+    std::string name = canonical_tensor_name(file_name);
+    auto it = params.find(name);
+    if (it == params.end()) {
+      if (!is_ignorable(name)) unexpected.push_back(file_name);
+      continue;
+    }
+    if (it->second.sizes() != t.sizes()) {
+      misshaped.push_back(file_name + ": file " + shape_str(t.sizes()) + ", model " +
+                          shape_str(it->second.sizes()));
+      continue;
+    }
+    it->second.copy_(t);
+    loaded.insert(name);
+  }
+  const std::string head = "language_model.lm_head.weight";
+  const std::string embed = "language_model.model.embed_tokens.weight";
+  if (!loaded.count(head) && loaded.count(embed) && m->config().text.tie_word_embeddings) {
+    params[head].copy_(params[embed]);
+    loaded.insert(head);
+  }
+  std::vector<std::string> missing;
+  for (const auto& [name, p] : params)
+    if (!loaded.count(name)) missing.push_back(name);
+  if (missing.empty() && unexpected.empty() && misshaped.empty()) return;
+  throw std::runtime_error(
+      "checkpoint " + source + " does not match its config.json" +
+      list_block("missing tensors", missing) + list_block("unexpected tensors", unexpected) +
+      list_block("mis-shaped tensors", misshaped) +
+      "\n  hint: check that config.json belongs to these weights (layouts read: llava-hf, "
+      "transformers >= 4.52, original LLaVA; see docs/model.md)");
+}
+
+LlavaForConditionalGeneration load_llava(const std::string& model_dir, torch::Dtype base_dtype,
+                                         torch::Device device) {
+  LlavaConfig config = LlavaConfig::load(model_dir);
+  LlavaForConditionalGeneration m(config);
+  {
+    TensorStore store = TensorStore::open_dir(model_dir);
+    load_llava_weights(m, store.tensors(), model_dir);
+  }  // the memory maps close here; the model holds copies
+  m->to_precision(base_dtype, device);
+  return m;
+}
+
+void save_llava(LlavaForConditionalGeneration& m, const std::string& dir) {
+  fs::path target = fs::absolute(fs::path(dir).lexically_normal());
+  if (target.filename().empty()) target = target.parent_path();
+  fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  nlohmann::json config = m->config().to_json();
+  config["torch_dtype"] = m->base_dtype() == torch::kBFloat16 ? "bfloat16"
+                          : m->base_dtype() == torch::kFloat16 ? "float16"
+                                                               : "float32";
+  {
+    std::ofstream out(tmp / "config.json");
+    out << config.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + (tmp / "config.json").string());
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (auto& item : m->named_parameters())
+    if (item.key().find(".lora_") == std::string::npos) tensors.emplace_back(item.key(), item.value());
+  save_tensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  fs::path old = target.string() + ".old-" + std::to_string(::getpid());
+  if (fs::exists(target)) fs::rename(target, old);
+  fs::rename(tmp, target);
+  fs::remove_all(old);
+}
+
+}  // namespace sweep::model

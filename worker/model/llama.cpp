@@ -1,0 +1,168 @@
+// Shapes: B batch, T new tokens, S = cached + new tokens, H hidden, nh query heads, nkv key/value
+// heads, hd head dim, V vocab.
+#include "worker/model/llama.h"
+
+#include <cmath>
+#include <limits>
+
+#include <torch/nn/functional/activation.h>
+
+namespace sweep::model {
+
+RmsNormImpl::RmsNormImpl(int64_t hidden, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({hidden}));
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  auto dtype = x.scalar_type();
+  auto h = x.to(torch::kFloat32);
+  if (dtype == torch::kFloat64) h = x;
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return weight * h.to(dtype);  // HF LlamaRMSNorm: cast back, then scale
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half);
+  auto x2 = x.narrow(-1, half, half);
+  return torch::cat({-x2, x1}, -1);
+}
+
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& position_ids,
+                                                     int64_t head_dim, double theta) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
+  auto i = torch::arange(0, head_dim, 2, opts);
+  auto inv_freq = torch::pow(theta, i / double(head_dim)).reciprocal();       // [hd/2]
+  auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;     // [B,T,hd/2]
+  auto emb = torch::cat({freqs, freqs}, -1);                                   // [B,T,hd]
+  return {emb.cos(), emb.sin()};
+}
+
+namespace {
+
+// q or k [B,n,T,hd] with cos/sin [B,T,hd].
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto c = cos.unsqueeze(1).to(x.scalar_type());
+  auto s = sin.unsqueeze(1).to(x.scalar_type());
+  return x * c + rotate_half(x) * s;
+}
+
+// [B,nkv,S,hd] -> [B,nh,S,hd] (HF repeat_kv).
+torch::Tensor repeat_kv(const torch::Tensor& x, int64_t groups) {
+  if (groups == 1) return x;
+  return x.repeat_interleave(groups, /*dim=*/1);
+}
+
+}  // namespace
+
+LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
+    : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim) {
+  int64_t H = c.hidden_size;
+  q_proj = register_module("q_proj", LoraLinear(H, heads_ * head_dim_, /*bias=*/false));
+  k_proj = register_module("k_proj", LoraLinear(H, kv_heads_ * head_dim_, /*bias=*/false));
+  v_proj = register_module("v_proj", LoraLinear(H, kv_heads_ * head_dim_, /*bias=*/false));
+  o_proj = register_module("o_proj", LoraLinear(heads_ * head_dim_, H, /*bias=*/false));
+}
+
+torch::Tensor LlamaAttentionImpl::scores(const torch::Tensor& x, const torch::Tensor& cos,
+                                         const torch::Tensor& sin) {
+  int64_t B = x.size(0), T = x.size(1);
+  auto q = apply_rope(q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2), cos, sin);
+  auto k = apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
+  k = repeat_kv(k, heads_ / kv_heads_);
+  return torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim_));  // [B,nh,T,T]
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                          const torch::Tensor& sin, const torch::Tensor& key_mask,
+                                          torch::Tensor* k_cache, torch::Tensor* v_cache) {
+  int64_t B = x.size(0), T = x.size(1);
+  auto q = apply_rope(q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2), cos, sin);
+  auto k = apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
+  auto v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // [B,nkv,T,hd]
+  if (k_cache) {
+    if (k_cache->defined()) {
+      k = torch::cat({*k_cache, k}, 2);
+      v = torch::cat({*v_cache, v}, 2);
+    }
+    *k_cache = k;
+    *v_cache = v;
+  }
+  int64_t S = k.size(2), past = S - T;
+  k = repeat_kv(k, heads_ / kv_heads_);
+  v = repeat_kv(v, heads_ / kv_heads_);
+  auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32);  // [B,nh,T,S]
+  if (q.scalar_type() == torch::kFloat64) scores = torch::matmul(q, k.transpose(-1, -2));
+  scores = scores / std::sqrt(double(head_dim_));
+  // Query t (absolute position past+t) sees keys 0..past+t, and only real (unpadded) keys.
+  auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
+  auto allowed = torch::ones({T, S}, bool_opts).tril(past).view({1, 1, T, S});
+  if (key_mask.defined()) allowed = allowed.logical_and(key_mask.view({B, 1, 1, S}));
+  // The lowest finite value (as HF does) keeps a row with no visible key finite instead of NaN.
+  scores = scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+  auto probs = torch::softmax(scores, -1).to(q.scalar_type());
+  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, heads_ * head_dim_});
+  return o_proj->forward(out);
+}
+
+LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) {
+  gate_proj = register_module("gate_proj", LoraLinear(c.hidden_size, c.intermediate_size, false));
+  up_proj = register_module("up_proj", LoraLinear(c.hidden_size, c.intermediate_size, false));
+  down_proj = register_module("down_proj", LoraLinear(c.intermediate_size, c.hidden_size, false));
+}
+
+torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
+  return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c) {
+  self_attn = register_module("self_attn", LlamaAttention(c));
+  mlp = register_module("mlp", LlamaMlp(c));
+  input_layernorm = register_module("input_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                             const torch::Tensor& sin, const torch::Tensor& key_mask,
+                                             torch::Tensor* k_cache, torch::Tensor* v_cache) {
+  auto h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, key_mask, k_cache, v_cache);
+  return h + mlp->forward(post_attention_layernorm->forward(h));
+}
+
+LlamaModelImpl::LlamaModelImpl(const TextConfig& c) : config_(c) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c));
+  norm = register_module("norm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+torch::Tensor LlamaModelImpl::forward(const torch::Tensor& inputs_embeds,
+                                      const torch::Tensor& position_ids,
+                                      const torch::Tensor& attention_mask, KvCache* cache) {
+  auto [cos, sin] = rope_cos_sin(position_ids, config_.head_dim, config_.rope_theta);
+  if (cache && cache->k.empty()) {
+    cache->k.resize(layers->size());
+    cache->v.resize(layers->size());
+  }
+  auto x = inputs_embeds;  // [B,T,H]
+  for (size_t i = 0; i < layers->size(); ++i) {
+    auto layer = (*layers)[i]->as<LlamaDecoderLayer>();
+    x = layer->forward(x, cos, sin, attention_mask, cache ? &cache->k[i] : nullptr,
+                       cache ? &cache->v[i] : nullptr);
+  }
+  return norm->forward(x);
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) {
+  model = register_module("model", LlamaModel(c));
+  lm_head = register_module("lm_head", LoraLinear(c.hidden_size, c.vocab_size, /*bias=*/false));
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& inputs_embeds,
+                                            const torch::Tensor& position_ids,
+                                            const torch::Tensor& attention_mask, KvCache* cache) {
+  return lm_head->forward(model->forward(inputs_embeds, position_ids, attention_mask, cache));
+}
+
+}  // namespace sweep::model

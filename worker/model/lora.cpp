@@ -1,0 +1,266 @@
+#include "worker/model/lora.h"
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "worker/model/checkpoint.h"
+#include "worker/model/tensor_store.h"
+
+namespace sweep::model {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kPeftPrefix = "base_model.model.";
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+bool name_matches(const std::string& path, const std::string& name) {
+  return path == name ||
+         (path.size() > name.size() && path.compare(path.size() - name.size(), name.size(), name) == 0 &&
+          path[path.size() - name.size() - 1] == '.');
+}
+
+// Every LoraLinear under the model, with its path, in registration order.
+std::vector<std::pair<std::string, LoraLinearImpl*>> linear_modules(LlavaForConditionalGeneration& m) {
+  std::vector<std::pair<std::string, LoraLinearImpl*>> out;
+  for (const auto& item : m->named_modules(/*name_prefix=*/"", /*include_self=*/false))
+    if (auto* lin = dynamic_cast<LoraLinearImpl*>(item.value().get()))
+      out.emplace_back(item.key(), lin);
+  return out;
+}
+
+bool in_scope(const std::string& path, const LoraSettings& s) {
+  if (starts_with(path, "language_model.")) return true;
+  return s.include_vision_tower && starts_with(path, "vision_tower.");
+}
+
+bool is_targeted(const std::string& path, const LoraSettings& s) {
+  if (!in_scope(path, s)) return false;
+  for (const auto& name : s.target_modules) {
+    if (name == "all-linear" && path != "language_model.lm_head") return true;
+    if (name_matches(path, name)) return true;
+  }
+  return false;
+}
+
+// PEFT: the first pattern key with re.match(rf"(.*\.)?({key})$", path) wins.
+template <typename T>
+T pattern_value(const std::map<std::string, double>& patterns, const std::string& path, T fallback) {
+  for (const auto& [key, value] : patterns)
+    if (std::regex_match(path, std::regex("(.*\\.)?(" + key + ")$"))) return T(value);
+  return fallback;
+}
+
+void write_json(const fs::path& path, const nlohmann::json& j) {
+  fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+// Copies `tensors` (keys already mapped to model parameter names) into m; one error for all faults.
+void copy_named(LlavaForConditionalGeneration& m, const std::map<std::string, torch::Tensor>& tensors,
+                const std::set<std::string>& expected, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  auto params = m->named_parameters();
+  std::vector<std::string> problems;
+  std::set<std::string> seen;
+  for (const auto& [name, t] : tensors) {
+    auto* p = params.find(name);
+    if (!p) {
+      problems.push_back("unexpected tensor " + name);
+      continue;
+    }
+    if (p->sizes() != t.sizes()) {
+      std::ostringstream msg;
+      msg << "mis-shaped tensor " << name << ": file " << t.sizes() << ", model " << p->sizes();
+      problems.push_back(msg.str());
+      continue;
+    }
+    p->copy_(t);
+    seen.insert(name);
+  }
+  for (const auto& name : expected)
+    if (!seen.count(name)) problems.push_back("missing tensor " + name);
+  if (problems.empty()) return;
+  std::string msg = source + " does not match the model:";
+  for (const auto& p : problems) msg += "\n  " + p;
+  throw std::runtime_error(msg + "\n  hint: was the adapter trained on this base model?");
+}
+
+// adapter file key -> model parameter name ("base_model.model." stripped, adapter name removed,
+// newer transformers module paths mapped to ours).
+std::string adapter_key_to_param(std::string key) {
+  if (starts_with(key, kPeftPrefix)) key = key.substr(std::string(kPeftPrefix).size());
+  for (const char* ab : {".lora_A", ".lora_B"}) {
+    std::string with_name = std::string(ab) + ".default.";
+    auto pos = key.find(with_name);
+    if (pos != std::string::npos) key.replace(pos, with_name.size(), std::string(ab) + ".");
+  }
+  return canonical_tensor_name(key);
+}
+
+}  // namespace
+
+nlohmann::json LoraSettings::to_adapter_config() const {
+  return {{"peft_type", "LORA"},
+          {"task_type", "CAUSAL_LM"},
+          {"base_model_name_or_path", base_model_name_or_path},
+          {"r", r},
+          {"lora_alpha", alpha},
+          {"lora_dropout", dropout},
+          {"target_modules", target_modules},
+          {"bias", "none"},
+          {"use_rslora", use_rslora},
+          {"rank_pattern", rank_pattern},
+          {"alpha_pattern", alpha_pattern},
+          {"modules_to_save", nullptr},
+          {"fan_in_fan_out", false},
+          {"inference_mode", true},
+          {"init_lora_weights", true},
+          {"use_dora", false}};
+}
+
+LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) throw std::runtime_error(source + ": not a JSON object");
+  LoraSettings s;
+  try {
+    if (j.contains("peft_type") && j["peft_type"] != "LORA")
+      throw std::runtime_error("peft_type is " + j["peft_type"].dump() + ", only LORA is supported");
+    s.r = j.value("r", 8);
+    s.alpha = j.value("lora_alpha", 8.0);
+    s.dropout = j.value("lora_dropout", 0.0);
+    s.use_rslora = j.value("use_rslora", false);
+    if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
+      s.base_model_name_or_path = j["base_model_name_or_path"];
+    const auto& t = j.contains("target_modules") ? j["target_modules"] : nlohmann::json();
+    if (t.is_string()) s.target_modules = {t.get<std::string>()};
+    else if (t.is_array()) s.target_modules = t.get<std::vector<std::string>>();
+    else throw std::runtime_error("target_modules must be a list of module names");
+    for (const char* key : {"rank_pattern", "alpha_pattern"}) {
+      if (!j.contains(key) || j[key].is_null()) continue;
+      auto& dst = std::string(key) == "rank_pattern" ? s.rank_pattern : s.alpha_pattern;
+      for (const auto& [k, v] : j[key].items()) dst[k] = v.get<double>();
+    }
+    if (j.value("fan_in_fan_out", false)) throw std::runtime_error("fan_in_fan_out=true is not supported");
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(source + ": wrong type in adapter config (" + e.what() + ")");
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(source + ": " + e.what());
+  }
+  return s;
+}
+
+std::vector<std::string> lora_target_paths(LlavaForConditionalGeneration& m, const LoraSettings& s) {
+  std::vector<std::string> out;
+  for (const auto& [path, lin] : linear_modules(m))
+    if (is_targeted(path, s)) out.push_back(path);
+  if (out.empty()) {
+    std::string names;
+    for (const auto& n : s.target_modules) names += (names.empty() ? "" : ", ") + n;
+    throw std::runtime_error("lora target_modules [" + names +
+                             "] match no Linear module of the language model (LLaMA names: "
+                             "q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)");
+  }
+  return out;
+}
+
+std::vector<std::string> apply_lora(LlavaForConditionalGeneration& m, const LoraSettings& s,
+                                    uint64_t seed) {
+  std::vector<std::string> targets = lora_target_paths(m, s);
+  std::set<std::string> wanted(targets.begin(), targets.end());
+  uint64_t index = 0;
+  for (const auto& [path, lin] : linear_modules(m)) {
+    if (!wanted.count(path)) continue;
+    LoraAdapterOptions o;
+    o.r = pattern_value<int64_t>(s.rank_pattern, path, s.r);
+    o.alpha = pattern_value<double>(s.alpha_pattern, path, s.alpha);
+    o.dropout = s.dropout;
+    o.use_rslora = s.use_rslora;
+    lin->attach_lora(o, seed * 1000003ull + index++);
+  }
+  if (!m->is_training()) m->eval();  // new dropout modules follow the model's mode
+  return targets;
+}
+
+TrainableGroups set_trainable(LlavaForConditionalGeneration& m, bool lora_mode, bool train_projector) {
+  TrainableGroups g;
+  for (auto& item : m->named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    bool is_lora = name.find(".lora_") != std::string::npos;
+    bool is_projector = starts_with(name, "multi_modal_projector.");
+    bool is_language = starts_with(name, "language_model.");
+    bool train = false;
+    if (is_projector) {
+      train = train_projector;
+      if (train) g.projector.push_back(p);
+    } else if (lora_mode ? is_lora : (is_language && !is_lora)) {
+      train = true;
+      (is_lora ? g.lora : g.other).push_back(p);
+    }
+    p.set_requires_grad(train);
+    if (!train && p.grad().defined()) p.mutable_grad() = torch::Tensor();
+  }
+  return g;
+}
+
+void save_adapter(LlavaForConditionalGeneration& m, const LoraSettings& s, const std::string& dir) {
+  fs::create_directories(dir);
+  write_json(fs::path(dir) / "adapter_config.json", s.to_adapter_config());
+  std::vector<std::pair<std::string, torch::Tensor>> adapter, projector;
+  for (auto& item : m->named_parameters()) {
+    if (item.key().find(".lora_") != std::string::npos)
+      adapter.emplace_back(kPeftPrefix + item.key(), item.value());
+    else if (starts_with(item.key(), "multi_modal_projector."))
+      projector.emplace_back(item.key(), item.value());
+  }
+  if (adapter.empty()) throw std::runtime_error("save_adapter: the model has no LoRA adapters");
+  save_tensors(dir + "/adapter_model.safetensors", adapter, {{"format", "pt"}});
+  save_tensors(dir + "/non_lora_trainables.safetensors", projector, {{"format", "pt"}});
+}
+
+LoraSettings load_adapter(LlavaForConditionalGeneration& m, const std::string& dir, uint64_t seed) {
+  std::string config_path = dir + "/adapter_config.json";
+  std::ifstream in(config_path);
+  if (!in) throw std::runtime_error("cannot read " + config_path + " (not a PEFT adapter directory?)");
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw std::runtime_error(config_path + ": not valid JSON");
+  LoraSettings s = LoraSettings::from_adapter_config(j, config_path);
+  std::string weights_path = dir + "/adapter_model.safetensors";
+  TensorStore store = TensorStore::open_file(weights_path);
+  std::map<std::string, torch::Tensor> mapped;
+  for (const auto& [key, t] : store.tensors()) {
+    std::string name = adapter_key_to_param(key);
+    if (starts_with(name, "vision_tower.")) s.include_vision_tower = true;
+    mapped[name] = t;
+  }
+  apply_lora(m, s, seed);
+  std::set<std::string> expected;
+  for (auto& item : m->named_parameters())
+    if (item.key().find(".lora_") != std::string::npos) expected.insert(item.key());
+  copy_named(m, mapped, expected, weights_path);
+  std::string projector_path = dir + "/non_lora_trainables.safetensors";
+  if (fs::exists(projector_path)) {
+    TensorStore p = TensorStore::open_file(projector_path);
+    std::map<std::string, torch::Tensor> proj;
+    for (const auto& [key, t] : p.tensors()) proj[adapter_key_to_param(key)] = t;
+    copy_named(m, proj, {}, projector_path);
+  }
+  return s;
+}
+
+void merge_lora(LlavaForConditionalGeneration& m) {
+  for (const auto& [path, lin] : linear_modules(m)) lin->merge_lora();
+}
+
+}  // namespace sweep::model
