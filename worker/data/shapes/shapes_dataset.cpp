@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -100,10 +103,27 @@ std::vector<ImageScene> make_scenes(const ShapesOptions& opt) {
   return out;
 }
 
+// Images are independent, so a few threads write them; the bytes do not depend on the split.
 void write_images(const std::vector<ImageScene>& scenes, const std::string& dir) {
   fs::create_directory(dir);
-  for (const ImageScene& is : scenes) {
-    write_png(dir + "/" + is.file, render_scene(is.scene), is.scene.size);
+  const size_t n = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  std::vector<std::exception_ptr> errors(n);
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < n; ++t) {
+    pool.emplace_back([&, t] {
+      try {
+        for (size_t i = t; i < scenes.size(); i += n) {
+          write_png(dir + "/" + scenes[i].file, render_scene(scenes[i].scene),
+                    scenes[i].scene.size);
+        }
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
 }
 

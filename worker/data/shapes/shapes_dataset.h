@@ -5,8 +5,8 @@
 //   captions_train.json  one caption sample per train image (for training the base model in full)
 //   vqa_train.json       question/answer samples on the train images (for the LoRA sweep)
 //   vqa_val.json         question/answer samples on the val images (disjoint from train)
-//   corpus.txt           every prompt and answer as the chat template renders it (tokenizer
-//   training)
+//   corpus.txt           the train prompts and answers as the chat template renders them, for
+//                        training the tokenizer
 //
 // Everything is a pure function of ShapesOptions: the same options give the same bytes on every
 // platform (own integer mapping over std::mt19937_64, no std:: distributions). LibTorch-free.
