@@ -254,6 +254,15 @@ TEST_F(BuiltinTest, ProcessKilledMidMakeLeavesNoDirAndTheNextCallRemakes) {
   EXPECT_FALSE(fs::exists(dir + ".tmp"));
 }
 
+TEST_F(BuiltinTest, TrailingSlashNamesTheSameResource) {
+  const std::string dir = path("made"), counter = path("calls.txt");
+  make_once(dir + "/", [&](const std::string& tmp) { counting_make(counter, tmp); });
+  make_once(dir, [&](const std::string& tmp) { counting_make(counter, tmp); });
+  EXPECT_EQ(line_count(counter), 1);
+  EXPECT_TRUE(fs::exists(dir + ".lock"));
+  EXPECT_FALSE(fs::exists(dir + "/.lock"));
+}
+
 TEST_F(BuiltinTest, ADirWithoutTheCompleteMarkerIsRemade) {
   const std::string dir = path("made"), counter = path("calls.txt");
   fs::create_directories(dir);

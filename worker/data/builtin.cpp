@@ -119,7 +119,10 @@ std::string cache_dir() {
 
 bool is_builtin(const std::string& ref) { return ref.rfind(kPrefix, 0) == 0; }
 
-void make_once(const std::string& dir, const std::function<void(const std::string&)>& make) {
+void make_once(const std::string& dir_arg, const std::function<void(const std::string&)>& make) {
+  // "x/" and "x" must share one lock file and one temp dir.
+  std::string dir = fs::path(dir_arg).lexically_normal().string();
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   if (is_complete(dir)) return;
   const fs::path parent = fs::path(dir).parent_path();
   std::error_code ec;
