@@ -1,0 +1,288 @@
+// PEFT LoRA: initialisation, scaling, targets and patterns, trainable groups, gradients, adapter
+// files and merging.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/model/test_model.h"
+#include "worker/model/checkpoint.h"
+#include "worker/model/lora.h"
+#include "worker/model/safetensors.h"
+
+namespace sweep::model {
+namespace {
+
+using testing::logits_of;
+using testing::micro_config;
+using testing::sample_batch;
+using testing::temp_dir;
+namespace fs = std::filesystem;
+
+LoraSettings settings(int r = 4, double alpha = 8) {
+  LoraSettings s;
+  s.r = r;
+  s.alpha = alpha;
+  s.dropout = 0.0;
+  s.target_modules = {"q_proj", "v_proj", "down_proj"};
+  s.base_model_name_or_path = "tiny-llava";
+  return s;
+}
+
+// Gives every lora_B random values so the adapter changes the output.
+void randomize_b(LlavaForConditionalGeneration& m, double scale = 0.05) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  for (auto& item : m->named_parameters())
+    if (item.key().find(".lora_B.") != std::string::npos)
+      item.value().copy_(torch::randn_like(item.value()) * scale);
+}
+
+TEST(LoraLinear, ScalingIsAlphaOverROrOverSqrtRWithRsLora) {
+  LoraAdapterOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  EXPECT_DOUBLE_EQ(o.scaling(), 2.0);
+  o.use_rslora = true;
+  EXPECT_DOUBLE_EQ(o.scaling(), 4.0);
+  for (bool rs : {false, true}) {
+    LoraLinear lin(6, 3, /*bias=*/true);
+    o.use_rslora = rs;
+    lin->attach_lora(o, 5);
+    torch::NoGradGuard no_grad;
+    lin->lora_B->weight.normal_();
+    auto x = torch::randn({2, 6});
+    auto base = torch::nn::functional::linear(x, lin->weight, lin->bias);
+    auto expect = base + torch::matmul(torch::matmul(x, lin->lora_A->weight.t()), lin->lora_B->weight.t()) * o.scaling();
+    EXPECT_TRUE(torch::allclose(lin->forward(x), expect, 1e-5, 1e-5)) << "rslora " << rs;
+  }
+}
+
+TEST(LoraLinear, AIsKaimingUniformAndBIsZero) {
+  LoraLinear lin(100, 10, false);
+  LoraAdapterOptions o;
+  o.r = 16;
+  lin->attach_lora(o, 1);
+  auto a = lin->lora_A->weight;
+  EXPECT_EQ(a.sizes(), torch::IntArrayRef({16, 100}));
+  EXPECT_LE(a.abs().max().item<double>(), 0.1);  // bound 1/sqrt(in_features)
+  EXPECT_GT(a.abs().max().item<double>(), 0.09);
+  EXPECT_EQ(lin->lora_B->weight.abs().sum().item<double>(), 0.0);
+  LoraLinear again(100, 10, false);
+  again->attach_lora(o, 1);
+  EXPECT_TRUE(torch::equal(a, again->lora_A->weight));  // seeded
+}
+
+TEST(Lora, ZeroBGivesLogitsIdenticalToBaseModel) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c, 2);
+  auto in = sample_batch(c);
+  auto base = logits_of(m, in);
+  auto paths = apply_lora(m, settings(), 3);
+  EXPECT_EQ(paths.size(), 6u);  // 2 layers x (q, v, down)
+  EXPECT_TRUE(torch::equal(base, logits_of(m, in)));
+}
+
+TEST(Lora, TargetsOnlyLanguageModelUnlessVisionAsked) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c);
+  auto s = settings();
+  s.target_modules = {"q_proj"};
+  auto paths = lora_target_paths(m, s);
+  EXPECT_EQ(paths, (std::vector<std::string>{"language_model.model.layers.0.self_attn.q_proj",
+                                             "language_model.model.layers.1.self_attn.q_proj"}));
+  s.include_vision_tower = true;
+  EXPECT_EQ(lora_target_paths(m, s).size(), 4u);
+  EXPECT_EQ(lora_target_paths(m, s)[0], "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj");
+  s.include_vision_tower = false;
+  s.target_modules = {"all-linear"};
+  EXPECT_EQ(lora_target_paths(m, s).size(), 14u);  // 7 per layer, lm_head excluded
+  s.target_modules = {"proj"};  // a suffix that is not a whole name matches nothing
+  try {
+    lora_target_paths(m, s);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("lora target_modules [proj] match no Linear module"),
+              std::string::npos) << e.what();
+  }
+}
+
+TEST(Lora, RankAndAlphaPatternsPickTheRightModules) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c);
+  auto s = settings(4, 8);
+  s.rank_pattern = {{"layers\\.1\\.self_attn\\.q_proj", 2}};
+  s.alpha_pattern = {{"down_proj", 32}};
+  apply_lora(m, s, 0);
+  auto layer = [&](int i) { return m->language_model->model->layers[i]->as<LlamaDecoderLayer>(); };
+  EXPECT_EQ(layer(0)->self_attn->q_proj->lora_A->weight.size(0), 4);
+  EXPECT_EQ(layer(1)->self_attn->q_proj->lora_A->weight.size(0), 2);
+  EXPECT_EQ(layer(1)->self_attn->q_proj->lora_B->weight.size(1), 2);
+  EXPECT_EQ(layer(1)->self_attn->v_proj->lora_A->weight.size(0), 4);
+  EXPECT_DOUBLE_EQ(layer(1)->self_attn->q_proj->lora_options().scaling(), 4.0);  // 8/2
+  EXPECT_DOUBLE_EQ(layer(0)->mlp->down_proj->lora_options().scaling(), 8.0);     // 32/4
+  EXPECT_DOUBLE_EQ(layer(0)->self_attn->v_proj->lora_options().scaling(), 2.0);
+}
+
+TEST(Lora, OnlyLoraAndProjectorRequireGrad) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c);
+  apply_lora(m, settings(), 0);
+  auto g = set_trainable(m, /*lora_mode=*/true, /*train_projector=*/true);
+  EXPECT_EQ(g.lora.size(), 12u);
+  EXPECT_EQ(g.projector.size(), 4u);
+  EXPECT_TRUE(g.other.empty());
+  for (auto& item : m->named_parameters()) {
+    bool should = item.key().find(".lora_") != std::string::npos ||
+                  item.key().rfind("multi_modal_projector.", 0) == 0;
+    EXPECT_EQ(item.value().requires_grad(), should) << item.key();
+  }
+  randomize_b(m);
+  auto in = sample_batch(c);
+  auto b = m->splice(in, 64);
+  causal_lm_loss(m->forward(b), b.labels).backward();
+  for (auto& item : m->named_parameters())
+    EXPECT_EQ(item.value().grad().defined(), item.value().requires_grad()) << item.key();
+  auto full = set_trainable(m, /*lora_mode=*/false, /*train_projector=*/false);
+  EXPECT_TRUE(full.lora.empty());
+  EXPECT_TRUE(full.projector.empty());
+  EXPECT_EQ(full.other.size(), 2u * 9 + 3);  // 9 per layer + embed, norm, lm_head
+  EXPECT_FALSE(m->vision_tower->vision_model->pre_layrnorm->weight.requires_grad());
+}
+
+TEST(Lora, AdaptersStayFp32OnBf16Base) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c);
+  m->to_precision(torch::kBFloat16, torch::kCPU);
+  apply_lora(m, settings(), 0);
+  auto q = m->language_model->model->layers[0]->as<LlamaDecoderLayer>()->self_attn->q_proj;
+  EXPECT_EQ(q->weight.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(q->lora_A->weight.scalar_type(), torch::kFloat32);
+  randomize_b(m);
+  auto in = sample_batch(c);
+  auto b = m->splice(in, 64);
+  set_trainable(m, true, true);
+  causal_lm_loss(m->forward(b), b.labels).backward();
+  EXPECT_EQ(q->lora_B->weight.grad().scalar_type(), torch::kFloat32);
+  EXPECT_GT(q->lora_B->weight.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Lora, GradientsMatchFiniteDifferencesInDouble) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c, 4);
+  m->to_precision(torch::kFloat64, torch::kCPU);
+  apply_lora(m, settings(2, 4), 5);
+  randomize_b(m, 0.2);
+  set_trainable(m, true, true);
+  auto in = sample_batch(c);
+  in.pixel_values = in.pixel_values.to(torch::kFloat64);
+  auto loss_of = [&]() {
+    auto b = m->splice(in, 64);
+    return causal_lm_loss(m->forward(b), b.labels);
+  };
+  loss_of().backward();
+  auto params = m->named_parameters();
+  const double eps = 1e-6;
+  int checked = 0;
+  for (const char* name : {"language_model.model.layers.0.self_attn.q_proj.lora_A.weight",
+                           "language_model.model.layers.1.mlp.down_proj.lora_B.weight",
+                           "language_model.model.layers.0.self_attn.v_proj.lora_B.weight",
+                           "multi_modal_projector.linear_1.weight"}) {
+    torch::Tensor p = params[name];
+    ASSERT_EQ(p.scalar_type(), torch::kFloat64) << name;
+    auto flat = p.view({-1});
+    auto grad = p.grad().view({-1});
+    for (int64_t i : {int64_t(0), flat.size(0) / 2, flat.size(0) - 1}) {
+      double orig = flat[i].item<double>();
+      double up, down;
+      {
+        torch::NoGradGuard no_grad;
+        flat[i] = orig + eps;
+        up = loss_of().item<double>();
+        flat[i] = orig - eps;
+        down = loss_of().item<double>();
+        flat[i] = orig;
+      }
+      double numeric = (up - down) / (2 * eps);
+      EXPECT_NEAR(grad[i].item<double>(), numeric, 1e-6 + 1e-5 * std::abs(numeric)) << name << "[" << i << "]";
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 12);
+}
+
+TEST(Lora, AdapterFilesUsePeftNamesAndLoadBack) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c, 6);
+  auto s = settings();
+  s.use_rslora = true;
+  s.rank_pattern = {{"down_proj", 2}};
+  apply_lora(m, s, 1);
+  randomize_b(m);
+  {
+    torch::NoGradGuard no_grad;
+    m->multi_modal_projector->linear_2->bias.fill_(0.5);
+  }
+  std::string dir = temp_dir("adapter");
+  save_adapter(m, s, dir);
+  std::ifstream cfg_in(dir + "/adapter_config.json");
+  auto cfg = nlohmann::json::parse(cfg_in);
+  EXPECT_EQ(cfg["peft_type"], "LORA");
+  EXPECT_EQ(cfg["task_type"], "CAUSAL_LM");
+  EXPECT_EQ(cfg["r"], 4);
+  EXPECT_EQ(cfg["lora_alpha"], 8.0);
+  EXPECT_EQ(cfg["use_rslora"], true);
+  EXPECT_EQ(cfg["rank_pattern"]["down_proj"], 2.0);
+  EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-llava");
+  SafetensorsFile f(dir + "/adapter_model.safetensors");
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  EXPECT_TRUE(f.contains("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+  EXPECT_TRUE(f.contains("base_model.model.language_model.model.layers.1.mlp.down_proj.lora_B.weight"));
+  EXPECT_EQ(f.tensors().size(), 12u);
+  SafetensorsFile p(dir + "/non_lora_trainables.safetensors");
+  EXPECT_TRUE(p.contains("multi_modal_projector.linear_1.weight"));
+
+  LlavaForConditionalGeneration fresh(c, 6);
+  auto loaded = load_adapter(fresh, dir, /*seed=*/99);
+  EXPECT_TRUE(loaded.use_rslora);
+  EXPECT_EQ(loaded.rank_pattern.at("down_proj"), 2.0);
+  auto in = sample_batch(c);
+  EXPECT_TRUE(torch::equal(logits_of(m, in), logits_of(fresh, in)));
+}
+
+TEST(Lora, MergedCheckpointEqualsBasePlusAdapter) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c, 8);
+  auto s = settings();
+  s.target_modules = {"all-linear"};
+  apply_lora(m, s, 2);
+  randomize_b(m);
+  auto in = sample_batch(c);
+  auto with_adapter = logits_of(m, in);
+  merge_lora(m);
+  for (auto& item : m->named_parameters()) EXPECT_EQ(item.key().find(".lora_"), std::string::npos);
+  std::string dir = temp_dir("merged");
+  save_llava(m, dir);
+  auto merged = load_llava(dir, torch::kFloat32, torch::kCPU);
+  auto diff = (logits_of(merged, in) - with_adapter).abs().max().item<double>();
+  EXPECT_LT(diff, 1e-5);
+}
+
+TEST(Lora, AdapterConfigIsReadLenientlyButChecked) {
+  auto j = nlohmann::json::parse(
+      R"({"peft_type":"LORA","r":16,"lora_alpha":32,"target_modules":["q_proj"],"new_field":1,"lora_dropout":0.1})");
+  auto s = LoraSettings::from_adapter_config(j, "cfg.json");
+  EXPECT_EQ(s.r, 16);
+  EXPECT_DOUBLE_EQ(s.alpha, 32);
+  EXPECT_DOUBLE_EQ(s.dropout, 0.1);
+  j["peft_type"] = "IA3";
+  try {
+    LoraSettings::from_adapter_config(j, "cfg.json");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "cfg.json: peft_type is \"IA3\", only LORA is supported");
+  }
+}
+
+}  // namespace
+}  // namespace sweep::model
