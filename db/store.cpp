@@ -359,6 +359,31 @@ Result<std::vector<SweepRecord>> Store::list_sweeps() {
   return sweeps;
 }
 
+Result<SweepRecord> Store::resolve_sweep(const std::string& name) {
+  auto sweeps = list_sweeps();
+  if (!sweeps.ok()) return sweeps.error();
+  std::string names;
+  for (const SweepRecord& s : *sweeps) {
+    if (!name.empty() && s.name == name) return s;
+    names += (names.empty() ? "" : ", ") + s.name;
+  }
+  if (sweeps->empty()) {
+    return make_error(ErrorKind::kNotFound, "database " + path_ + " holds no sweep yet",
+                      "run `sweep run SPEC.yaml` first");
+  }
+  if (!name.empty()) {
+    return make_error(ErrorKind::kNotFound,
+                      "sweep '" + name + "' is not in database " + path_ + " (it holds: " + names + ")",
+                      "name one of the recorded sweeps");
+  }
+  if (sweeps->size() > 1) {
+    return make_error(ErrorKind::kUser,
+                      "database " + path_ + " holds several sweeps: " + names + "; name one",
+                      "e.g. `sweep jobs " + sweeps->front().name + "`");
+  }
+  return sweeps->front();
+}
+
 Result<std::vector<JobRecord>> Store::list_jobs(int64_t sweep_id, std::optional<JobState> state) {
   std::string sql = std::string("SELECT ") + store_internal::kJobColumns +
                     " FROM jobs WHERE sweep_id = ?1" + (state ? " AND state = ?2" : "") +

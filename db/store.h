@@ -147,6 +147,10 @@ class Store {
 
   Result<std::optional<SweepRecord>> find_sweep(const std::string& name);
   Result<std::vector<SweepRecord>> list_sweeps();  // by id
+  // The sweep a read command means: `name` when given (kNotFound listing the known ones when
+  // missing); with an empty name, the only sweep (kNotFound when there is none, kUser listing
+  // them when there are several).
+  Result<SweepRecord> resolve_sweep(const std::string& name);
   // Jobs of a sweep ordered by grid_index, id; optionally only one state.
   Result<std::vector<JobRecord>> list_jobs(int64_t sweep_id,
                                            std::optional<JobState> state = std::nullopt);

@@ -1,0 +1,93 @@
+// `sweep jobs [SWEEP] [--state S]`: one line per job with its hyperparameters, state and best
+// objective so far.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "db/store.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/output.h"
+
+namespace sweep {
+
+namespace {
+
+struct JobsOptions {
+  std::string sweep;
+  std::string state;
+  std::string format = "table";
+};
+
+constexpr const char* kParamColumns[] = {"lora_r", "lora_alpha", "learning_rate", "batch_size"};
+
+Cell json_cell(const nlohmann::json& params, const char* key) {
+  if (!params.is_object() || !params.contains(key)) return Cell::null();
+  const nlohmann::json& v = params[key];
+  if (v.is_number_integer()) return Cell::num(v.get<long long>());
+  if (v.is_number()) return Cell::num(v.get<double>());
+  return Cell::str(v.is_string() ? v.get<std::string>() : v.dump());
+}
+
+Result<std::optional<JobState>> parse_state_flag(const std::string& text) {
+  if (text.empty()) return std::optional<JobState>();
+  auto state = parse_job_state(text);
+  if (!state) {
+    std::string known;
+    for (JobState s : all_job_states()) known += (known.empty() ? "" : ", ") + std::string(to_string(s));
+    return make_error(ErrorKind::kUser, "--state '" + text + "' is not a job state",
+                      "use one of: " + known);
+  }
+  return std::optional<JobState>(*state);
+}
+
+Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
+  auto format = parse_output_format(opts.format);
+  if (!format.ok()) return format.error();
+  auto state = parse_state_flag(opts.state);
+  if (!state.ok()) return state.error();
+  auto store = Store::open_readonly(ctx.db_path());
+  if (!store.ok()) return store.error();
+  auto sweep = (*store)->resolve_sweep(opts.sweep);
+  if (!sweep.ok()) return sweep.error();
+  auto jobs = (*store)->list_jobs(sweep->id, *state);
+  if (!jobs.ok()) return jobs.error();
+  auto best = (*store)->best_objectives(sweep->id, sweep->objective_metric,
+                                        sweep->objective_mode == "max");
+  if (!best.ok()) return best.error();
+
+  std::vector<std::string> columns = {"id", "hash", "state", "attempt"};
+  for (const char* key : kParamColumns) columns.push_back(key);
+  columns.push_back("best_" + sweep->objective_metric);
+  columns.push_back("run_dir");
+  std::vector<Row> rows;
+  for (const JobRecord& job : *jobs) {
+    nlohmann::json params = nlohmann::json::parse(job.params_json, nullptr, false);
+    Row row = {Cell::num(static_cast<long long>(job.id)), Cell::str(job.hash),
+               Cell::str(to_string(job.state)), Cell::num(static_cast<long long>(job.attempt))};
+    for (const char* key : kParamColumns) row.push_back(json_cell(params, key));
+    auto it = best->find(job.id);
+    row.push_back(it == best->end() ? Cell::null() : Cell::num(it->second));
+    row.push_back(job.run_dir.empty() ? Cell::null() : Cell::str(job.run_dir));
+    rows.push_back(std::move(row));
+  }
+  print_rows(std::cout, columns, rows, *format);
+  return ok_status();
+}
+
+}  // namespace
+
+void add_jobs_command(CLI::App& app, CliContext& ctx) {
+  auto opts = std::make_shared<JobsOptions>();
+  CLI::App* cmd = app.add_subcommand("jobs", "List the jobs of a sweep, one line each");
+  cmd->add_option("sweep", opts->sweep, "sweep name (default: the only sweep in the database)");
+  cmd->add_option("--state", opts->state,
+                  "only jobs in this state: pending, running, succeeded, failed, diverged, "
+                  "cancelled, lost");
+  cmd->add_option("--format", opts->format, "table, csv or json")->capture_default_str();
+  cmd->callback([&ctx, opts] {
+    Status status = run_jobs(ctx, *opts);
+    if (!status.ok()) ctx.fail(status.error());
+  });
+}
+
+}  // namespace sweep
