@@ -10,16 +10,7 @@ namespace sweep {
 
 // One line per command; main.cpp calls each in the order they appear in `sweep --help`.
 void add_version_command(CLI::App& app, CliContext& ctx);
-void add_plan_command(CLI::App& app, CliContext& ctx);
 void add_jobs_command(CLI::App& app, CliContext& ctx);
 void add_query_command(CLI::App& app, CliContext& ctx);
-void add_check_data_command(CLI::App& app, CliContext& ctx);
-void add_run_command(CLI::App& app, CliContext& ctx);
-void add_status_command(CLI::App& app, CliContext& ctx);
-void add_leaderboard_command(CLI::App& app, CliContext& ctx);
-void add_best_command(CLI::App& app, CliContext& ctx);
-void add_cancel_command(CLI::App& app, CliContext& ctx);
-void add_retry_command(CLI::App& app, CliContext& ctx);
-void add_merge_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace sweep

@@ -19,17 +19,8 @@ int main(int argc, char** argv) {
   app.add_option("--runs", ctx.runs_flag, "run directories root (default: $SWEEP_RUNS or runs)");
 
   sweep::add_version_command(app, ctx);
-  sweep::add_plan_command(app, ctx);
   sweep::add_jobs_command(app, ctx);
   sweep::add_query_command(app, ctx);
-  sweep::add_check_data_command(app, ctx);
-  sweep::add_run_command(app, ctx);
-  sweep::add_status_command(app, ctx);
-  sweep::add_leaderboard_command(app, ctx);
-  sweep::add_best_command(app, ctx);
-  sweep::add_cancel_command(app, ctx);
-  sweep::add_retry_command(app, ctx);
-  sweep::add_merge_command(app, ctx);
 
   try {
     app.parse(argc, argv);
