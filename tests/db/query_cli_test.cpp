@@ -1,0 +1,169 @@
+// Runs the built `sweep` binary: `sweep query` refuses writes and leaves the database unchanged,
+// `sweep jobs` lists jobs, and neither creates a database.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "db/store.h"
+
+#ifndef SWEEP_BIN
+#error "SWEEP_BIN must name the sweep executable"
+#endif
+
+namespace sweep {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurp(const std::string& path) {
+  std::string text;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
+    std::fclose(f);
+  }
+  return text;
+}
+
+class SweepCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "sweep_cli_test_XXXXXX").string();
+    dir_ = ::mkdtemp(pattern.data());
+    db_ = dir_ + "/sweep.db";
+    auto store = Store::open(db_);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    auto sweep = (*store)->upsert_sweep("r_alpha", "sweeps/r_alpha.yaml", "{}", "val_loss", "min");
+    ASSERT_TRUE(sweep.ok());
+    std::vector<NewJob> jobs;
+    for (int i = 0; i < 3; ++i) {
+      jobs.push_back(NewJob{"h" + std::to_string(i), i,
+                            "{\"lora_r\":" + std::to_string(4 << i) +
+                                ",\"lora_alpha\":16,\"learning_rate\":0.0003,\"batch_size\":8}",
+                            1.0});
+    }
+    ASSERT_TRUE((*store)->upsert_jobs(*sweep, jobs).ok());
+    auto first = (*store)->list_jobs(*sweep);
+    ASSERT_TRUE(first.ok());
+    ASSERT_TRUE((*store)->add_eval((*first)[1].id, 1, 40, {{"val_loss", 0.75}}).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `env sweep args`; stdout and stderr go to files so that both are kept apart.
+  RunResult run(const std::string& args, const std::string& env = "") {
+    std::string out = dir_ + "/out.txt", err = dir_ + "/err.txt";
+    std::string cmd = env + " " + shell_quote(SWEEP_BIN) + " " + args + " >" + shell_quote(out) +
+                      " 2>" + shell_quote(err);
+    int status = std::system(cmd.c_str());
+    RunResult r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  int64_t job_count() {
+    auto store = Store::open_readonly(db_);
+    EXPECT_TRUE(store.ok());
+    auto rows = (*store)->query_readonly("SELECT COUNT(*) FROM jobs");
+    EXPECT_TRUE(rows.ok());
+    return std::stoll(*rows->rows[0][0]);
+  }
+
+  std::string dir_, db_;
+};
+
+TEST_F(SweepCli, QueryRefusesWritesWithExitCodeOneAndLeavesTheDatabaseUnchanged) {
+  const char* writes[] = {"DELETE FROM jobs", "ATTACH DATABASE 'other.db' AS other",
+                          "PRAGMA journal_mode=DELETE", "CREATE TABLE t (x)",
+                          "SELECT 1; DELETE FROM jobs"};
+  for (const char* sql : writes) {
+    RunResult r = run("--db " + shell_quote(db_) + " query " + shell_quote(sql));
+    EXPECT_EQ(r.exit_code, 1) << sql;
+    EXPECT_EQ(r.err.rfind("error: sweep query is read-only: ", 0), 0u) << sql << ": " << r.err;
+    EXPECT_EQ(r.out, "") << sql;
+  }
+  EXPECT_EQ(job_count(), 3);
+  EXPECT_FALSE(fs::exists("other.db"));
+  auto store = Store::open_readonly(db_);
+  ASSERT_TRUE(store.ok());
+  auto mode = (*store)->query_readonly("PRAGMA journal_mode");
+  ASSERT_TRUE(mode.ok());
+  EXPECT_EQ(*mode->rows[0][0], "wal");
+}
+
+TEST_F(SweepCli, QueryPrintsJsonFromTheDatabaseNamedBySweepDb) {
+  RunResult r = run("query 'SELECT id, hash, json_extract(params, \"$.lora_r\") AS r FROM jobs "
+                    "ORDER BY id' --format json",
+                    "SWEEP_DB=" + shell_quote(db_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2]["hash"], "h2");
+  EXPECT_EQ(rows[2]["r"], 16);
+}
+
+TEST_F(SweepCli, QueryOnAMissingDatabaseFailsWithoutCreatingIt) {
+  std::string missing = dir_ + "/none/sweep.db";
+  RunResult r = run("--db " + shell_quote(missing) + " query 'SELECT 1'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "error: database " + missing +
+                       " does not exist\nhint: run `sweep run SPEC.yaml` first, or point --db / "
+                       "SWEEP_DB at the database\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/none"));
+}
+
+TEST_F(SweepCli, JobsListsEveryJobWithParamsAndBestObjective) {
+  RunResult r = run("jobs --db " + shell_quote(db_) + " --format csv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n"
+            "1,h0,pending,0,4,16,0.0003,8,,\n"
+            "2,h1,pending,0,8,16,0.0003,8,0.75,\n"
+            "3,h2,pending,0,16,16,0.0003,8,,\n");
+  RunResult none = run("jobs r_alpha --state running --db " + shell_quote(db_) + " --format csv");
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out,
+            "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n");
+}
+
+TEST_F(SweepCli, JobsWithoutANameNeedsASingleSweep) {
+  {
+    auto store = Store::open(db_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->upsert_sweep("lr_batch", "", "{}", "val_loss", "min").ok());
+  }
+  RunResult r = run("jobs --db " + shell_quote(db_));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: database " + db_ + " holds several sweeps: r_alpha, lr_batch"),
+            std::string::npos)
+      << r.err;
+  RunResult bad = run("jobs nope --db " + shell_quote(db_));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("sweep 'nope' is not in database"), std::string::npos) << bad.err;
+  RunResult state = run("jobs r_alpha --state done --db " + shell_quote(db_));
+  EXPECT_EQ(state.exit_code, 1);
+  EXPECT_NE(state.err.find("error: --state 'done' is not a job state"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sweep
