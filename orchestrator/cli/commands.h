@@ -12,5 +12,12 @@ namespace sweep {
 void add_version_command(CLI::App& app, CliContext& ctx);
 void add_jobs_command(CLI::App& app, CliContext& ctx);
 void add_query_command(CLI::App& app, CliContext& ctx);
+void add_run_command(CLI::App& app, CliContext& ctx);
+void add_status_command(CLI::App& app, CliContext& ctx);
+void add_leaderboard_command(CLI::App& app, CliContext& ctx);
+void add_best_command(CLI::App& app, CliContext& ctx);
+void add_cancel_command(CLI::App& app, CliContext& ctx);
+void add_retry_command(CLI::App& app, CliContext& ctx);
+void add_merge_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace sweep

@@ -21,6 +21,13 @@ int main(int argc, char** argv) {
   sweep::add_version_command(app, ctx);
   sweep::add_jobs_command(app, ctx);
   sweep::add_query_command(app, ctx);
+  sweep::add_run_command(app, ctx);
+  sweep::add_status_command(app, ctx);
+  sweep::add_leaderboard_command(app, ctx);
+  sweep::add_best_command(app, ctx);
+  sweep::add_cancel_command(app, ctx);
+  sweep::add_retry_command(app, ctx);
+  sweep::add_merge_command(app, ctx);
 
   try {
     app.parse(argc, argv);

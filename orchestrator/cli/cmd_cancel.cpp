@@ -1,0 +1,87 @@
+// `sweep cancel SWEEP`: no more jobs of this sweep run. With an orchestrator running it, that
+// orchestrator is asked (through runs/<sweep>/.cancel) to stop its workers and record them and
+// every pending job as cancelled, and this command waits for it. Without one, the database is
+// updated directly and any worker left running from a crashed orchestrator is sent SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/run/local_executor.h"
+#include "orchestrator/run/results.h"
+#include "orchestrator/run/run_lock.h"
+#include "orchestrator/run/run_loop.h"
+
+namespace sweep {
+
+namespace {
+
+struct CancelFlags {
+  std::string sweep;
+  double wait_s = 120;
+};
+
+Status cancel_in_db(Store& store, const SweepRecord& sweep, int* cancelled) {
+  auto jobs = store.list_jobs(sweep.id);
+  if (!jobs.ok()) return jobs.error();
+  return store.transaction([&]() -> Status {
+    for (const JobRecord& j : *jobs) {
+      if (j.state == JobState::kRunning) {
+        if (j.host == host_name() && process_alive(j.pid) &&
+            process_cmdline(j.pid).find(j.run_dir + "/job.json") != std::string::npos) {
+          ::kill(static_cast<pid_t>(j.pid), SIGTERM);
+        }
+        SWEEP_RETURN_IF_ERROR(store.finish_attempt(j.id, JobState::kCancelled, std::nullopt, "cancelled"));
+      } else if (j.state == JobState::kPending || j.state == JobState::kLost) {
+        SWEEP_RETURN_IF_ERROR(store.set_state(j.id, JobState::kCancelled, "cancelled"));
+      } else {
+        continue;
+      }
+      ++*cancelled;
+    }
+    return ok_status();
+  });
+}
+
+void cancel_command(const CancelFlags& f, CliContext& ctx) {
+  auto store = Store::open(ctx.db_path());
+  if (!store.ok()) return ctx.fail(store.error());
+  auto sweep = find_sweep_or_latest(**store, f.sweep);
+  if (!sweep.ok()) return ctx.fail(sweep.error());
+  std::string dir = ctx.runs_dir() + "/" + sweep->name;
+  std::string holder = RunLock::holder(sweep_lock_path(dir));
+  if (!holder.empty()) {
+    std::ofstream(cancel_request_path(dir)) << ::getpid() << "\n";
+    std::cerr << "asked the orchestrator (process " << holder << ") to cancel sweep " << sweep->name
+              << "\n";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f.wait_s);
+    while (!RunLock::holder(sweep_lock_path(dir)).empty()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return ctx.fail(make_error(ErrorKind::kConflict, "the orchestrator is still stopping its workers",
+                                   "see `sweep status " + sweep->name + "`"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::cerr << "cancelled\n";
+    return;
+  }
+  int cancelled = 0;
+  if (auto st = cancel_in_db(**store, *sweep, &cancelled); !st.ok()) return ctx.fail(st.error());
+  std::cerr << "cancelled " << cancelled << " job(s) of sweep " << sweep->name << "\n";
+}
+
+}  // namespace
+
+void add_cancel_command(CLI::App& app, CliContext& ctx) {
+  auto flags = std::make_shared<CancelFlags>();
+  CLI::App* cmd = app.add_subcommand("cancel", "Stop a sweep: running and pending jobs become cancelled");
+  cmd->add_option("sweep", flags->sweep, "sweep name")->required();
+  cmd->add_option("--wait", flags->wait_s, "seconds to wait for a running orchestrator (default 120)");
+  cmd->callback([flags, &ctx] { cancel_command(*flags, ctx); });
+}
+
+}  // namespace sweep

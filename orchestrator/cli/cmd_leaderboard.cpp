@@ -1,0 +1,115 @@
+// `sweep leaderboard [SWEEP] [--metric M] [--top N] [--format table|csv|json]`: jobs ranked by
+// their best evaluation of the objective (min or max per the sweep file), with the step and
+// checkpoint of that evaluation. Failed and diverged jobs are not ranked but counted.
+#include <iostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/output.h"
+#include "orchestrator/run/results.h"
+
+namespace sweep {
+
+namespace {
+
+const char* const kCoreParams[] = {"lora_r", "lora_alpha", "learning_rate", "batch_size"};
+
+struct LeaderboardFlags {
+  std::string sweep;
+  std::string metric;
+  int top = 0;
+  std::string format = "table";
+};
+
+// Core LoRA keys first, then any other key whose value differs between the ranked jobs.
+std::vector<std::string> param_columns(const std::vector<nlohmann::json>& params) {
+  std::vector<std::string> cols(std::begin(kCoreParams), std::end(kCoreParams));
+  std::set<std::string> core(cols.begin(), cols.end());
+  if (params.empty()) return cols;
+  for (auto it = params[0].begin(); it != params[0].end(); ++it) {
+    if (core.count(it.key())) continue;
+    for (const auto& p : params) {
+      if (p.value(it.key(), nlohmann::json()) != it.value()) {
+        cols.push_back(it.key());
+        break;
+      }
+    }
+  }
+  return cols;
+}
+
+Cell json_cell(const nlohmann::json& v) {
+  if (v.is_null()) return Cell::null();
+  if (v.is_number()) return Cell::num(v.dump());
+  if (v.is_string()) return Cell::str(v.get<std::string>());
+  return Cell::str(v.dump());
+}
+
+void print_leaderboard(const Ranking& r, OutputFormat format) {
+  std::vector<nlohmann::json> params;
+  std::set<std::string> other_metrics;
+  for (const LeaderRow& row : r.rows) {
+    params.push_back(nlohmann::json::parse(row.params_json, nullptr, false));
+    for (const auto& [name, value] : row.metrics) {
+      if (name != r.metric) other_metrics.insert(name);
+    }
+  }
+  std::vector<std::string> pcols = param_columns(params);
+  std::vector<std::string> columns{"rank", "job"};
+  columns.insert(columns.end(), pcols.begin(), pcols.end());
+  columns.push_back(r.metric);
+  columns.insert(columns.end(), other_metrics.begin(), other_metrics.end());
+  for (const char* c : {"step", "state", "checkpoint"}) columns.push_back(c);
+  std::vector<Row> rows;
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    const LeaderRow& lr = r.rows[i];
+    Row row{Cell::num(static_cast<long long>(i + 1)), Cell::str(lr.hash)};
+    for (const auto& c : pcols) row.push_back(json_cell(params[i].value(c, nlohmann::json())));
+    row.push_back(lr.objective ? Cell::num(*lr.objective) : Cell::null());
+    for (const auto& m : other_metrics) {
+      auto it = lr.metrics.find(m);
+      row.push_back(it == lr.metrics.end() ? Cell::null() : Cell::num(it->second));
+    }
+    row.push_back(Cell::num(static_cast<long long>(lr.best_step)));
+    row.push_back(Cell::str(lr.state));
+    row.push_back(lr.checkpoint_path.empty() ? Cell::null() : Cell::str(lr.checkpoint_path));
+    rows.push_back(std::move(row));
+  }
+  print_rows(std::cout, columns, rows, format);
+  if (format == OutputFormat::kTable) {
+    std::cout << "ranked by " << r.metric << " (" << (r.maximize ? "max" : "min") << ", best evaluation)";
+    if (r.excluded_failed + r.excluded_diverged > 0) {
+      std::cout << "; not ranked: " << r.excluded_failed << " failed/lost, " << r.excluded_diverged
+                << " diverged";
+    }
+    std::cout << "\n";
+  }
+}
+
+void leaderboard_command(const LeaderboardFlags& f, CliContext& ctx) {
+  auto format = parse_output_format(f.format);
+  if (!format.ok()) return ctx.fail(format.error());
+  auto store = Store::open_readonly(ctx.db_path());
+  if (!store.ok()) return ctx.fail(store.error());
+  auto sweep = find_sweep_or_latest(**store, f.sweep);
+  if (!sweep.ok()) return ctx.fail(sweep.error());
+  auto ranking = rank_jobs(**store, *sweep, f.metric, f.top);
+  if (!ranking.ok()) return ctx.fail(ranking.error());
+  print_leaderboard(*ranking, *format);
+}
+
+}  // namespace
+
+void add_leaderboard_command(CLI::App& app, CliContext& ctx) {
+  auto flags = std::make_shared<LeaderboardFlags>();
+  CLI::App* cmd = app.add_subcommand("leaderboard", "Rank a sweep's jobs by their best evaluation");
+  cmd->add_option("sweep", flags->sweep, "sweep name (default: the latest sweep)");
+  cmd->add_option("--metric", flags->metric, "eval metric to rank by (default: the objective)");
+  cmd->add_option("--top", flags->top, "show only the best N");
+  cmd->add_option("--format", flags->format, "table | csv | json");
+  cmd->callback([flags, &ctx] { leaderboard_command(*flags, ctx); });
+}
+
+}  // namespace sweep

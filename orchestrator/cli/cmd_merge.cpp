@@ -1,0 +1,56 @@
+// `sweep merge CHECKPOINT [--base MODEL_DIR] --out DIR`: folds a LoRA checkpoint (adapter +
+// projector) into the base model's full weights. The tensor work is sweep-worker's (`sweep` never
+// links LibTorch), so this runs `sweep-worker merge` with the same arguments and its exit code.
+#include <iostream>
+
+#include <boost/process.hpp>
+
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/run/prepare.h"
+#include "worker/data/builtin.h"
+
+namespace bp = boost::process;
+
+namespace sweep {
+
+namespace {
+
+struct MergeFlags {
+  std::string checkpoint;
+  std::string base;
+  std::string out;
+};
+
+void merge_command(const MergeFlags& f, CliContext& ctx) {
+  std::string worker = default_worker_path(self_exe_dir());
+  std::vector<std::string> args{"merge", f.checkpoint, "--out", f.out};
+  if (!f.base.empty()) {
+    std::string base = f.base;
+    try {
+      if (data::is_builtin(base)) base = data::builtin_model_dir(base);
+    } catch (const std::exception& e) {
+      return ctx.fail(make_error(ErrorKind::kUser, std::string("--base: ") + e.what()));
+    }
+    args.insert(args.end(), {"--base", base});
+  }
+  try {
+    int code = bp::system(bp::exe = worker, bp::args = args);
+    ctx.exit_code = code;
+  } catch (const std::exception& e) {
+    ctx.fail(make_error(ErrorKind::kNotFound, "cannot run " + worker + ": " + e.what(),
+                        "build sweep-worker beside sweep, or set $SWEEP_WORKER"));
+  }
+}
+
+}  // namespace
+
+void add_merge_command(CLI::App& app, CliContext& ctx) {
+  auto flags = std::make_shared<MergeFlags>();
+  CLI::App* cmd = app.add_subcommand("merge", "Merge a LoRA checkpoint into full model weights");
+  cmd->add_option("checkpoint", flags->checkpoint, "checkpoint directory (see `sweep best`)")->required();
+  cmd->add_option("--base", flags->base, "base model directory (default: the one the job used)");
+  cmd->add_option("--out", flags->out, "output directory")->required();
+  cmd->callback([flags, &ctx] { merge_command(*flags, ctx); });
+}
+
+}  // namespace sweep

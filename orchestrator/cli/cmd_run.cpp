@@ -1,0 +1,145 @@
+// `sweep run SPEC.yaml`: expand the sweep file, record the sweep and its jobs, prepare the inputs,
+// then run every pending job on the configured slots until none is left (docs/running.md).
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "db/store.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/run/live_display.h"
+#include "orchestrator/run/local_executor.h"
+#include "orchestrator/run/prepare.h"
+#include "orchestrator/run/run_lock.h"
+#include "orchestrator/run/run_loop.h"
+#include "orchestrator/spec/sweep_spec.h"
+
+namespace fs = std::filesystem;
+
+namespace sweep {
+
+namespace {
+
+constexpr int kExitInterrupted = 130;
+
+struct RunFlags {
+  std::string spec_path;
+  int slots = 0;
+  std::string gpus;
+  bool dry_run = false;
+};
+
+Status apply_resource_flags(const RunFlags& f, SweepSpec& spec) {
+  if (f.slots > 0) {
+    spec.resources.gpus.clear();
+    spec.resources.slots = f.slots;
+  }
+  if (!f.gpus.empty()) {
+    spec.resources.gpus.clear();
+    std::stringstream in(f.gpus);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      try {
+        spec.resources.gpus.push_back(std::stoi(item));
+      } catch (const std::exception&) {
+        return make_error(ErrorKind::kUser, "--gpus: '" + item + "' is not a GPU index",
+                          "give a comma-separated list such as --gpus 0,1");
+      }
+    }
+  }
+  return ok_status();
+}
+
+Result<int64_t> record_sweep(Store& store, const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
+  auto sweep_id = store.upsert_sweep(spec.name, fs::absolute(spec.source_path).string(),
+                                     spec_to_json(spec).dump(), spec.objective.metric,
+                                     spec.objective.mode);
+  if (!sweep_id.ok()) return sweep_id.error();
+  std::vector<NewJob> rows;
+  rows.reserve(jobs.size());
+  for (const ExpandedJob& j : jobs) {
+    rows.push_back(NewJob{j.hash, j.index, canonical_json(j.params), j.lora_scale});
+  }
+  auto stats = store.upsert_jobs(*sweep_id, rows);
+  if (!stats.ok()) return stats.error();
+  spdlog::info("sweep {}: {} jobs ({} new, {} recorded before)", spec.name, jobs.size(),
+               stats->added, stats->existing);
+  return *sweep_id;
+}
+
+RunConfig make_config(const SweepSpec& spec, int64_t sweep_id, const std::string& sweep_dir,
+                      std::vector<std::string> argv, const PreparedInputs& in) {
+  RunConfig c;
+  c.sweep_id = sweep_id;
+  c.sweep_name = spec.name;
+  c.sweep_dir = sweep_dir;
+  c.worker_argv = std::move(argv);
+  c.resources = spec.resources;
+  c.retries = spec.retries;
+  c.max_job_time_s = spec.max_job_time_s;
+  c.base_model = in.base_model;
+  c.train_data = in.train_data;
+  c.val_data = in.val_data;
+  c.image_folder = in.image_folder;
+  c.objective = spec.objective;
+  return c;
+}
+
+void print_summary(const RunSummary& s) {
+  std::cerr << (s.interrupted ? "stopped: " : "done: ") << format_counts(s.counts) << "\n";
+  if (s.interrupted) std::cerr << "run `sweep run` with the same file again to continue\n";
+}
+
+void run_command(const RunFlags& flags, CliContext& ctx) {
+  auto spec = load_sweep_spec(flags.spec_path);
+  if (!spec.ok()) return ctx.fail(spec.error());
+  if (auto st = apply_resource_flags(flags, *spec); !st.ok()) return ctx.fail(st.error());
+  auto jobs = expand_grid(*spec);
+  if (!jobs.ok()) return ctx.fail(jobs.error());
+  auto argv = resolve_worker_argv(*spec, self_exe_dir());
+  if (!argv.ok()) return ctx.fail(argv.error());
+  if (flags.dry_run) {
+    std::cout << spec->name << ": " << jobs->size() << " jobs on " << spec->resources.total_slots()
+              << " slot(s) with " << (*argv)[0] << "; nothing run (--dry-run)\n";
+    return;
+  }
+  std::string sweep_dir = ctx.runs_dir() + "/" + spec->name;
+  auto lock = RunLock::acquire(sweep_lock_path(sweep_dir));
+  if (!lock.ok()) return ctx.fail(lock.error());
+  auto inputs = prepare_inputs(*spec, self_exe_dir());
+  if (!inputs.ok()) return ctx.fail(inputs.error());
+  auto store = Store::open(ctx.db_path());
+  if (!store.ok()) return ctx.fail(store.error());
+  auto sweep_id = record_sweep(**store, *spec, *jobs);
+  if (!sweep_id.ok()) return ctx.fail(sweep_id.error());
+
+  LocalExecutor executor;
+  LiveDisplay display(::isatty(STDERR_FILENO) == 1, static_cast<int>(jobs->size()));
+  RunLoop loop(**store, executor,
+               make_config(*spec, *sweep_id, fs::absolute(sweep_dir).lexically_normal().string(),
+                           *argv, *inputs),
+               &display);
+  loop.install_signal_handlers();
+  auto summary = loop.run();
+  if (!summary.ok()) return ctx.fail(summary.error());
+  print_summary(*summary);
+  if (summary->interrupted) ctx.exit_code = kExitInterrupted;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, CliContext& ctx) {
+  auto flags = std::make_shared<RunFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Record a sweep's jobs and run them (resumable: run it again to continue)");
+  cmd->add_option("spec", flags->spec_path, "sweep file (YAML)")->required();
+  auto* slots = cmd->add_option("--slots", flags->slots, "concurrent CPU jobs (overrides resources)");
+  cmd->add_option("--gpus", flags->gpus, "GPU indices, e.g. 0,1 (overrides resources)")->excludes(slots);
+  cmd->add_flag("--dry-run", flags->dry_run, "check the file and the worker, run nothing");
+  cmd->callback([flags, &ctx] { run_command(*flags, ctx); });
+}
+
+}  // namespace sweep

@@ -1,0 +1,106 @@
+// `sweep status [SWEEP]`: job counts per state, whether an orchestrator is running the sweep
+// (and which process), and every running job with its step, loss, tokens/s and ETA.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/output.h"
+#include "orchestrator/run/live_display.h"
+#include "orchestrator/run/results.h"
+#include "orchestrator/run/run_lock.h"
+#include "orchestrator/run/run_loop.h"
+
+namespace sweep {
+
+namespace {
+
+struct StatusFlags {
+  std::string sweep;
+  std::string format = "table";
+};
+
+Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep, const std::string& runs_dir) {
+  nlohmann::json out{{"sweep", sweep.name}};
+  auto counts = store.count_by_state(sweep.id);
+  if (!counts.ok()) return counts.error();
+  out["counts"] = nlohmann::json::object();
+  for (const auto& [state, n] : *counts) out["counts"][to_string(state)] = n;
+  out["counts_text"] = format_counts(*counts);
+  std::string holder = RunLock::holder(sweep_lock_path(runs_dir + "/" + sweep.name));
+  out["orchestrator"] = holder.empty() ? nlohmann::json() : nlohmann::json(holder);
+  auto running = store.list_jobs(sweep.id, JobState::kRunning);
+  if (!running.ok()) return running.error();
+  out["running"] = nlohmann::json::array();
+  double now = unix_time_now();
+  for (const JobRecord& j : *running) {
+    auto latest = store.latest_metrics(j.id);
+    if (!latest.ok()) return latest.error();
+    auto params = nlohmann::json::parse(j.params_json, nullptr, false);
+    RunningJob rj;
+    rj.hash = j.hash;
+    rj.attempt = j.attempt;
+    rj.started_at = j.started_at;
+    rj.progress.max_steps = params.is_object() ? params.value("max_steps", int64_t{0}) : 0;
+    auto get = [&](const char* k) -> std::optional<double> {
+      auto it = latest->find(k);
+      return it == latest->end() ? std::nullopt : std::optional<double>(it->second);
+    };
+    rj.progress.step = static_cast<int64_t>(get("step").value_or(0));
+    rj.progress.train_loss = get("train_loss");
+    rj.progress.tokens_per_s = get("tokens_per_s");
+    out["running"].push_back({{"job", j.hash}, {"pid", j.pid}, {"device", j.device},
+                              {"attempt", j.attempt}, {"step", rj.progress.step},
+                              {"max_steps", rj.progress.max_steps},
+                              {"train_loss", rj.progress.train_loss ? nlohmann::json(*rj.progress.train_loss) : nlohmann::json()},
+                              {"line", format_job_line(rj, now)}});
+  }
+  return out;
+}
+
+void print_table(const nlohmann::json& s) {
+  std::cout << s["sweep"].get<std::string>() << ": " << s["counts_text"].get<std::string>();
+  if (s["orchestrator"].is_string()) {
+    std::cout << " (running: process " << s["orchestrator"].get<std::string>() << ")";
+  }
+  std::cout << "\n";
+  for (const auto& r : s["running"]) std::cout << "  " << r["line"].get<std::string>() << "\n";
+}
+
+void status_command(const StatusFlags& f, CliContext& ctx) {
+  auto format = parse_output_format(f.format);
+  if (!format.ok()) return ctx.fail(format.error());
+  auto store = Store::open_readonly(ctx.db_path());
+  if (!store.ok()) return ctx.fail(store.error());
+  std::vector<SweepRecord> sweeps;
+  if (!f.sweep.empty()) {
+    auto one = find_sweep_or_latest(**store, f.sweep);
+    if (!one.ok()) return ctx.fail(one.error());
+    sweeps.push_back(*one);
+  } else {
+    auto all = (*store)->list_sweeps();
+    if (!all.ok()) return ctx.fail(all.error());
+    sweeps = *all;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const SweepRecord& s : sweeps) {
+    auto st = sweep_status(**store, s, ctx.runs_dir());
+    if (!st.ok()) return ctx.fail(st.error());
+    if (*format == OutputFormat::kTable) print_table(*st);
+    st->erase("counts_text");
+    out.push_back(*st);
+  }
+  if (*format != OutputFormat::kTable) std::cout << out.dump(2) << "\n";
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, CliContext& ctx) {
+  auto flags = std::make_shared<StatusFlags>();
+  CLI::App* cmd = app.add_subcommand("status", "Jobs per state and the running jobs' progress");
+  cmd->add_option("sweep", flags->sweep, "sweep name (default: every sweep)");
+  cmd->add_option("--format", flags->format, "table | json (csv prints JSON too)");
+  cmd->callback([flags, &ctx] { status_command(*flags, ctx); });
+}
+
+}  // namespace sweep
