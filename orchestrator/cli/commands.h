@@ -12,6 +12,7 @@ namespace sweep {
 void add_version_command(CLI::App& app, CliContext& ctx);
 void add_jobs_command(CLI::App& app, CliContext& ctx);
 void add_query_command(CLI::App& app, CliContext& ctx);
+void add_check_data_command(CLI::App& app, CliContext& ctx);
 void add_run_command(CLI::App& app, CliContext& ctx);
 void add_status_command(CLI::App& app, CliContext& ctx);
 void add_leaderboard_command(CLI::App& app, CliContext& ctx);

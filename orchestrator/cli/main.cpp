@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   sweep::add_version_command(app, ctx);
   sweep::add_jobs_command(app, ctx);
   sweep::add_query_command(app, ctx);
+  sweep::add_check_data_command(app, ctx);
   sweep::add_run_command(app, ctx);
   sweep::add_status_command(app, ctx);
   sweep::add_leaderboard_command(app, ctx);

@@ -99,42 +99,45 @@ void read_image(json& obj, SampleProblems* p, Sample* s) {
   }
 }
 
-// One turn; false when it cannot be used.
-bool read_turn(json& turn, size_t j, SampleProblems* p, Turn* out) {
+// What of one turn could be used: its role (a string naming a known role) and its value (a
+// string, maybe empty).
+struct TurnRead {
+  bool role_ok = false;
+  bool value_ok = false;
+};
+
+TurnRead read_turn(json& turn, size_t j, SampleProblems* p, Turn* out) {
   const std::string where = "conversations[" + std::to_string(j) + "]";
+  TurnRead read;
   if (!turn.is_object()) {
     p->error("wrong_type", where + " is a " + quoted_type(turn) +
                                ", expected an object {\"from\": ..., \"value\": ...}");
-    return false;
+    return read;
   }
-  bool ok = true;
   for (const char* key : {"from", "value"}) {
     auto it = turn.find(key);
     if (it == turn.end()) {
       p->error("missing_field", where + " has no \"" + key + "\"");
-      ok = false;
     } else if (!it->is_string()) {
       p->error("wrong_type",
                where + "." + key + " is a " + quoted_type(*it) + ", expected a string");
-      ok = false;
+    } else {
+      (key[0] == 'f' ? out->from : out->value) = std::move(it->get_ref<std::string&>());
+      (key[0] == 'f' ? read.role_ok : read.value_ok) = true;
     }
   }
   check_extra_keys(turn, {"from", "value"}, where + ": ", p);
-  if (!ok) return false;
-  out->from = std::move(turn["from"].get_ref<std::string&>());
-  out->value = std::move(turn["value"].get_ref<std::string&>());
-  if (out->from != "human" && out->from != "gpt") {
+  if (read.role_ok && out->from != "human" && out->from != "gpt") {
     p->error("unknown_role", where + ".from is \"" + out->from + "\"",
              "LLaVA's roles are \"human\" and \"gpt\"");
-    ok = false;
+    read.role_ok = false;
   }
-  if (strip(out->value).empty()) {
+  if (read.value_ok && strip(out->value).empty()) {
     p->error("empty_value", where + ".value is empty",
              out->from == "gpt" ? "an empty answer trains on nothing; drop the turn pair"
                                 : "write the question, or drop the turn pair");
-    ok = false;
   }
-  return ok;
+  return read;
 }
 
 // Roles alternate human/gpt after an optional leading gpt turn, which LLaVA drops.
@@ -236,15 +239,16 @@ bool check_sample(json& element, int64_t index, std::vector<DataProblem>* proble
     p.error("empty_conversation", "\"conversations\" is empty");
     return false;
   }
-  bool turns_ok = true;
+  // Each check runs on what it needs, so one bad turn does not hide the other problems.
+  bool roles_ok = true, values_ok = true;
   s.conversations.resize(conv->size());
   for (size_t j = 0; j < conv->size(); ++j) {
-    turns_ok = read_turn((*conv)[j], j, &p, &s.conversations[j]) && turns_ok;
+    const TurnRead read = read_turn((*conv)[j], j, &p, &s.conversations[j]);
+    roles_ok = roles_ok && read.role_ok;
+    values_ok = values_ok && read.value_ok;
   }
-  if (turns_ok) {
-    check_roles(s.conversations, &p);
-    check_image_token(s, element.contains("image"), &p);
-  }
+  if (roles_ok) check_roles(s.conversations, &p);
+  if (roles_ok && values_ok) check_image_token(s, element.contains("image"), &p);
   return p.errors() == 0;
 }
 
