@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--runs", ctx.runs_flag, "run directories root (default: $SWEEP_RUNS or runs)");
 
   sweep::add_version_command(app, ctx);
+  sweep::add_plan_command(app, ctx);
   sweep::add_jobs_command(app, ctx);
   sweep::add_query_command(app, ctx);
   sweep::add_check_data_command(app, ctx);

@@ -88,6 +88,24 @@ std::vector<size_t> grid_shape(const SweepSpec& spec) {
   return shape;
 }
 
+std::string expansion_summary(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
+  size_t duplicates = 0;
+  for (const ExpandedJob& job : jobs) duplicates += job.is_duplicate() ? 1 : 0;
+  size_t points = 1;
+  std::string shape;
+  for (size_t n : grid_shape(spec)) {
+    points *= n;
+    shape += (shape.empty() ? "" : "×") + std::to_string(n);
+  }
+  std::string s = std::to_string(jobs.size()) + (jobs.size() == 1 ? " job (" : " jobs (") +
+                  std::to_string(duplicates) + (duplicates == 1 ? " duplicate) " : " duplicates) ");
+  s += shape.empty() ? "from no grid (train: only)" : "from a " + shape + " grid";
+  const size_t excluded = points + spec.include.size() - jobs.size();
+  if (!spec.include.empty()) s += ", " + std::to_string(spec.include.size()) + " included";
+  if (excluded > 0) s += ", " + std::to_string(excluded) + " excluded";
+  return s;
+}
+
 Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec) {
   const std::vector<size_t> shape = grid_shape(spec);
   size_t points = 1;

@@ -124,17 +124,23 @@ class SpecParser {
     return ok_status();
   }
 
+  // The section under `key`, or a null node when the file has none.
+  YAML::Node section(const std::string& key) const {
+    const YAML::Node node = root_[key];
+    return node ? node : YAML::Node();
+  }
+
   Status read_params() {
-    auto train = params_.read_train(root_["train"]);
+    auto train = params_.read_train(section("train"));
     if (!train.ok()) return train.error();
     spec_.train = std::move(*train);
-    auto grid = params_.read_grid(root_["grid"], spec_.train);
+    auto grid = params_.read_grid(section("grid"), spec_.train);
     if (!grid.ok()) return grid.error();
     spec_.grid = std::move(*grid);
-    auto include = params_.read_include(root_["include"], spec_.grid);
+    auto include = params_.read_include(section("include"), spec_.grid);
     if (!include.ok()) return include.error();
     spec_.include = std::move(*include);
-    auto exclude = params_.read_exclude(root_["exclude"], spec_.grid);
+    auto exclude = params_.read_exclude(section("exclude"), spec_.grid);
     if (!exclude.ok()) return exclude.error();
     spec_.exclude = std::move(*exclude);
     return ok_status();

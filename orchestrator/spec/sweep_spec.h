@@ -90,8 +90,12 @@ Result<SweepSpec> parse_sweep_spec(const std::string& yaml_text, const std::stri
 // allowed for its key (e.g. a fractional batch_size), or no job left after exclusion.
 Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec);
 
-// Product of the grid axis sizes (what `sweep plan` prints as "3×2×2×1").
+// The size of each grid axis, in file order (what `sweep plan` prints as "3×2×2×1").
 std::vector<size_t> grid_shape(const SweepSpec& spec);
+
+// One line on what expand_grid made: "12 jobs (0 duplicates) from a 3×2×2×1 grid", plus
+// ", 2 included, 3 excluded" when include/exclude changed the count.
+std::string expansion_summary(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs);
 
 // Canonical text of a JSON value: object keys sorted, no whitespace, integers as integers,
 // reals as "%.17g" of the parsed double (so 1e-4 and 0.0001 print the same), integral reals

@@ -1,0 +1,91 @@
+// `sweep plan SPEC.yaml [--format table|csv|json]`: the jobs a sweep file expands to, with their
+// hash, LoRA settings and scale, and duplicates flagged; nothing is recorded or run.
+#include <algorithm>
+#include <iostream>
+#include <memory>
+
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/output.h"
+#include "orchestrator/spec/sweep_spec.h"
+
+namespace sweep {
+namespace {
+
+using json = nlohmann::json;
+
+const std::vector<std::string> kCoreKeys = {"lora_r", "lora_alpha", "learning_rate", "batch_size"};
+
+Cell cell_of(const json& v) {
+  if (v.is_null()) return Cell::null();
+  if (v.is_number_integer()) return Cell::num(v.get<long long>());
+  if (v.is_number()) return Cell::num(v.get<double>());
+  if (v.is_string()) return Cell::str(v.get<std::string>());
+  return Cell::str(v.dump());
+}
+
+// Grid keys other than the four core ones, in file order: they get a column each.
+std::vector<std::string> extra_grid_keys(const SweepSpec& spec) {
+  std::vector<std::string> keys;
+  for (const GridAxis& axis : spec.grid) {
+    if (std::find(kCoreKeys.begin(), kCoreKeys.end(), axis.key) == kCoreKeys.end())
+      keys.push_back(axis.key);
+  }
+  return keys;
+}
+
+json job_to_json(const ExpandedJob& job) {
+  json j = {{"index", job.index}, {"hash", job.hash}, {"lora_scale", job.lora_scale}};
+  for (const std::string& key : kCoreKeys) j[key] = job.params.at(key);
+  j["duplicate_of"] = job.is_duplicate() ? json(job.duplicate_of) : json(nullptr);
+  j["params"] = job.params;
+  return j;
+}
+
+void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    json out = json::array();
+    for (const ExpandedJob& job : jobs) out.push_back(job_to_json(job));
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  const std::vector<std::string> extra = extra_grid_keys(spec);
+  std::vector<std::string> columns = {"index", "hash", "lora_r", "lora_alpha", "scale",
+                                      "learning_rate", "batch_size"};
+  columns.insert(columns.end(), extra.begin(), extra.end());
+  columns.push_back("duplicate_of");
+  std::vector<Row> rows;
+  for (const ExpandedJob& job : jobs) {
+    Row row = {Cell::num(static_cast<long long>(job.index)), Cell::str(job.hash),
+               cell_of(job.params.at("lora_r")), cell_of(job.params.at("lora_alpha")),
+               Cell::num(job.lora_scale), cell_of(job.params.at("learning_rate")),
+               cell_of(job.params.at("batch_size"))};
+    for (const std::string& key : extra) row.push_back(cell_of(job.params.at(key)));
+    row.push_back(job.is_duplicate() ? Cell::str(job.duplicate_of) : Cell::null());
+    rows.push_back(std::move(row));
+  }
+  print_rows(std::cout, columns, rows, format);
+  if (format == OutputFormat::kTable) std::cout << expansion_summary(spec, jobs) << "\n";
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& app, CliContext& ctx) {
+  CLI::App* cmd = app.add_subcommand(
+      "plan", "Show the jobs a sweep file expands to (hash, r, alpha, scale, lr, batch size); "
+              "nothing is run");
+  auto spec_path = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>("table");
+  cmd->add_option("SPEC", *spec_path, "sweep file (YAML)")->required();
+  cmd->add_option("--format", *format, "table, csv or json (json: every job with full params)");
+  cmd->callback([&ctx, spec_path, format] {
+    auto fmt = parse_output_format(*format);
+    if (!fmt.ok()) return ctx.fail(fmt.error());
+    auto spec = load_sweep_spec(*spec_path);
+    if (!spec.ok()) return ctx.fail(spec.error());
+    auto jobs = expand_grid(*spec);
+    if (!jobs.ok()) return ctx.fail(jobs.error());
+    print_plan(*spec, *jobs, *fmt);
+  });
+}
+
+}  // namespace sweep
