@@ -34,8 +34,8 @@ Image gradient_image(int w, int h) {
 }
 
 const std::string& test_tokenizer_dir() {
-  static TempDir* dir = new TempDir();  // lives for the process
-  return dir->path();
+  static const TempDir dir;  // removed at exit
+  return dir.path();
 }
 
 const Tokenizer& test_tokenizer() {
