@@ -33,9 +33,16 @@ Image gradient_image(int w, int h) {
   return img;
 }
 
-const std::string& test_tokenizer_dir() {
+namespace {
+const std::string& tokenizer_temp_dir() {
   static const TempDir dir;  // removed at exit
   return dir.path();
+}
+}  // namespace
+
+const std::string& test_tokenizer_dir() {
+  test_tokenizer();  // trained on first use
+  return tokenizer_temp_dir();
 }
 
 const Tokenizer& test_tokenizer() {
@@ -51,9 +58,8 @@ const Tokenizer& test_tokenizer() {
                        std::to_string(i) + " shapes on the table.");
       corpus.push_back("What is on the table? A " + c + " cup. Two. Where is it? Left.");
     }
-    const std::string path = test_tokenizer_dir() + "/tokenizer.model";
-    train_tokenizer(corpus, path, 400);
-    return Tokenizer::load(test_tokenizer_dir());
+    train_tokenizer(corpus, tokenizer_temp_dir() + "/tokenizer.model", 400);
+    return Tokenizer::load(tokenizer_temp_dir());
   }();
   return tok;
 }
