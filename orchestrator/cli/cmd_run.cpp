@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "db/store.h"
@@ -94,6 +95,8 @@ void print_summary(const RunSummary& s) {
 }
 
 void run_command(const RunFlags& flags, CliContext& ctx) {
+  // Log lines go to stderr: stdout stays free for what a command prints as its result.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("sweep-run"));
   auto spec = load_sweep_spec(flags.spec_path);
   if (!spec.ok()) return ctx.fail(spec.error());
   if (auto st = apply_resource_flags(flags, *spec); !st.ok()) return ctx.fail(st.error());
