@@ -138,9 +138,10 @@ Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec) {
   std::vector<ExpandedJob> jobs;
   jobs.reserve(all.size());
   std::unordered_map<std::string, size_t> first_with_hash;
+  const std::string prefix = identity_prefix(spec);
   for (json& params : all) {
     ExpandedJob job;
-    job.hash = job_hash(spec, params);
+    job.hash = job_hash_with_prefix(prefix, params);  // params are normalised by construction
     job.index = static_cast<int>(jobs.size());
     job.lora_scale = lora_scale_of(params);
     if (!first_with_hash.emplace(job.hash, jobs.size()).second) job.duplicate_of = job.hash;

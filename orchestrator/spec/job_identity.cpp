@@ -29,6 +29,32 @@ void append_number(std::string& out, double d) {
   out += buf;
 }
 
+// JSON string escaping as nlohmann's dump does it (UTF-8 passed through), without building a
+// json value per key: canonical_json runs once per job and must stay cheap at 100k jobs.
+void append_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
 void append_canonical(std::string& out, const json& v) {
   switch (v.type()) {
     case json::value_t::object: {
@@ -37,7 +63,7 @@ void append_canonical(std::string& out, const json& v) {
       for (auto it = v.begin(); it != v.end(); ++it) {  // nlohmann objects iterate sorted
         if (!first) out += ',';
         first = false;
-        out += json(it.key()).dump();
+        append_string(out, it.key());
         out += ':';
         append_canonical(out, it.value());
       }
@@ -56,7 +82,10 @@ void append_canonical(std::string& out, const json& v) {
     case json::value_t::number_float:
       append_number(out, v.get<double>());
       return;
-    default:  // null, bool, string, integers: nlohmann's compact dump is already canonical
+    case json::value_t::string:
+      append_string(out, v.get_ref<const std::string&>());
+      return;
+    default:  // null, bool, integers: nlohmann's compact dump is already canonical
       out += v.dump();
   }
 }
@@ -119,16 +148,28 @@ json normalise_params(const json& params) {
   return out;
 }
 
-std::string job_hash(const SweepSpec& spec, const json& params) {
-  // "v" versions the identity: bump it only together with a migration of stored hashes.
-  json identity = {
-      {"v", 1},
-      {"params", normalise_params(params)},
+std::string identity_prefix(const SweepSpec& spec) {
+  // The keys of the identity object in canonical (sorted) order: base_model, data, params, v.
+  json head = {
       {"base_model", spec.base_model},
       {"data",
        {{"train", spec.data.train}, {"val", spec.data.val}, {"image_folder", spec.data.image_folder}}},
   };
-  return fnv1a64_hex(canonical_json(identity));
+  std::string text = canonical_json(head);
+  text.pop_back();  // the closing brace: params and v follow
+  return text + ",\"params\":";
+}
+
+std::string job_hash_with_prefix(const std::string& prefix, const json& normalised_params) {
+  std::string text = prefix;
+  append_canonical(text, normalised_params);
+  // "v" versions the identity: bump it only together with a migration of stored hashes.
+  text += ",\"v\":1}";
+  return fnv1a64_hex(text);
+}
+
+std::string job_hash(const SweepSpec& spec, const json& params) {
+  return job_hash_with_prefix(identity_prefix(spec), normalise_params(params));
 }
 
 }  // namespace sweep
