@@ -1,0 +1,119 @@
+#include "worker/train/builtin_model.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <ostream>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "worker/data/builtin.h"
+#include "worker/data/llava_json.h"
+#include "worker/data/loader.h"
+#include "worker/data/shapes/shapes_dataset.h"
+#include "worker/data/tokenizer.h"
+#include "worker/model/checkpoint.h"
+#include "worker/model/llava.h"
+#include "worker/model/lora.h"
+#include "worker/train/trainer.h"
+
+namespace sweep::train {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+// Full training here includes the vision tower: a random CLIP would otherwise stay random.
+model::TrainableGroups train_everything(model::LlavaForConditionalGeneration& m) {
+  model::TrainableGroups groups = model::set_trainable(m, /*lora_mode=*/false,
+                                                       /*train_projector=*/true);
+  for (auto& p : m->vision_tower->parameters()) {
+    p.set_requires_grad(true);
+    groups.other.push_back(p);
+  }
+  return groups;
+}
+
+}  // namespace
+
+BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::string& out_dir,
+                                const BaseModelRecipe& recipe, std::ostream* log) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const data::ShapesPaths paths = data::shapes_paths(shapes_root);
+  torch::set_num_threads(std::max(1, recipe.threads));
+  torch::manual_seed(recipe.seed);
+
+  const fs::path tok_dir = fs::path(out_dir + ".tokenizer");
+  fs::create_directories(tok_dir);
+  const std::string tok_path = (tok_dir / "tokenizer.model").string();
+  data::train_tokenizer(read_lines(paths.corpus), tok_path, recipe.vocab_size);
+  data::Tokenizer tok = data::Tokenizer::load(tok_path);
+
+  model::LlavaConfig config = model::preset_config("tiny", tok.vocab_size());
+  model::LlavaForConditionalGeneration m(config, recipe.seed);
+  model::TrainableGroups groups = train_everything(m);
+
+  std::vector<data::Sample> captions = data::load_llava_json(paths.captions_train);
+  if (recipe.max_samples > 0 && captions.size() > static_cast<size_t>(recipe.max_samples))
+    captions.resize(recipe.max_samples);
+  data::LoaderOptions lo;
+  lo.image_folder = paths.images;
+  lo.image_size = config.image_size();
+  lo.batch_size = recipe.batch_size;
+  lo.seed = recipe.seed;
+  data::BatchLoader loader(std::move(captions), tok, lo);
+
+  TrainParams p;
+  p.mode = "full";
+  p.max_steps = recipe.steps;
+  p.batch_size = recipe.batch_size;
+  p.learning_rate = recipe.learning_rate;
+  p.lr_scheduler = "cosine";
+  p.warmup_ratio = 0.05;
+  p.max_grad_norm = 1.0;
+  p.seed = static_cast<int>(recipe.seed);
+  Trainer trainer(m, groups, p, loader);
+
+  BaseModelReport report;
+  double window = 0;
+  for (int i = 0; i < recipe.steps; ++i) {
+    StepResult r = trainer.step();
+    window += r.loss;
+    if (r.step % 10 == 0 || r.step == recipe.steps) {
+      const int n = r.step % 10 == 0 ? 10 : r.step % 10;
+      if (r.step <= 10) report.first_loss = window / n;
+      report.last_loss = window / n;
+      if (log) *log << "make tiny-llava: step " << r.step << "/" << recipe.steps << " caption loss "
+                    << std::fixed << std::setprecision(3) << window / n << "\n" << std::flush;
+      window = 0;
+    }
+  }
+  model::save_llava(m, out_dir);
+  fs::copy_file(tok_path, fs::path(out_dir) / "tokenizer.model",
+                fs::copy_options::overwrite_existing);
+  fs::remove_all(tok_dir);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+std::string make_builtin_model(const std::string& ref, std::ostream* log) {
+  const std::string dir = data::builtin_model_dir(ref);  // throws for unknown refs
+  data::make_once(dir, [&](const std::string& tmp_dir) {
+    const std::string shapes_root = data::resolve_builtin_data("builtin:shapes");
+    BaseModelReport r = make_tiny_llava(shapes_root, tmp_dir, BaseModelRecipe{}, log);
+    if (log) *log << "make tiny-llava: caption loss " << r.first_loss << " -> " << r.last_loss
+                  << " in " << r.seconds << " s\n";
+  });
+  return dir;
+}
+
+}  // namespace sweep::train

@@ -1,0 +1,37 @@
+// builtin:tiny-llava: the demo's base model, made on first use (DESIGN.md §7). A SentencePiece
+// tokenizer is trained on the shapes corpus, a tiny LLaVA (preset "tiny") is initialised for its
+// vocabulary and trained in full (vision tower included) on the shapes captions, so it knows
+// pictures and words but not the question-answering task the LoRA sweep then teaches.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace sweep::train {
+
+struct BaseModelRecipe {
+  int vocab_size = 600;
+  int steps = 300;
+  int batch_size = 16;
+  double learning_rate = 2e-3;
+  int threads = 2;
+  uint64_t seed = 7;
+  int max_samples = 0;  // > 0: train on the first N captions only (tests)
+};
+
+struct BaseModelReport {
+  double first_loss = 0, last_loss = 0;  // mean caption loss of the first / last 10 steps
+  double seconds = 0;
+};
+
+// Makes the model in `out_dir` (config.json, model.safetensors, tokenizer.model) from a shapes
+// dataset root. Progress lines go to `log` when given.
+BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::string& out_dir,
+                                const BaseModelRecipe& recipe, std::ostream* log);
+
+// "builtin:tiny-llava" -> its cache directory, made once across processes (data::make_once).
+// Throws std::runtime_error listing the known names for another ref.
+std::string make_builtin_model(const std::string& ref, std::ostream* log);
+
+}  // namespace sweep::train

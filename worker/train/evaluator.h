@@ -1,0 +1,75 @@
+// Validation of a model on a LLaVA JSON set: mean cross-entropy over answer tokens (val_loss),
+// next-token accuracy on those tokens (val_token_acc), and exact match of the greedily generated
+// first-round answer against the reference after normalize_answer (case, spaces, trailing . ! ?).
+// Samples are tokenised and their images preprocessed once, at construction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "worker/data/llava_json.h"
+#include "worker/data/preprocess.h"
+#include "worker/data/tokenizer.h"
+#include "worker/model/llava.h"
+
+namespace sweep::train {
+
+struct EvalOptions {
+  std::string image_folder;
+  int image_size = 336;
+  bool pad_to_square = true;
+  int64_t max_length = 2048;
+  int max_new_tokens = 16;
+  int batch_size = 8;     // samples per loss forward pass
+  int max_samples = 0;    // > 0: a seeded subset of this many samples, the same at every eval
+  uint64_t seed = 0;
+  bool generate = true;   // false: skip exact match (loss and token accuracy only)
+};
+
+struct SampleScore {
+  std::string id;
+  double loss = 0;        // mean over the sample's supervised tokens (0 when none)
+  int64_t tokens = 0;     // supervised tokens
+  int64_t correct = 0;    // of those, predicted exactly by argmax
+  bool exact_match = false;
+  std::string prediction; // generated answer text
+  std::string answer;     // reference answer text
+};
+
+struct EvalResult {
+  double val_loss = 0;         // sum of token losses / supervised tokens
+  double val_token_acc = 0;    // correct / supervised tokens
+  double val_exact_match = 0;  // fraction of samples
+  int64_t val_samples = 0;
+  int64_t val_tokens = 0;
+  double seconds = 0;
+  nlohmann::json to_json() const;  // {val_loss, val_token_acc, val_exact_match, val_samples}
+};
+
+class Evaluator {
+ public:
+  // Throws std::runtime_error naming the sample whose image or text cannot be prepared.
+  Evaluator(const std::vector<data::Sample>& samples, const data::Tokenizer& tok, EvalOptions opt);
+
+  // Puts the model in eval mode (no dropout) and restores its training flag afterwards.
+  EvalResult run(model::LlavaForConditionalGeneration& m, std::vector<SampleScore>* per_sample = nullptr);
+
+  size_t size() const { return items_.size(); }
+
+ private:
+  struct Item {
+    std::string id;
+    data::TokenizedSample tokens;
+    data::PromptAndAnswer prompt;
+    std::vector<float> pixels;  // empty for text-only samples
+  };
+
+  data::Tokenizer tok_;
+  EvalOptions opt_;
+  std::vector<Item> items_;
+};
+
+}  // namespace sweep::train

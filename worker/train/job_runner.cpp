@@ -1,0 +1,342 @@
+#include "worker/train/job_runner.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "worker/commands/commands.h"
+#include "worker/data/llava_json.h"
+#include "worker/data/loader.h"
+#include "worker/data/tokenizer.h"
+#include "worker/model/checkpoint.h"
+#include "worker/model/lora.h"
+#include "worker/protocol/events.h"
+#include "worker/protocol/job_file.h"
+#include "worker/protocol/train_params.h"
+#include "worker/train/checkpoint_manager.h"
+#include "worker/train/evaluator.h"
+#include "worker/train/heartbeat.h"
+#include "worker/train/model_setup.h"
+#include "worker/train/stop_signal.h"
+#include "worker/train/trainer.h"
+
+#ifndef SWEEP_VERSION
+#define SWEEP_VERSION "dev"
+#endif
+
+namespace sweep::train {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Losses of the steps since the window was last taken.
+struct LossWindow {
+  double loss_sum = 0, seconds = 0;
+  int64_t steps = 0, tokens = 0;
+  void add(const StepResult& r) {
+    loss_sum += r.loss;
+    seconds += r.seconds;
+    tokens += r.tokens;
+    ++steps;
+  }
+  double mean() const { return steps ? loss_sum / steps : 0.0; }
+  double tokens_per_s() const { return seconds > 0 ? tokens / seconds : 0.0; }
+  void clear() { *this = LossWindow{}; }
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  return gethostname(buf, sizeof buf - 1) == 0 ? buf : "unknown";
+}
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return json::parse(in);
+}
+
+class JobRun {
+ public:
+  JobRun(const JobFile& job, EventWriter& events) : job_(job), events_(events) {}
+
+  const std::string& stage() const { return stage_; }
+  int run();
+
+ private:
+  void start();
+  void load_model();
+  void load_data();
+  void resume();
+  int train_loop();
+  void evaluate(int step);
+  void save_checkpoint(int step, const json& metrics);
+  int stop();
+  void finish();
+  json checkpoint_state() const;
+
+  const JobFile& job_;
+  EventWriter& events_;
+  std::string stage_ = "load_model";
+  TrainParams p_;
+  torch::Device device_ = torch::kCPU;
+  model::LoraSettings lora_;
+  std::optional<CheckpointInfo> resume_from_;
+  std::unique_ptr<CheckpointManager> checkpoints_;
+  model::LlavaForConditionalGeneration model_{nullptr};
+  model::TrainableGroups groups_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<Trainer> trainer_;
+  std::atomic<int> step_{0};
+  LossWindow log_window_, eval_window_;
+  json last_eval_ = json::object();  // metrics of the latest evaluation
+  json final_metrics_ = json::object();  // the last checkpoint's metrics (eval + train_loss)
+  json best_ = nullptr;              // {step, metrics...} of the best evaluation by the objective
+};
+
+int JobRun::run() {
+  start();
+  Heartbeat heartbeat(events_, step_, job_.heartbeat_seconds);
+  load_model();
+  load_data();
+  resume();
+  return train_loop();
+}
+
+void JobRun::start() {
+  p_ = TrainParams::from_json(job_.params);
+  device_ = resolve_device(job_.device);
+  torch::set_num_threads(std::max(1, job_.threads));
+  torch::manual_seed(p_.seed);
+  install_stop_handlers();
+  checkpoints_ = std::make_unique<CheckpointManager>(job_.checkpoints_dir(), job_.objective_metric,
+                                                     job_.objective_mode != "max", p_.save_top_k);
+  checkpoints_->scan();
+  if (job_.resume) resume_from_ = checkpoints_->latest();
+  events_.emit("started",
+               {{"pid", static_cast<int64_t>(getpid())},
+                {"host", host_name()},
+                {"device", device_.str()},
+                {"threads", torch::get_num_threads()},
+                {"versions", {{"sweep", SWEEP_VERSION}, {"torch", TORCH_VERSION}}},
+                {"resumed_from_step", resume_from_ ? json(resume_from_->step) : json(nullptr)}});
+}
+
+void JobRun::load_model() {
+  stage_ = "load_model";
+  const torch::Dtype dtype = resolve_base_dtype(p_.precision, device_);
+  const bool lora = p_.mode == "lora";
+  lora_ = lora_settings_from(p_, job_.base_model);
+  const bool full_resume = resume_from_ && !lora;
+  model_ = model::load_llava(full_resume ? resume_from_->path : job_.base_model, dtype, device_);
+  if (lora && resume_from_) {
+    model::load_adapter(model_, resume_from_->path, p_.seed);
+  } else if (lora) {
+    model::apply_lora(model_, lora_, p_.seed);
+  }
+  model_->to_precision(dtype, device_);
+  groups_ = model::set_trainable(model_, lora, p_.train_projector);
+}
+
+void JobRun::load_data() {
+  stage_ = "load_data";
+  data::Tokenizer tok = data::Tokenizer::load(job_.base_model);
+  data::LoaderOptions lo;
+  lo.image_folder = job_.image_folder;
+  lo.image_size = model_->config().image_size();
+  lo.pad_to_square = p_.image_aspect_ratio == "pad";
+  lo.batch_size = p_.batch_size;
+  lo.seed = static_cast<uint64_t>(p_.seed);
+  lo.max_length = p_.model_max_length;
+  std::vector<data::Sample> train = data::load_llava_json(job_.train_data);
+  if (train.empty()) throw std::runtime_error(job_.train_data + " holds no samples");
+  loader_ = std::make_unique<data::BatchLoader>(std::move(train), tok, lo);
+  if (!job_.val_data.empty()) {
+    EvalOptions eo;
+    eo.image_folder = job_.image_folder;
+    eo.image_size = lo.image_size;
+    eo.pad_to_square = lo.pad_to_square;
+    eo.max_length = p_.model_max_length;
+    eo.max_new_tokens = p_.max_new_tokens;
+    eo.batch_size = p_.batch_size;
+    eo.max_samples = p_.eval_samples;
+    eo.seed = static_cast<uint64_t>(p_.seed);
+    evaluator_ = std::make_unique<Evaluator>(data::load_llava_json(job_.val_data), tok, eo);
+  }
+  trainer_ = std::make_unique<Trainer>(model_, groups_, p_, *loader_);
+}
+
+void JobRun::resume() {
+  if (!resume_from_) {
+    evaluate(0);  // the base model's own score, before any update
+    return;
+  }
+  stage_ = "checkpoint";
+  json state = read_json_file(resume_from_->path + "/" + CheckpointManager::kStateFile);
+  trainer_->restore(resume_from_->path, state);
+  step_ = trainer_->steps_done();
+  last_eval_ = state.value("last_eval", json::object());
+  best_ = state.value("best", json(nullptr));
+}
+
+int JobRun::train_loop() {
+  while (trainer_->steps_done() < p_.max_steps) {
+    if (stop_requested()) return stop();
+    stage_ = "train";
+    StepResult r = trainer_->step();
+    step_ = r.step;
+    log_window_.add(r);
+    eval_window_.add(r);
+    const bool last = r.step == p_.max_steps;
+    if (r.step % p_.logging_steps == 0 || last) {
+      events_.emit("progress", {{"step", r.step},
+                                {"epoch", trainer_->epoch()},
+                                {"samples_seen", trainer_->samples_seen()},
+                                {"tokens_seen", trainer_->tokens_seen()},
+                                {"train_loss", log_window_.mean()},
+                                {"lr", r.lr},
+                                {"grad_norm", r.grad_norm},
+                                {"tokens_per_s", log_window_.tokens_per_s()},
+                                {"mem_mb", resident_memory_mb()},
+                                {"data_wait_s", loader_->seconds_waited()}});
+      log_window_.clear();
+    }
+    if (last || (p_.eval_every > 0 && r.step % p_.eval_every == 0)) {
+      evaluate(r.step);
+      json metrics = last_eval_;
+      metrics["train_loss"] = eval_window_.mean();
+      eval_window_.clear();
+      final_metrics_ = metrics;
+      save_checkpoint(r.step, metrics);
+    } else if (stop_requested()) {
+      save_checkpoint(r.step, json::object());
+    }
+    if (stop_requested() && !last) return stop();
+  }
+  finish();
+  return worker::kExitOk;
+}
+
+void JobRun::evaluate(int step) {
+  if (!evaluator_) return;
+  stage_ = "eval";
+  EvalResult r = evaluator_->run(model_);
+  last_eval_ = r.to_json();
+  json event = r.to_json();
+  event["step"] = step;
+  event["seconds"] = r.seconds;
+  events_.emit("eval", event);
+  const auto& metric = job_.objective_metric;
+  if (!last_eval_.contains(metric) || step == 0) return;  // step 0 has no checkpoint to point at
+  const double v = last_eval_[metric].get<double>();
+  const bool better = best_.is_null() ||
+                      (job_.objective_mode == "max" ? v > best_[metric].get<double>()
+                                                    : v < best_[metric].get<double>());
+  if (better) {
+    best_ = last_eval_;
+    best_["step"] = step;
+  }
+}
+
+void JobRun::save_checkpoint(int step, const json& metrics) {
+  stage_ = "checkpoint";
+  const bool full = p_.mode == "full";
+  std::vector<std::string> deleted;
+  CheckpointInfo info = checkpoints_->save(
+      step, metrics, checkpoint_state(),
+      [&](const std::string& dir) {
+        if (full) {
+          model::save_llava(model_, dir);  // first: it replaces the (empty) directory
+          copy_tokenizer(job_.base_model, dir);
+        } else {
+          model::save_adapter(model_, lora_, dir);
+        }
+        trainer_->save_files(dir);
+      },
+      &deleted);
+  events_.emit("checkpoint",
+               {{"step", step}, {"path", info.path}, {"metrics", metrics}, {"deleted", deleted}});
+}
+
+json JobRun::checkpoint_state() const {
+  json state = trainer_->state();
+  state["job_id"] = job_.job_id;
+  state["mode"] = p_.mode;
+  state["params"] = p_.to_json();
+  state["objective"] = {{"metric", job_.objective_metric}, {"mode", job_.objective_mode}};
+  state["last_eval"] = last_eval_;
+  state["best"] = best_;
+  return state;
+}
+
+int JobRun::stop() {
+  auto latest = checkpoints_->latest();
+  events_.emit("stopped", {{"step", trainer_->steps_done()},
+                           {"checkpoint", latest ? json(latest->path) : json(nullptr)}});
+  return worker::kExitOk;
+}
+
+void JobRun::finish() {
+  const json final = final_metrics_.empty() ? last_eval_ : final_metrics_;
+  auto best_ckpt = checkpoints_->best();
+  if (!best_ckpt) best_ckpt = checkpoints_->latest();
+  events_.emit("finished", {{"step", trainer_->steps_done()},
+                            {"final", final},
+                            {"best", best_},
+                            {"best_checkpoint", best_ckpt ? json(best_ckpt->path) : json(nullptr)}});
+}
+
+// LibTorch's errors carry a C++ backtrace in what(); events get the message alone.
+std::string message_of(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e))
+    return c10_error->what_without_backtrace();
+  return e.what();
+}
+
+int exit_code_for_stage(const std::string& stage) {
+  return stage == "load_model" || stage == "load_data" ? worker::kExitBadInput
+                                                       : worker::kExitInternal;
+}
+
+}  // namespace
+
+int run_job_file(const std::string& job_path) {
+  JobFile job;
+  std::unique_ptr<EventWriter> events;
+  try {
+    job = JobFile::read(job_path);
+    fs::create_directories(job.run_dir);
+    events = std::make_unique<EventWriter>(job.events_path(), job.attempt);
+  } catch (const std::exception& e) {
+    std::cerr << "sweep-worker: " << e.what() << "\n";
+    return worker::kExitBadInput;
+  }
+  JobRun run(job, *events);
+  try {
+    return run.run();
+  } catch (const DivergedError& e) {
+    events->emit("failed", {{"stage", "train"}, {"message", e.what()}, {"diverged", true}});
+    std::cerr << "sweep-worker: diverged: " << e.what() << "\n";
+    return worker::kExitDiverged;
+  } catch (const std::exception& e) {
+    const std::string message = message_of(e);
+    std::cerr << "sweep-worker: " << run.stage() << " failed: " << message << "\n";
+    try {
+      events->emit("failed", {{"stage", run.stage()}, {"message", message}});
+    } catch (const std::exception& write_error) {
+      std::cerr << "sweep-worker: cannot write the failed event: " << write_error.what() << "\n";
+    }
+    return exit_code_for_stage(run.stage());
+  }
+}
+
+}  // namespace sweep::train

@@ -1,0 +1,70 @@
+#include "worker/train/tool_args.h"
+
+#include <iostream>
+
+namespace sweep::train {
+
+ToolArgs::ToolArgs(const std::string& tool, const std::vector<std::string>& args,
+                   const std::set<std::string>& known)
+    : tool_(tool) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0 || a.size() == 2) {
+      positionals_.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      throw std::invalid_argument(tool_ + ": --" + name + " needs a value");
+    }
+    if (!known.count(name)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "--" : ", --") + k;
+      throw std::invalid_argument(tool_ + ": unknown option --" + name + " (known: " + list + ")");
+    }
+    if (!options_.emplace(name, value).second)
+      throw std::invalid_argument(tool_ + ": --" + name + " given twice");
+  }
+}
+
+const std::string& ToolArgs::required(const std::string& name) const {
+  auto it = options_.find(name);
+  if (it == options_.end()) throw std::invalid_argument(tool_ + ": --" + name + " is required");
+  return it->second;
+}
+
+std::string ToolArgs::get(const std::string& name, const std::string& fallback) const {
+  auto it = options_.find(name);
+  return it == options_.end() ? fallback : it->second;
+}
+
+int ToolArgs::get_int(const std::string& name, int fallback) const {
+  auto it = options_.find(name);
+  if (it == options_.end()) return fallback;
+  try {
+    size_t used = 0;
+    int v = std::stoi(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument(tool_ + ": --" + name + " must be an integer, got '" + it->second + "'");
+}
+
+int run_tool(const std::string& tool, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
+  } catch (const std::runtime_error& e) {
+    std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
+  }
+  return 1;  // kExitBadInput (worker/commands/commands.h)
+}
+
+}  // namespace sweep::train

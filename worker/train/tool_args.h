@@ -1,0 +1,39 @@
+// Argument parsing for sweep-worker's model tools (predict, score, merge, make-builtin):
+// positionals plus "--name value" options, each allowed once. LibTorch-free.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sweep::train {
+
+class ToolArgs {
+ public:
+  // `known` lists the option names (without "--") the tool accepts. Throws std::invalid_argument
+  // naming the tool and the option for an unknown option, a repeated one or one without a value.
+  ToolArgs(const std::string& tool, const std::vector<std::string>& args,
+           const std::set<std::string>& known);
+
+  const std::vector<std::string>& positionals() const { return positionals_; }
+  bool has(const std::string& name) const { return options_.count(name) > 0; }
+  // Throws std::invalid_argument "<tool>: --name is required" when absent.
+  const std::string& required(const std::string& name) const;
+  std::string get(const std::string& name, const std::string& fallback = "") const;
+  int get_int(const std::string& name, int fallback) const;
+
+ private:
+  std::string tool_;
+  std::vector<std::string> positionals_;
+  std::map<std::string, std::string> options_;
+};
+
+// Runs a tool's body: std::invalid_argument and std::runtime_error (bad options, missing or
+// malformed files; their messages name the culprit) print "sweep-worker <tool>: <message>" and
+// return 1; other exceptions propagate to main (exit 2).
+int run_tool(const std::string& tool, const std::function<int()>& body);
+
+}  // namespace sweep::train

@@ -1,0 +1,141 @@
+#include "worker/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/serialize.h>
+
+#include "worker/protocol/job_file.h"
+#include "worker/train/collate.h"
+#include "worker/train/optimizer_setup.h"
+#include "worker/train/rng_state.h"
+
+namespace sweep::train {
+namespace {
+
+constexpr const char* kOptimizerFile = "optimizer.pt";
+constexpr const char* kRngFile = "rng.json";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Trainer::Trainer(model::LlavaForConditionalGeneration model, const model::TrainableGroups& groups,
+                 const TrainParams& p, data::BatchLoader& loader)
+    : model_(std::move(model)),
+      p_(p),
+      loader_(loader),
+      opt_(std::make_unique<OptimizerSetup>(make_optimizer(model_, groups, p))),
+      schedule_(parse_schedule_kind(p.lr_scheduler), p.max_steps,
+                resolve_warmup_steps(p.max_steps, p.warmup_ratio, p.warmup_steps)),
+      image_size_(model_->config().image_size()) {}
+
+Trainer::~Trainer() = default;
+
+StepResult Trainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const double waited0 = loader_.seconds_waited();
+  const int accum = p_.gradient_accumulation_steps;
+  StepResult r;
+  model_->train();
+  set_lr_factor(*opt_, schedule_.factor(step_));
+  opt_->optimizer->zero_grad();
+
+  double loss_sum = 0;
+  for (int micro = 0; micro < accum; ++micro) {
+    std::vector<data::LoadedSample> batch = loader_.next();
+    model::MultimodalInputs in = collate(batch, image_size_, model_->device());
+    model::SplicedBatch b = model_->splice(in, p_.model_max_length);  // (B, T, H) embeds
+    torch::Tensor logits = model_->forward(b);                        // (B, T, V)
+    torch::Tensor loss = model::causal_lm_loss(logits, b.labels);     // scalar, fp32
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value))
+      throw DivergedError("loss is " + std::to_string(loss_value) + " at step " +
+                          std::to_string(step_ + 1) + " (lower learning_rate or set max_grad_norm)");
+    (loss / accum).backward();
+    loss_sum += loss_value;
+    r.samples += static_cast<int64_t>(batch.size());
+    r.tokens += b.attention_mask.sum().item<int64_t>();
+  }
+
+  const double max_norm = p_.max_grad_norm > 0 ? p_.max_grad_norm
+                                               : std::numeric_limits<double>::infinity();
+  r.grad_norm = torch::nn::utils::clip_grad_norm_(opt_->params, max_norm);
+  if (!std::isfinite(r.grad_norm))
+    throw DivergedError("gradient norm is " + std::to_string(r.grad_norm) + " at step " +
+                        std::to_string(step_ + 1) + " (lower learning_rate)");
+  opt_->optimizer->step();
+
+  ++step_;
+  samples_seen_ += r.samples;
+  tokens_seen_ += r.tokens;
+  r.step = step_;
+  r.loss = loss_sum / accum;
+  r.lr = static_cast<torch::optim::AdamWOptions&>(opt_->optimizer->param_groups()[0].options()).lr();
+  r.data_wait_seconds = loader_.seconds_waited() - waited0;
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+double Trainer::epoch() const {
+  return loader_.size() ? static_cast<double>(samples_seen_) / loader_.size() : 0.0;
+}
+
+std::string Trainer::describe_param_groups() const {
+  std::ostringstream os;
+  for (size_t i = 0; i < opt_->groups.size(); ++i)
+    os << (i ? ", " : "") << opt_->groups[i].name << ": " << opt_->groups[i].tensors
+       << " tensors at lr " << opt_->groups[i].peak_lr;
+  return os.str();
+}
+
+nlohmann::json Trainer::state() const {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : opt_->groups) groups.push_back({{"name", g.name}, {"peak_lr", g.peak_lr}});
+  return {{"global_step", step_},
+          {"samples_seen", samples_seen_},
+          {"tokens_seen", tokens_seen_},
+          {"epoch", epoch()},
+          {"max_steps", p_.max_steps},
+          {"schedule",
+           {{"kind", schedule_kind_name(schedule_.kind())},
+            {"total_steps", schedule_.total_steps()},
+            {"warmup_steps", schedule_.warmup_steps()},
+            {"next_lr_factor", schedule_.factor(step_)}}},
+          {"param_groups", groups},
+          {"data", loader_.state()}};
+}
+
+void Trainer::save_files(const std::string& dir) const {
+  torch::save(*opt_->optimizer, dir + "/" + kOptimizerFile);
+  write_file_atomic(dir + "/" + kRngFile, capture_rng_state().dump() + "\n");
+}
+
+void Trainer::restore(const std::string& dir, const nlohmann::json& state) {
+  const std::string opt_path = dir + "/" + kOptimizerFile, rng_path = dir + "/" + kRngFile;
+  for (const auto& path : {opt_path, rng_path})
+    if (!std::filesystem::exists(path))
+      throw std::runtime_error("checkpoint " + dir + " has no " + path.substr(dir.size() + 1) +
+                               ": it cannot be resumed (delete it to resume from an older one)");
+  try {
+    torch::load(*opt_->optimizer, opt_path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("checkpoint " + dir + ": optimizer state does not fit this job (" +
+                             std::string(e.what()).substr(0, 200) + ")");
+  }
+  std::ifstream rng_in(rng_path);
+  restore_rng_state(nlohmann::json::parse(rng_in));
+  step_ = state.at("global_step").get<int>();
+  samples_seen_ = state.at("samples_seen").get<int64_t>();
+  tokens_seen_ = state.at("tokens_seen").get<int64_t>();
+  loader_.restore(state.at("data"));
+}
+
+}  // namespace sweep::train
