@@ -118,11 +118,11 @@ TEST(LlavaModel, ImageFeaturesComeFromSecondToLastClipLayer) {
   auto before = m->image_features(pixels);
   EXPECT_EQ(before.sizes(), torch::IntArrayRef({2, 4, c.text.hidden_size}));  // CLS dropped
   auto last = m->vision_tower->vision_model->encoder->layers[1]->as<ClipEncoderLayer>();
-  last->mlp->fc1->weight.add_(1.0);
+  last->mlp->fc1->weight.mul_(3.0);
   last->self_attn->q_proj->weight.mul_(3.0);
   EXPECT_TRUE(torch::equal(before, m->image_features(pixels)));
   auto first = m->vision_tower->vision_model->encoder->layers[0]->as<ClipEncoderLayer>();
-  first->mlp->fc1->weight.add_(1.0);
+  first->mlp->fc1->weight.mul_(3.0);  // (adding a constant would cancel: LN output sums to 0)
   EXPECT_FALSE(torch::allclose(before, m->image_features(pixels)));
 }
 

@@ -79,6 +79,7 @@ void load_llava_weights(LlavaForConditionalGeneration& m,
     if (it->second.sizes() != t.sizes()) {
       misshaped.push_back(file_name + ": file " + shape_str(t.sizes()) + ", model " +
                           shape_str(it->second.sizes()));
+      loaded.insert(name);  // reported as mis-shaped, not also as missing
       continue;
     }
     it->second.copy_(t);
