@@ -1,0 +1,72 @@
+// Runs the real `sweep check-data` on generated datasets: the report on stdout, the exit code.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <sys/wait.h>
+
+#include "tests/data/data_fixtures.h"
+
+namespace sweep::data {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+using testing::write_text;
+
+struct CliResult {
+  int exit_code;
+  std::string out;
+};
+
+CliResult run_cli(const std::string& args) {
+  const std::string cmd = std::string(SWEEP_BIN) + " check-data " + args + " 2>/dev/null";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0;) out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+json qa_sample(const std::string& id, const std::string& image, const std::string& q) {
+  json s{{"id", id},
+         {"conversations", json::array({{{"from", "human"}, {"value", q}},
+                                        {{"from", "gpt"}, {"value", "Red."}}})}};
+  if (!image.empty()) s["image"] = image;
+  return s;
+}
+
+TEST(CheckDataCli, CleanDatasetExitsZeroWithOk) {
+  TempDir dir;
+  testing::write_png(dir / "a.png", testing::solid_image(5, 3, {1, 2, 3}));
+  write_text(dir / "d.json", json::array({qa_sample("1", "a.png", "<image>\nColour?"),
+                                          qa_sample("2", "", "Colour?")})
+                                 .dump());
+  const CliResult r = run_cli(dir / "d.json" + " --image-folder " + dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find(dir / "d.json" + ": 2 samples, 0 errors, 0 warnings: OK"), std::string::npos)
+      << r.out;
+}
+
+TEST(CheckDataCli, FaultsExitOneAndJsonNamesThem) {
+  TempDir dir;
+  write_text(dir / "d.json", json::array({qa_sample("1", "missing.png", "<image>\nColour?"),
+                                          qa_sample("2", "", "<image>\nColour?")})
+                                 .dump());
+  const CliResult r = run_cli(dir / "d.json" + " --image-folder " + dir.path() + " --format json");
+  EXPECT_EQ(r.exit_code, 1);
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["errors"], 2);
+  EXPECT_EQ(report["counts_by_kind"]["image_missing"], 1);
+  EXPECT_EQ(report["counts_by_kind"]["image_token_without_image"], 1);
+  EXPECT_EQ(report["problems"][0]["id"], "1");
+}
+
+TEST(CheckDataCli, MissingImageFolderFlagIsAUsageError) {
+  const CliResult r = run_cli("d.json");
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace sweep::data
