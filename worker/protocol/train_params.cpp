@@ -65,7 +65,7 @@ std::vector<ParamSpec> make_specs() {
       {"model_max_length", ParamType::kInt, at_least(8), {}, 2048,
        "tokens per sample after image splicing; longer samples are truncated"},
       {"image_aspect_ratio", ParamType::kEnum, {}, {"pad", "square"}, "pad",
-       "pad: expand to a square with the CLIP mean colour (LLaVA-1.5); square: plain resize"},
+       "pad: expand to a square with the CLIP mean colour (LLaVA-1.5); square: CLIP's own resize of the shortest edge and centre crop"},
       {"precision", ParamType::kEnum, {}, {"auto", "fp32", "bf16"}, "auto",
        "dtype of the frozen base weights; auto: bf16 on CUDA, fp32 on CPU"},
   };
