@@ -23,9 +23,20 @@ constexpr double kQueueRefreshS = 1.0;
 constexpr double kObserverEveryS = 0.5;
 
 RunLoop* g_signal_loop = nullptr;
+std::atomic<int> g_child_wake_fd{-1};
 
 void on_stop_signal(int) {
   if (g_signal_loop) g_signal_loop->request_stop();
+}
+
+// A worker ended: wake the loop at once instead of at the next tick (it reaps with waitpid).
+void on_child_signal(int) {
+  int fd = g_child_wake_fd.load();
+  if (fd >= 0) {
+    char c = 'c';
+    ssize_t n = ::write(fd, &c, 1);
+    (void)n;
+  }
 }
 
 std::string short_params(const std::string& params_json) {
@@ -105,19 +116,32 @@ Result<RunSummary> RunLoop::run() {
   std::error_code ec;
   fs::create_directories(config_.sweep_dir, ec);
   fs::remove(cancel_request_path(config_.sweep_dir), ec);  // a request meant for an earlier run
+  g_child_wake_fd = wake_pipe_[1];
+  struct sigaction sa {}, old {};
+  sa.sa_handler = on_child_signal;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGCHLD, &sa, &old);
+  auto result = run_until_done();
+  ::sigaction(SIGCHLD, &old, nullptr);
+  g_child_wake_fd = -1;
+  return result;
+}
+
+Result<RunSummary> RunLoop::run_until_done() {
   SWEEP_RETURN_IF_ERROR(recover());
   SWEEP_RETURN_IF_ERROR(refill_queue());
   while (true) {
     SWEEP_RETURN_IF_ERROR(handle_stop_requests());
     SWEEP_RETURN_IF_ERROR(check_cancel_request());
-    Slot* slot = nullptr;
-    while (!stopping_ && !queue_.empty() && (slot = scheduler_.free_slot()) != nullptr) {
-      SWEEP_RETURN_IF_ERROR(launch_next(*slot));
-    }
     double now = unix_time_now();
     for (auto& a : active_) SWEEP_RETURN_IF_ERROR(watch(*a, now));
     active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->done; }),
                   active_.end());
+    Slot* slot = nullptr;
+    while (!stopping_ && !queue_.empty() && (slot = scheduler_.free_slot()) != nullptr) {
+      SWEEP_RETURN_IF_ERROR(launch_next(*slot));
+    }
     tick_observer();
     if (active_.empty()) {
       if (stopping_) break;

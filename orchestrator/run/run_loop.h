@@ -95,6 +95,7 @@ class RunLoop {
     bool done = false;
   };
 
+  Result<RunSummary> run_until_done();
   Status recover();
   Status refill_queue();
   Status launch_next(Slot& slot);
