@@ -1,0 +1,17 @@
+// A worker that does no work: started, `max_steps` progress events, one eval, finished.
+#include <unistd.h>
+
+#include "worker/protocol/events.h"
+#include "worker/protocol/job_file.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 1;
+  sweep::JobFile job = sweep::JobFile::read(argv[1]);
+  int64_t steps = job.params.value("max_steps", int64_t{1});
+  sweep::EventWriter events(job.events_path(), job.attempt);
+  events.emit("started", {{"pid", ::getpid()}});
+  for (int64_t s = 1; s <= steps; ++s) events.emit("progress", {{"step", s}, {"train_loss", 1.0 / s}});
+  events.emit("eval", {{"step", steps}, {"val_loss", 1.0}});
+  events.emit("finished", {{"step", steps}});
+  return 0;
+}
