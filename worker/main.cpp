@@ -14,6 +14,7 @@ namespace {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
+      {"init-model", "--preset tiny|small --out DIR [--seed N] [--vocab-size N]  random LLaVA, HF layout", cmd_init_model},
   };
   return all;
 }

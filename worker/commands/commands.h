@@ -21,4 +21,6 @@ constexpr int kExitBadInput = 1;
 constexpr int kExitInternal = 2;
 constexpr int kExitDiverged = 3;
 
+int cmd_init_model(const Args& args);    // cmd_init_model.cpp
+
 }  // namespace sweep::worker
