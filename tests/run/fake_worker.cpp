@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
   int64_t start = job.resume ? latest_checkpoint(job.checkpoints_dir()) : 0;
   events.emit("started", {{"pid", ::getpid()}, {"host", "fake"}, {"device", job.device},
                           {"threads", job.threads}, {"versions", {{"fake_worker", 1}}},
-                          {"resumed_from_step", start}});
+                          {"resumed_from_step", start},
+                          {"cuda_visible_devices", std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : ""}});
   for (int64_t step = start + 1; step <= max_steps; ++step) {
     if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
     if (mode == "hang" && step == fail_at) {

@@ -4,10 +4,13 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "orchestrator/run/local_executor.h"
+#include "worker/protocol/job_file.h"
 #include "run_test_util.h"
 
 namespace sweep {
@@ -193,6 +196,30 @@ TEST(SweepRun, CtrlCStopsWorkersWhichResumeOnTheNextRun) {
     if (info["started"].value("resumed_from_step", 0) > 0) ++resumed;
   }
   EXPECT_EQ(resumed, 2);
+}
+
+TEST(SweepRun, GpuSlotsSetCudaVisibleDevicesOnePerGpu) {
+  SweepWorld w("gpus");
+  w.write_plan({{"default", {{"step_sleep_ms", 100}}}});
+  std::string spec = w.write_spec("gpus", 2, 3, 0);
+  std::string text = testing::read_file(spec);
+  text.replace(text.find("resources: {slots: 2, threads_per_job: 1}"),
+               std::string("resources: {slots: 2, threads_per_job: 1}").size(),
+               "resources: {gpus: [3, 5], jobs_per_gpu: 1}");
+  std::ofstream(spec) << text;
+  auto r = w.sweep({"run", spec});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto store = w.store();
+  auto jobs = *store->list_jobs(sweep_id(*store, "gpus"));
+  std::set<std::string> seen, devices;
+  for (const JobRecord& j : jobs) {
+    EXPECT_EQ(j.state, JobState::kSucceeded) << j.error;
+    seen.insert(nlohmann::json::parse(j.info_json)["started"]["cuda_visible_devices"].get<std::string>());
+    devices.insert(j.device);
+    EXPECT_EQ(JobFile::read(j.run_dir + "/job.json").device, "cuda");
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"3", "5"}));
+  EXPECT_EQ(devices, (std::set<std::string>{"cuda:3", "cuda:5"}));
 }
 
 TEST(SweepRun, LeaderboardRanksByMinOrMaxAndBestPrintsAnExistingDirectory) {
