@@ -1,7 +1,10 @@
 // Picking up after an orchestrator that died (kill -9, power loss): jobs it left `running` are
 // re-attached when their worker still lives, otherwise their events are read to the end and the
 // job is recorded as it ended, or as lost and re-queued. A worker started just before the crash,
-// whose start was never recorded, is found through its worker.pid file and stopped.
+// whose start was never recorded, is found by its command line and stopped.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -19,6 +22,19 @@ namespace {
 bool runs_job(int64_t pid, const std::string& job_json) {
   if (!process_alive(pid)) return false;
   return process_cmdline(pid).find(job_json) != std::string::npos;
+}
+
+// Pids of the live processes whose command line contains `job_json`.
+std::vector<int64_t> processes_running(const std::string& job_json) {
+  std::vector<int64_t> pids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int64_t pid = std::atoll(name.c_str());
+    if (runs_job(pid, job_json)) pids.push_back(pid);
+  }
+  return pids;
 }
 
 int job_file_attempt(const std::string& job_json) {
@@ -42,18 +58,17 @@ Status RunLoop::recover() {
 }
 
 Status RunLoop::kill_orphan(const JobRecord& job) {
-  std::string pid_file = job_dir(job) + "/worker.pid";
-  std::ifstream in(pid_file);
-  int64_t pid = 0;
-  std::string job_json;
-  if (!(in >> pid >> job_json)) return ok_status();
-  if (runs_job(pid, job_json)) {
+  // The orchestrator may have died between starting a worker and recording it (the pid was not
+  // stored yet): look for any process running this job's job.json.
+  std::string job_json = fs::absolute(job_dir(job)).lexically_normal().string() + "/job.json";
+  for (int64_t pid : processes_running(job_json)) {
     notify("stopping unrecorded worker " + std::to_string(pid) + " of job " + job.hash);
-    ProcessHandle h{pid, false};
-    executor_.kill(h);
+    executor_.kill(ProcessHandle{pid, false});
+    // Wait for it to be gone: two writers must never share one events file.
+    for (int i = 0; i < 100 && process_alive(pid); ++i) ::usleep(20000);
   }
   std::error_code ec;
-  fs::remove(pid_file, ec);
+  fs::remove(job_dir(job) + "/worker.pid", ec);
   return ok_status();
 }
 
