@@ -14,6 +14,11 @@ namespace {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
+      {"run", "JOB.json  run one sweep job (same as `sweep-worker JOB.json`)", cmd_run_job},
+      {"predict", "--model DIR [--adapter CKPT] [--image IMG] --prompt TEXT  greedy answer", cmd_predict},
+      {"score", "--model DIR [--adapter CKPT] --data DATA.json --image-folder DIR  per-sample loss, exact match", cmd_score},
+      {"merge", "CKPT [--base DIR] --out DIR  fold a LoRA checkpoint into its base model", cmd_merge},
+      {"make-builtin", "tiny-llava  make the built-in base model once; prints its directory", cmd_make_builtin},
       {"init-model", "--preset tiny|small --out DIR [--seed N] [--vocab-size N]  random LLaVA, HF layout", cmd_init_model},
   };
   return all;
@@ -37,6 +42,8 @@ int main(int argc, char** argv) {
   std::string first = argv[1];
   Args rest(argv + 2, argv + argc);
   try {
+    if (first.size() > 5 && first.compare(first.size() - 5, 5, ".json") == 0)
+      return cmd_run_job(Args(argv + 1, argv + argc));
     for (const Command& c : commands())
       if (first == c.name) return c.run(rest);
     std::cerr << "sweep-worker: unknown command '" << first << "'\n";

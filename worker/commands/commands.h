@@ -21,6 +21,11 @@ constexpr int kExitBadInput = 1;
 constexpr int kExitInternal = 2;
 constexpr int kExitDiverged = 3;
 
+int cmd_run_job(const Args& args);       // cmd_run_job.cpp
+int cmd_predict(const Args& args);       // cmd_predict.cpp
+int cmd_score(const Args& args);         // cmd_score.cpp
+int cmd_merge(const Args& args);         // cmd_merge.cpp
+int cmd_make_builtin(const Args& args);  // cmd_make_builtin.cpp
 int cmd_init_model(const Args& args);    // cmd_init_model.cpp
 
 }  // namespace sweep::worker

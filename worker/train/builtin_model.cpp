@@ -1,6 +1,7 @@
 #include "worker/train/builtin_model.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -23,13 +24,22 @@ namespace sweep::train {
 namespace fs = std::filesystem;
 namespace {
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(line);
-  return lines;
+#ifndef SWEEP_TRAIN_TOKENIZER_BIN
+#define SWEEP_TRAIN_TOKENIZER_BIN "sweep-train-tokenizer"
+#endif
+
+std::string tokenizer_helper() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && fs::exists(self.parent_path() / "sweep-train-tokenizer"))
+    return (self.parent_path() / "sweep-train-tokenizer").string();
+  return SWEEP_TRAIN_TOKENIZER_BIN;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 // Full training here includes the vision tower: a random CLIP would otherwise stay random.
@@ -45,6 +55,14 @@ model::TrainableGroups train_everything(model::LlavaForConditionalGeneration& m)
 
 }  // namespace
 
+void train_tokenizer_in_helper(const std::string& corpus_path, const std::string& out_model_path,
+                               int vocab_size) {
+  const std::string cmd = shell_quote(tokenizer_helper()) + " " + shell_quote(corpus_path) + " " +
+                          shell_quote(out_model_path) + " " + std::to_string(vocab_size);
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("tokenizer training failed: " + cmd);
+}
+
 BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::string& out_dir,
                                 const BaseModelRecipe& recipe, std::ostream* log) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -55,7 +73,7 @@ BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::strin
   const fs::path tok_dir = fs::path(out_dir + ".tokenizer");
   fs::create_directories(tok_dir);
   const std::string tok_path = (tok_dir / "tokenizer.model").string();
-  data::train_tokenizer(read_lines(paths.corpus), tok_path, recipe.vocab_size);
+  train_tokenizer_in_helper(paths.corpus, tok_path, recipe.vocab_size);
   data::Tokenizer tok = data::Tokenizer::load(tok_path);
 
   model::LlavaConfig config = model::preset_config("tiny", tok.vocab_size());

@@ -30,6 +30,12 @@ struct BaseModelReport {
 BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::string& out_dir,
                                 const BaseModelRecipe& recipe, std::ostream* log);
 
+// Trains a tokenizer (data::train_tokenizer on the non-empty lines of `corpus_path`) in the
+// LibTorch-free helper sweep-train-tokenizer: beside this executable, else where it was built.
+// Throws std::runtime_error with the command when it fails.
+void train_tokenizer_in_helper(const std::string& corpus_path, const std::string& out_model_path,
+                               int vocab_size);
+
 // "builtin:tiny-llava" -> its cache directory, made once across processes (data::make_once).
 // Throws std::runtime_error listing the known names for another ref.
 std::string make_builtin_model(const std::string& ref, std::ostream* log);

@@ -1,0 +1,183 @@
+// The job runner in-process on the tiny world: learning, exact resume, divergence, checkpoint
+// layout and the event stream.
+#include "worker/train/job_runner.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/train/train_world.h"
+#include "worker/commands/commands.h"
+#include "worker/train/model_setup.h"
+
+namespace sweep::train {
+namespace {
+namespace fs = std::filesystem;
+using testing::find_event;
+using testing::make_job;
+using testing::progress_losses;
+using testing::read_events;
+
+nlohmann::json fast_params(nlohmann::json extra) {
+  nlohmann::json p = {{"batch_size", 4},     {"max_steps", 12},        {"eval_every", 6},
+                      {"eval_samples", 3},   {"max_new_tokens", 3},    {"model_max_length", 256},
+                      {"lora_r", 8},         {"lora_alpha", 16},       {"learning_rate", 5e-3},
+                      {"warmup_steps", 2},   {"lora_dropout", 0.1},    {"seed", 3},
+                      {"save_top_k", 5}};
+  for (auto& [k, v] : extra.items()) p[k] = v;
+  return p;
+}
+
+int run(const JobFile& job) {
+  fs::remove_all(job.run_dir);
+  fs::create_directories(job.run_dir);
+  job.write(job.run_dir + "/job.json");
+  return run_job_file(job.run_dir + "/job.json");
+}
+
+TEST(JobRunner, TinyModelOverfitsEightSamples) {
+  JobFile job = make_job("overfit", fast_params({{"max_steps", 60},
+                                                 {"eval_every", 0},
+                                                 {"batch_size", 8},
+                                                 {"learning_rate", 1e-2},
+                                                 {"lora_r", 16},
+                                                 {"lora_dropout", 0.0},
+                                                 {"lr_scheduler", "constant"}}));
+  ASSERT_EQ(run(job), worker::kExitOk);
+  auto losses = progress_losses(read_events(job.run_dir));
+  ASSERT_EQ(losses.size(), 60u);
+  EXPECT_LT(losses.back().second, 0.3 * losses.front().second)
+      << "first " << losses.front().second << " last " << losses.back().second;
+}
+
+TEST(JobRunner, ResumeFromACheckpointReproducesTheUninterruptedLosses) {
+  JobFile whole = make_job("whole", fast_params({}));
+  ASSERT_EQ(run(whole), worker::kExitOk);
+  auto expected = progress_losses(read_events(whole.run_dir));
+  ASSERT_EQ(expected.size(), 12u);
+
+  // The same job, interrupted after its step-6 checkpoint: copy the run and forget what followed.
+  JobFile cut = make_job("cut", fast_params({}));
+  fs::remove_all(cut.run_dir);
+  fs::copy(whole.run_dir, cut.run_dir, fs::copy_options::recursive);
+  fs::remove_all(cut.run_dir + "/checkpoints/step-000012");
+  fs::remove(cut.run_dir + "/checkpoints/latest");
+  cut.attempt = 2;
+  cut.write(cut.run_dir + "/job.json");
+  ASSERT_EQ(run_job_file(cut.run_dir + "/job.json"), worker::kExitOk);
+
+  auto events = read_events(cut.run_dir);
+  auto resumed = progress_losses(events, 2);
+  ASSERT_EQ(resumed.size(), 6u);
+  for (size_t i = 0; i < resumed.size(); ++i) {
+    EXPECT_EQ(resumed[i].first, expected[6 + i].first);
+    EXPECT_NEAR(resumed[i].second, expected[6 + i].second, 1e-6) << "step " << resumed[i].first;
+  }
+  const Event* started = nullptr;
+  for (const auto& e : events)
+    if (e.type == "started" && e.body["attempt"] == 2) started = &e;
+  ASSERT_NE(started, nullptr);
+  EXPECT_EQ(started->body["resumed_from_step"], 6);
+}
+
+TEST(JobRunner, HugeLearningRateEndsAsDiverged) {
+  JobFile job = make_job("diverge", fast_params({{"learning_rate", 1e6},
+                                                 {"mode", "full"},
+                                                 {"max_grad_norm", 0},
+                                                 {"warmup_steps", 0},
+                                                 {"eval_every", 0},
+                                                 {"max_steps", 30}}));
+  EXPECT_EQ(run(job), worker::kExitDiverged);
+  auto events = read_events(job.run_dir);
+  ASSERT_FALSE(events.empty());
+  const Event& last = events.back();
+  EXPECT_EQ(last.type, "failed");
+  EXPECT_EQ(last.body["stage"], "train");
+  EXPECT_EQ(last.body["diverged"], true);
+  EXPECT_NE(last.body["message"].get<std::string>().find("lower learning_rate"), std::string::npos);
+}
+
+TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
+  JobFile job = make_job("events", fast_params({{"save_top_k", 1}, {"max_steps", 12}, {"eval_every", 4}}));
+  ASSERT_EQ(run(job), worker::kExitOk);
+  auto events = read_events(job.run_dir);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().type, "started");
+  EXPECT_EQ(events.back().type, "finished");
+
+  std::vector<int> eval_steps, ckpt_steps;
+  for (const auto& e : events) {
+    if (e.type == "eval") eval_steps.push_back(e.body["step"]);
+    if (e.type == "checkpoint") ckpt_steps.push_back(e.body["step"]);
+  }
+  EXPECT_EQ(eval_steps, (std::vector<int>{0, 4, 8, 12}));
+  EXPECT_EQ(ckpt_steps, (std::vector<int>{4, 8, 12}));
+
+  const Event* eval0 = find_event(events, "eval");
+  for (const char* k : {"val_loss", "val_token_acc", "val_exact_match"})
+    EXPECT_TRUE(eval0->body[k].is_number()) << k;
+  EXPECT_EQ(eval0->body["val_samples"], 3);
+  const Event* progress = find_event(events, "progress");
+  for (const char* k : {"epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "grad_norm",
+                        "tokens_per_s", "mem_mb"})
+    EXPECT_TRUE(progress->body[k].is_number()) << k;
+  EXPECT_EQ(progress->body["samples_seen"], 4);
+  EXPECT_GT(progress->body["mem_mb"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(progress->body["lr"].get<double>(), 0.0);  // warmup: the first update uses 0
+
+  // Kept: the best by val_loss plus the latest; the finished event points at the best.
+  const auto& fin = events.back().body;
+  const std::string best = fin["best_checkpoint"];
+  EXPECT_TRUE(fs::exists(best + "/adapter_model.safetensors"));
+  int kept = 0;
+  for (const auto& d : fs::directory_iterator(job.checkpoints_dir())) kept += d.is_directory();
+  EXPECT_EQ(kept, best == job.checkpoints_dir() + "/step-000012" ? 1 : 2);
+  EXPECT_EQ(fin["best"]["step"].get<int>(), std::stoi(best.substr(best.size() - 6)));
+
+  const std::string latest = job.checkpoints_dir() + "/step-000012";
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors",
+                        "non_lora_trainables.safetensors", "trainer_state.json", "optimizer.pt",
+                        "rng.json"})
+    EXPECT_TRUE(fs::exists(latest + "/" + f)) << f;
+  std::ifstream in(latest + "/trainer_state.json");
+  auto state = nlohmann::json::parse(in);
+  EXPECT_EQ(state["global_step"], 12);
+  EXPECT_EQ(state["schedule"]["kind"], "cosine");
+  EXPECT_EQ(state["schedule"]["warmup_steps"], 2);
+  EXPECT_TRUE(state["metrics"]["val_loss"].is_number());
+}
+
+TEST(JobRunner, FullModeCheckpointIsAModelDirectory) {
+  JobFile job = make_job("full", fast_params({{"mode", "full"}, {"max_steps", 2}, {"eval_every", 0},
+                                              {"learning_rate", 1e-3}}));
+  ASSERT_EQ(run(job), worker::kExitOk);
+  const std::string ckpt = job.checkpoints_dir() + "/step-000002";
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "optimizer.pt"})
+    EXPECT_TRUE(fs::exists(ckpt + "/" + f)) << f;
+  EXPECT_FALSE(fs::exists(ckpt + "/adapter_config.json"));
+  auto m = load_model_with_checkpoint(job.base_model, ckpt, torch::kFloat32, torch::kCPU);
+  EXPECT_EQ(m->config().text.hidden_size, 128);
+}
+
+TEST(JobRunner, BadParameterFailsAtLoadModelWithExitOne) {
+  JobFile job = make_job("badparam", fast_params({{"lora_rank", 8}}));
+  EXPECT_EQ(run(job), worker::kExitBadInput);
+  auto events = read_events(job.run_dir);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "failed");
+  EXPECT_EQ(events.back().body["stage"], "load_model");
+  EXPECT_EQ(events.back().body["message"], "unknown training parameter 'lora_rank'");
+}
+
+TEST(JobRunner, MissingTrainDataFailsAtLoadData) {
+  JobFile job = make_job("nodata", fast_params({}));
+  job.train_data = job.run_dir + "/missing.json";
+  EXPECT_EQ(run(job), worker::kExitBadInput);
+  auto events = read_events(job.run_dir);
+  EXPECT_EQ(events.back().body["stage"], "load_data");
+  EXPECT_NE(events.back().body["message"].get<std::string>().find("missing.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sweep::train
