@@ -137,7 +137,9 @@ TEST(SweepRun, KillNineMidSweepThenRerunLosesNothingAndDuplicatesNothing) {
   if (!running.empty()) ::kill(static_cast<pid_t>(running[0].pid), SIGKILL);
   auto r = w.sweep({"run", spec});
   ASSERT_EQ(r.code, 0) << r.err;
-  if (!running.empty()) EXPECT_NE(r.err.find("lost"), std::string::npos) << r.err;
+  if (!running.empty()) {
+    EXPECT_NE(r.err.find("lost"), std::string::npos) << r.err;
+  }
   auto jobs = *store->list_jobs(sweep_id(*store, "crash"));
   ASSERT_EQ(jobs.size(), 12u);
   for (const JobRecord& j : jobs) {
