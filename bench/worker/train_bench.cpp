@@ -21,6 +21,7 @@
 #include "worker/data/tokenizer.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
+#include "worker/train/builtin_model.h"
 #include "worker/train/trainer.h"
 
 namespace {
@@ -46,14 +47,6 @@ Options parse(int argc, char** argv) {
     }
   }
   return o;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(line);
-  return out;
 }
 
 void bench_preset(const std::string& preset, const Options& o, const data::ShapesPaths& shapes,
@@ -104,7 +97,7 @@ int main(int argc, char** argv) {
   so.val_images = 8;
   data::write_shapes_dataset((root / "shapes").string(), so);
   const data::ShapesPaths shapes = data::shapes_paths((root / "shapes").string());
-  data::train_tokenizer(read_lines(shapes.corpus), (root / "tokenizer.model").string(), 600);
+  train::train_tokenizer_in_helper(shapes.corpus, (root / "tokenizer.model").string(), 600);
   const data::Tokenizer tok = data::Tokenizer::load((root / "tokenizer.model").string());
   for (const auto& preset : o.presets) bench_preset(preset, o, shapes, tok);
   fs::remove_all(root);
