@@ -12,7 +12,7 @@ bash scripts/install-deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target sweep sweep-worker
 
-sweep="$build/orchestrator/sweep"
+sweep="$build/bin/sweep"
 "$sweep" run "$spec"
 name=$(awk '/^name:/ {print $2; exit}' "$spec")
 echo
