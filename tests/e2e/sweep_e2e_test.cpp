@@ -1,0 +1,164 @@
+// A small version of the demo through the real programs: a tiny random LLaVA with a tokenizer
+// trained here, the built-in shapes data made in an empty cache, a 2-job LoRA sweep run by
+// `sweep run` with the real `sweep-worker`, then the results commands and the merge.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct Output {
+  int code = -1;
+  std::string out;
+};
+
+// Runs a shell command line made only of paths this test created; captures stdout.
+Output run(const std::string& cmd) {
+  Output r;
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string last_line(const std::string& text) {
+  std::string t = text;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  auto nl = t.rfind('\n');
+  return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+class SweepEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(::testing::TempDir()) / ("sweep-e2e-" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "model");
+    env_ = "cd " + root_.string() + " && SWEEP_CACHE=" + (root_ / "cache").string() + " ";
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(root_);
+  }
+
+  // A tokenizer trained on words of the shapes world, and a random tiny LLaVA sized to it.
+  void make_model() {
+    std::ofstream corpus(root_ / "corpus.txt");
+    corpus << "A chat between a curious user and an artificial intelligence assistant. The "
+              "assistant gives helpful, detailed, and polite answers to the user's questions.\n"
+              "USER: ASSISTANT:\n";
+    for (const char* line :
+         {"What colour is the circle? red green blue yellow purple orange",
+          "What shape is the red object? circle square triangle",
+          "How many shapes are there? one two three", "Where is the blue square? left right",
+          "centre top bottom. Is there a green triangle? yes no", "Describe the image."})
+      corpus << line << "\n";
+    corpus.close();
+    std::string model = (root_ / "model").string();
+    // init-model writes the directory whole, so the tokenizer goes in after it.
+    ASSERT_EQ(run(std::string(SWEEP_WORKER_BIN) +
+                  " init-model --preset tiny --vocab-size 400 --out " + model + " 2>&1")
+                  .code,
+              0);
+    ASSERT_EQ(run(std::string(SWEEP_TOKENIZER_BIN) + " " + (root_ / "corpus.txt").string() + " " +
+                  model + "/tokenizer.model 400 2>&1")
+                  .code,
+              0);
+    ASSERT_TRUE(fs::exists(root_ / "model" / "config.json"));
+    ASSERT_TRUE(fs::exists(root_ / "model" / "tokenizer.model"));
+  }
+
+  void write_spec() {
+    std::ofstream spec(root_ / "tiny.yaml");
+    spec << "name: tiny\n"
+            "base_model: model\n"
+            "data:\n"
+            "  train: builtin:shapes/vqa_train.json\n"
+            "  val: builtin:shapes/vqa_val.json\n"
+            "  image_folder: builtin:shapes/images\n"
+            "train: {max_steps: 4, eval_every: 2, eval_samples: 6, batch_size: 2, max_new_tokens: "
+            "4}\n"
+            "grid:\n"
+            "  lora_r: [2, 4]\n"
+            "  lora_alpha: {times: lora_r, values: [2]}\n"
+            "  learning_rate: [1.0e-3]\n"
+            "objective: {metric: val_loss, mode: min}\n"
+            "resources: {slots: 2, threads_per_job: 1}\n";
+  }
+
+  json query(const std::string& sql) {
+    Output r = run(env_ + SWEEP_BIN + " query \"" + sql + "\" --format json");
+    EXPECT_EQ(r.code, 0) << r.out;
+    return json::parse(r.out, nullptr, false);
+  }
+
+  fs::path root_;
+  std::string env_;
+};
+
+TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
+  ASSERT_NO_FATAL_FAILURE(make_model());
+  write_spec();
+
+  Output ran = run(env_ + SWEEP_BIN + " run tiny.yaml 2>&1");
+  ASSERT_EQ(ran.code, 0) << ran.out;
+
+  json jobs = query("SELECT hash, state FROM jobs ORDER BY hash");
+  ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
+  for (const json& j : jobs) EXPECT_EQ(j["state"], "succeeded") << jobs.dump();
+
+  // Loss curves: one train_loss row per step and job; evaluations at steps 0, 2 and 4.
+  json curves =
+      query("SELECT job_id, COUNT(*) AS n FROM metrics WHERE name = 'train_loss' GROUP BY job_id");
+  ASSERT_EQ(curves.size(), 2u);
+  for (const json& c : curves) EXPECT_EQ(c["n"].get<int>(), 4);
+  json evals =
+      query("SELECT COUNT(DISTINCT step) AS n FROM eval_metrics WHERE name = 'val_exact_match'");
+  EXPECT_EQ(evals[0]["n"].get<int>(), 3);
+
+  Output board = run(env_ + SWEEP_BIN + " leaderboard tiny --format json");
+  ASSERT_EQ(board.code, 0) << board.out;
+  json rows = json::parse(board.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_LE(rows[0]["val_loss"].get<double>(), rows[1]["val_loss"].get<double>());
+
+  Output best = run(env_ + SWEEP_BIN + " best tiny");
+  ASSERT_EQ(best.code, 0);
+  std::string ckpt = last_line(best.out);
+  ASSERT_TRUE(fs::is_directory(ckpt)) << ckpt;
+  EXPECT_TRUE(fs::exists(fs::path(ckpt) / "adapter_model.safetensors"));
+
+  // The merged model scores the val set exactly as base + adapter does.
+  std::string merged = (root_ / "merged").string();
+  Output merge = run(env_ + SWEEP_BIN + " merge " + ckpt + " --out " + merged + " 2>&1");
+  ASSERT_EQ(merge.code, 0) << merge.out;
+  std::string data = " --data " + (root_ / "cache/shapes-v1/vqa_val.json").string() +
+                     " --image-folder " + (root_ / "cache/shapes-v1/images").string() +
+                     " --max-new-tokens 4 2>/dev/null";
+  Output with_adapter = run(env_ + SWEEP_WORKER_BIN + " score --model " +
+                            (root_ / "model").string() + " --adapter " + ckpt + data);
+  Output on_merged = run(env_ + SWEEP_WORKER_BIN + " score --model " + merged + data);
+  ASSERT_EQ(with_adapter.code, 0) << with_adapter.out;
+  ASSERT_EQ(on_merged.code, 0) << on_merged.out;
+  json a = json::parse(last_line(with_adapter.out));
+  json b = json::parse(last_line(on_merged.out));
+  EXPECT_NEAR(a["val_loss"].get<double>(), b["val_loss"].get<double>(), 1e-5);
+  EXPECT_EQ(a["val_exact_match"], b["val_exact_match"]);
+}
+
+}  // namespace
