@@ -147,8 +147,8 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   std::string merged = (root_ / "merged").string();
   Output merge = run(env_ + SWEEP_BIN + " merge " + ckpt + " --out " + merged + " 2>&1");
   ASSERT_EQ(merge.code, 0) << merge.out;
-  std::string data = " --data " + (root_ / "cache/shapes-v1/vqa_val.json").string() +
-                     " --image-folder " + (root_ / "cache/shapes-v1/images").string() +
+  std::string data = " --data " + (root_ / "cache/shapes-v2/vqa_val.json").string() +
+                     " --image-folder " + (root_ / "cache/shapes-v2/images").string() +
                      " --max-new-tokens 4 2>/dev/null";
   Output with_adapter = run(env_ + SWEEP_WORKER_BIN + " score --model " +
                             (root_ / "model").string() + " --adapter " + ckpt + data);

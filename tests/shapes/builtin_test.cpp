@@ -117,8 +117,8 @@ TEST_F(BuiltinTest, RecognisesBuiltinRefs) {
 
 TEST_F(BuiltinTest, ModelDirIsNamedNotMade) {
   setenv("SWEEP_CACHE", path("cache").c_str(), 1);
-  EXPECT_EQ(builtin_model_dir(kTinyLlavaRef), path("cache") + "/tiny-llava-v1");
-  EXPECT_FALSE(fs::exists(path("cache") + "/tiny-llava-v1"));
+  EXPECT_EQ(builtin_model_dir(kTinyLlavaRef), path("cache") + "/tiny-llava-v2");
+  EXPECT_FALSE(fs::exists(path("cache") + "/tiny-llava-v2"));
   try {
     builtin_model_dir("builtin:huge-llava");
     FAIL() << "expected an error";
@@ -146,12 +146,12 @@ TEST_F(BuiltinTest, UnknownDataRefListsTheKnownOnes) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("is a model, not data"), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(fs::exists(path("cache") + "/shapes-v1"));  // nothing made for a bad ref
+  EXPECT_FALSE(fs::exists(path("cache") + "/shapes-v2"));  // nothing made for a bad ref
 }
 
 TEST_F(BuiltinTest, ResolvesShapesRefsIntoTheCacheMakingTheDataOnce) {
   setenv("SWEEP_CACHE", path("cache").c_str(), 1);
-  const std::string root = path("cache") + "/shapes-v1";
+  const std::string root = path("cache") + "/shapes-v2";
   EXPECT_EQ(resolve_builtin_data("builtin:shapes/vqa_train.json"), root + "/vqa_train.json");
   ASSERT_TRUE(fs::exists(root + "/vqa_train.json"));
   const auto made_at = fs::last_write_time(root + "/vqa_train.json");

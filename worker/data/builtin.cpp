@@ -22,8 +22,8 @@ namespace {
 
 constexpr const char* kPrefix = "builtin:";
 constexpr const char* kShapesRef = "builtin:shapes";
-constexpr const char* kShapesDir = "shapes-v1";  // bump when the generator's output changes
-constexpr const char* kTinyLlavaDir = "tiny-llava-v1";
+constexpr const char* kShapesDir = "shapes-v2";  // bump when the generator's output changes
+constexpr const char* kTinyLlavaDir = "tiny-llava-v2";
 constexpr const char* kCompleteMarker = ".complete";
 const char* const kShapesParts[] = {"images", "captions_train.json", "vqa_train.json",
                                     "vqa_val.json", "corpus.txt"};

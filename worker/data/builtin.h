@@ -25,7 +25,7 @@ bool is_builtin(const std::string& ref);
 // half-written content. Throws std::runtime_error naming the path on IO errors.
 void make_once(const std::string& dir, const std::function<void(const std::string& tmp_dir)>& make);
 
-// "builtin:shapes/vqa_train.json" -> "<cache>/shapes-v1/vqa_train.json", making the dataset once
+// "builtin:shapes/vqa_train.json" -> "<cache>/shapes-v2/vqa_train.json", making the dataset once
 // (make_once) with the default ShapesOptions. Known: builtin:shapes (the root),
 // builtin:shapes/images, builtin:shapes/captions_train.json, builtin:shapes/vqa_train.json,
 // builtin:shapes/vqa_val.json, builtin:shapes/corpus.txt. Anything else throws
@@ -34,7 +34,7 @@ std::string resolve_builtin_data(const std::string& ref);
 
 constexpr const char* kTinyLlavaRef = "builtin:tiny-llava";
 
-// "builtin:tiny-llava" -> "<cache>/tiny-llava-v1". Only names the directory: the model is made
+// "builtin:tiny-llava" -> "<cache>/tiny-llava-v2". Only names the directory: the model is made
 // by `sweep-worker make-builtin tiny-llava` inside make_once(builtin_model_dir(ref), ...).
 // Unknown refs throw std::runtime_error listing the known models.
 std::string builtin_model_dir(const std::string& ref);

@@ -42,13 +42,15 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// Full training here includes the vision tower: a random CLIP would otherwise stay random.
-model::TrainableGroups train_everything(model::LlavaForConditionalGeneration& m) {
+// The language model and the projector always train; the vision tower when the recipe asks (it
+// then learns at the projector's rate).
+model::TrainableGroups trainable_groups(model::LlavaForConditionalGeneration& m, bool vision) {
   model::TrainableGroups groups = model::set_trainable(m, /*lora_mode=*/false,
                                                        /*train_projector=*/true);
+  if (!vision) return groups;
   for (auto& p : m->vision_tower->parameters()) {
     p.set_requires_grad(true);
-    groups.other.push_back(p);
+    groups.projector.push_back(p);
   }
   return groups;
 }
@@ -76,9 +78,9 @@ BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::strin
   train_tokenizer_in_helper(paths.corpus, tok_path, recipe.vocab_size);
   data::Tokenizer tok = data::Tokenizer::load(tok_path);
 
-  model::LlavaConfig config = model::preset_config("tiny", tok.vocab_size());
+  model::LlavaConfig config = model::preset_config(recipe.preset, tok.vocab_size());
   model::LlavaForConditionalGeneration m(config, recipe.seed);
-  model::TrainableGroups groups = train_everything(m);
+  model::TrainableGroups groups = trainable_groups(m, recipe.train_vision_tower);
 
   std::vector<data::Sample> captions = data::load_llava_json(paths.captions_train);
   if (recipe.max_samples > 0 && captions.size() > static_cast<size_t>(recipe.max_samples))
@@ -95,6 +97,7 @@ BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::strin
   p.max_steps = recipe.steps;
   p.batch_size = recipe.batch_size;
   p.learning_rate = recipe.learning_rate;
+  p.mm_projector_lr = recipe.projector_learning_rate;
   p.lr_scheduler = "cosine";
   p.warmup_ratio = 0.05;
   p.max_grad_norm = 1.0;

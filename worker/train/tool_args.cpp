@@ -56,6 +56,18 @@ int ToolArgs::get_int(const std::string& name, int fallback) const {
   throw std::invalid_argument(tool_ + ": --" + name + " must be an integer, got '" + it->second + "'");
 }
 
+double ToolArgs::get_double(const std::string& name, double fallback) const {
+  auto it = options_.find(name);
+  if (it == options_.end()) return fallback;
+  try {
+    size_t used = 0;
+    double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument(tool_ + ": --" + name + " must be a number, got '" + it->second + "'");
+}
+
 int run_tool(const std::string& tool, const std::function<int()>& body) {
   try {
     return body();

@@ -24,6 +24,7 @@ class ToolArgs {
   const std::string& required(const std::string& name) const;
   std::string get(const std::string& name, const std::string& fallback = "") const;
   int get_int(const std::string& name, int fallback) const;
+  double get_double(const std::string& name, double fallback) const;
 
  private:
   std::string tool_;

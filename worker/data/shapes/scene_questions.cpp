@@ -5,11 +5,6 @@
 namespace sweep::data {
 namespace {
 
-bool has(const Scene& s, Colour c, ShapeKind k) {
-  return std::any_of(s.shapes.begin(), s.shapes.end(),
-                     [&](const PlacedShape& p) { return p.colour == c && p.kind == k; });
-}
-
 // Kinds and colours are distinct within a scene, so naming either one picks out a single shape.
 void about_each_shape(const Scene& s, std::vector<QuestionAnswer>& out) {
   for (const PlacedShape& p : s.shapes) {
@@ -22,18 +17,6 @@ void about_each_shape(const Scene& s, std::vector<QuestionAnswer>& out) {
     out.push_back({QuestionType::kPosition, "Where is the " + colour + " " + kind + "?",
                    place_word(p.place)});
     out.push_back({QuestionType::kPosition, "Where is the " + kind + "?", place_word(p.place)});
-  }
-}
-
-void about_existence(const Scene& s, std::vector<QuestionAnswer>& out) {
-  for (int c = 0; c < kColourCount; ++c) {
-    for (int k = 0; k < kShapeKindCount; ++k) {
-      const auto colour = static_cast<Colour>(c);
-      const auto kind = static_cast<ShapeKind>(k);
-      out.push_back({QuestionType::kExists,
-                     "Is there " + with_article(colour_word(colour)) + " " + kind_word(kind) + "?",
-                     has(s, colour, kind) ? "yes" : "no"});
-    }
   }
 }
 
@@ -66,7 +49,6 @@ std::vector<QuestionAnswer> scene_questions(const Scene& s) {
   about_each_shape(s, out);
   out.push_back({QuestionType::kCount, "How many shapes are there?",
                  count_word(static_cast<int>(s.shapes.size()))});
-  about_existence(s, out);
   return out;
 }
 

@@ -9,8 +9,9 @@
 
 namespace sweep::data {
 
-enum class QuestionType { kColour, kShape, kCount, kPosition, kExists };
-constexpr int kQuestionTypeCount = 5;
+// Every answer is a word the captions use too, so the base model knows it (see caption()).
+enum class QuestionType { kColour, kShape, kCount, kPosition };
+constexpr int kQuestionTypeCount = 4;
 
 struct QuestionAnswer {
   QuestionType type;
@@ -23,7 +24,7 @@ std::vector<QuestionAnswer> scene_questions(const Scene& s);
 
 // Picks `n` questions of distinct types (n <= kQuestionTypeCount): a type uniformly, then an
 // answer uniformly among that type's answers, then one question with that answer, so answers are
-// balanced ("yes" as often as "no", each colour alike).
+// balanced (each colour alike, each count alike).
 std::vector<QuestionAnswer> pick_questions(const Scene& s, int n, SeededRandom& rng);
 
 }  // namespace sweep::data

@@ -134,8 +134,8 @@ std::string with_article(const std::string& word) {
 }
 
 std::string caption(const Scene& s) {
-  std::string out;
   const size_t n = s.shapes.size();
+  std::string out = count_word(static_cast<int>(n)) + (n == 1 ? " shape: " : " shapes: ");
   for (size_t i = 0; i < n; ++i) {
     if (i > 0) out += (i + 1 == n) ? " and " : ", ";
     const PlacedShape& p = s.shapes[i];

@@ -52,7 +52,8 @@ std::array<uint8_t, 3> colour_rgb(Colour c);
 // "a red", "an orange".
 std::string with_article(const std::string& word);
 
-// "a red circle on the left and a blue square on the right."
+// "two shapes: a red circle on the left and a blue square on the right." The count comes first,
+// so the count words are words the base model learns as well.
 std::string caption(const Scene& s);
 
 // A string equal for two scenes exactly when they render to the same pixels.

@@ -132,10 +132,16 @@ struct SplitText {
   std::string corpus;
 };
 
+// Half the caption prompts are a describe request, half one of the questions the VQA set asks.
+// Either way the answer is the whole description: the base model learns the words of the
+// questions (their embeddings get trained) but not to answer them briefly, which the LoRA sweep
+// then teaches.
 SplitText captions(const std::vector<ImageScene>& train, SeededRandom& rng) {
   SplitText out;
   for (const ImageScene& is : train) {
-    const std::vector<Turn> turns = {{kCaptionPrompts[rng.below(3)], caption(is.scene)}};
+    const std::string prompt = rng.below(2) == 0 ? kCaptionPrompts[rng.below(3)]
+                                                 : pick_questions(is.scene, 1, rng)[0].question;
+    const std::vector<Turn> turns = {{prompt, caption(is.scene)}};
     out.samples.push_back(sample_json("cap-" + is.file.substr(0, 6), is.file, turns));
     out.corpus += corpus_line(turns);
   }
