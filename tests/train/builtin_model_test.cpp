@@ -31,6 +31,14 @@ TEST(BuiltinModel, CaptionTrainingLowersTheLossAndSavesAModelDirectory) {
   data::Tokenizer tok = data::Tokenizer::load(out);
   auto m = model::load_llava(out, torch::kFloat32, torch::kCPU);
   EXPECT_EQ(m->config().text.vocab_size, tok.vocab_size());
+
+  // The recipe keeps the CLIP tower at its initialisation and trains the projector.
+  model::LlavaForConditionalGeneration init(m->config(), r.seed);
+  EXPECT_TRUE(torch::equal(
+      m->vision_tower->vision_model->embeddings->patch_embedding->weight,
+      init->vision_tower->vision_model->embeddings->patch_embedding->weight));
+  EXPECT_FALSE(torch::equal(m->multi_modal_projector->linear_1->weight,
+                            init->multi_modal_projector->linear_1->weight));
 }
 
 TEST(BuiltinModel, UnknownRefListsTheKnownModels) {
