@@ -165,6 +165,39 @@ TEST_F(ShapesDatasetTest, AnswersAreShortAndSomeTrainSamplesHaveTwoRounds) {
   for (const auto& s : read_json(p.vqa_val)) EXPECT_EQ(s.at("conversations").size(), 2u);
 }
 
+// What the demo relies on: the base model, trained on the captions, has produced every answer
+// word of the questions and has read the questions, but only ever answered with a description.
+TEST_F(ShapesDatasetTest, CaptionsUseEveryAnswerWordAndHalfArePromptedWithAQuestion) {
+  ShapesOptions opt = small();
+  opt.train_images = 200;
+  write_shapes_dataset(dir("ds"), opt);
+  const ShapesPaths p = shapes_paths(dir("ds"));
+  std::set<std::string> caption_words;
+  int question_prompts = 0;
+  for (const auto& s : read_json(p.captions_train)) {
+    ASSERT_EQ(s.at("conversations").size(), 2u);
+    const std::string prompt = s.at("conversations")[0].at("value").get<std::string>().substr(8);
+    const std::string answer = s.at("conversations")[1].at("value");
+    EXPECT_NE(answer.find(" shape"), std::string::npos) << answer;  // "two shapes: ..."
+    std::istringstream words(answer);
+    for (std::string w; words >> w;) {
+      while (!w.empty() && (w.back() == ',' || w.back() == '.' || w.back() == ':')) w.pop_back();
+      caption_words.insert(w);
+    }
+    question_prompts += prompt.back() == '?' && prompt != "What is in the picture?";
+  }
+  EXPECT_GT(question_prompts, 70);
+  EXPECT_LT(question_prompts, 130);
+  for (const auto& file : {p.vqa_train, p.vqa_val}) {
+    for (const auto& s : read_json(file)) {
+      for (size_t i = 1; i < s.at("conversations").size(); i += 2) {
+        const std::string a = s.at("conversations")[i].at("value");
+        EXPECT_TRUE(caption_words.count(a)) << a << " never occurs in a caption";
+      }
+    }
+  }
+}
+
 TEST_F(ShapesDatasetTest, CorpusHoldsTheChatTemplateTextAndEveryAnswer) {
   write_shapes_dataset(dir("ds"), small());
   const ShapesPaths p = shapes_paths(dir("ds"));

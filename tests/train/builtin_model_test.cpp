@@ -34,9 +34,8 @@ TEST(BuiltinModel, CaptionTrainingLowersTheLossAndSavesAModelDirectory) {
 
   // The recipe keeps the CLIP tower at its initialisation and trains the projector.
   model::LlavaForConditionalGeneration init(m->config(), r.seed);
-  EXPECT_TRUE(torch::equal(
-      m->vision_tower->vision_model->embeddings->patch_embedding->weight,
-      init->vision_tower->vision_model->embeddings->patch_embedding->weight));
+  EXPECT_TRUE(torch::equal(m->vision_tower->vision_model->embeddings->patch_embedding->weight,
+                           init->vision_tower->vision_model->embeddings->patch_embedding->weight));
   EXPECT_FALSE(torch::equal(m->multi_modal_projector->linear_1->weight,
                             init->multi_modal_projector->linear_1->weight));
 }

@@ -17,8 +17,8 @@ namespace {
 
 // Recipe option -> what it sets (train::BaseModelRecipe).
 const std::set<std::string> kRecipeOptions = {
-    "steps", "batch-size", "learning-rate", "projector-learning-rate", "train-vision", "threads",
-    "seed", "preset"};
+    "steps",        "batch-size", "learning-rate", "projector-learning-rate",
+    "train-vision", "threads",    "seed",          "preset"};
 
 train::BaseModelRecipe recipe_from(const train::ToolArgs& a) {
   train::BaseModelRecipe r;

@@ -61,8 +61,7 @@ void train_tokenizer_in_helper(const std::string& corpus_path, const std::string
                                int vocab_size) {
   const std::string cmd = shell_quote(tokenizer_helper()) + " " + shell_quote(corpus_path) + " " +
                           shell_quote(out_model_path) + " " + std::to_string(vocab_size);
-  if (std::system(cmd.c_str()) != 0)
-    throw std::runtime_error("tokenizer training failed: " + cmd);
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tokenizer training failed: " + cmd);
 }
 
 BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::string& out_dir,
@@ -113,8 +112,10 @@ BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::strin
       const int n = r.step % 10 == 0 ? 10 : r.step % 10;
       if (r.step <= 10) report.first_loss = window / n;
       report.last_loss = window / n;
-      if (log) *log << "make tiny-llava: step " << r.step << "/" << recipe.steps << " caption loss "
-                    << std::fixed << std::setprecision(3) << window / n << "\n" << std::flush;
+      if (log)
+        *log << "make tiny-llava: step " << r.step << "/" << recipe.steps << " caption loss "
+             << std::fixed << std::setprecision(3) << window / n << "\n"
+             << std::flush;
       window = 0;
     }
   }
@@ -131,8 +132,9 @@ std::string make_builtin_model(const std::string& ref, std::ostream* log) {
   data::make_once(dir, [&](const std::string& tmp_dir) {
     const std::string shapes_root = data::resolve_builtin_data("builtin:shapes");
     BaseModelReport r = make_tiny_llava(shapes_root, tmp_dir, BaseModelRecipe{}, log);
-    if (log) *log << "make tiny-llava: caption loss " << r.first_loss << " -> " << r.last_loss
-                  << " in " << r.seconds << " s\n";
+    if (log)
+      *log << "make tiny-llava: caption loss " << r.first_loss << " -> " << r.last_loss << " in "
+           << r.seconds << " s\n";
   });
   return dir;
 }

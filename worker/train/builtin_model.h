@@ -26,7 +26,7 @@ struct BaseModelRecipe {
   int threads = 2;
   uint64_t seed = 7;
   std::string preset = "tiny";  // model::preset_config name
-  int max_samples = 0;  // > 0: train on the first N captions only (tests)
+  int max_samples = 0;          // > 0: train on the first N captions only (tests)
 };
 
 struct BaseModelReport {

@@ -1,6 +1,7 @@
 #include "worker/train/tool_args.h"
 
 #include <iostream>
+#include <optional>
 
 namespace sweep::train {
 
@@ -44,28 +45,40 @@ std::string ToolArgs::get(const std::string& name, const std::string& fallback) 
   return it == options_.end() ? fallback : it->second;
 }
 
+namespace {
+
+// `parse(text, &used)` over the whole of `text`; nullopt when it throws or stops early.
+template <typename T, typename Parse>
+std::optional<T> parse_whole(const std::string& text, Parse parse) {
+  try {
+    size_t used = 0;
+    T v = parse(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 int ToolArgs::get_int(const std::string& name, int fallback) const {
   auto it = options_.find(name);
   if (it == options_.end()) return fallback;
-  try {
-    size_t used = 0;
-    int v = std::stoi(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw std::invalid_argument(tool_ + ": --" + name + " must be an integer, got '" + it->second + "'");
+  if (auto v = parse_whole<int>(it->second,
+                                [](const std::string& t, size_t* u) { return std::stoi(t, u); }))
+    return *v;
+  throw std::invalid_argument(tool_ + ": --" + name + " must be an integer, got '" + it->second +
+                              "'");
 }
 
 double ToolArgs::get_double(const std::string& name, double fallback) const {
   auto it = options_.find(name);
   if (it == options_.end()) return fallback;
-  try {
-    size_t used = 0;
-    double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw std::invalid_argument(tool_ + ": --" + name + " must be a number, got '" + it->second + "'");
+  if (auto v = parse_whole<double>(it->second,
+                                   [](const std::string& t, size_t* u) { return std::stod(t, u); }))
+    return *v;
+  throw std::invalid_argument(tool_ + ": --" + name + " must be a number, got '" + it->second +
+                              "'");
 }
 
 int run_tool(const std::string& tool, const std::function<int()>& body) {
