@@ -1,7 +1,8 @@
 // builtin:tiny-llava: the demo's base model, made on first use (DESIGN.md §7). A SentencePiece
 // tokenizer is trained on the shapes corpus, a tiny LLaVA (preset "tiny") is initialised for its
-// vocabulary and trained in full (vision tower included) on the shapes captions, so it knows
-// pictures and words but not the question-answering task the LoRA sweep then teaches.
+// vocabulary, and its language model and projector are trained on the shapes captions (the CLIP
+// tower stays at its initialisation, see docs/demo.md), so it knows pictures and words but not
+// the question-answering task the LoRA sweep then teaches.
 #pragma once
 
 #include <cstdint>

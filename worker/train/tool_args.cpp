@@ -82,12 +82,18 @@ double ToolArgs::get_double(const std::string& name, double fallback) const {
 }
 
 int run_tool(const std::string& tool, const std::function<int()>& body) {
+  // ToolArgs' messages start with the tool's name already; say it once.
+  auto report = [&](const std::string& what) {
+    const std::string prefix = tool + ": ";
+    std::cerr << "sweep-worker " << prefix
+              << (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what) << "\n";
+  };
   try {
     return body();
   } catch (const std::invalid_argument& e) {
-    std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
+    report(e.what());
   } catch (const std::runtime_error& e) {
-    std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
+    report(e.what());
   }
   return 1;  // kExitBadInput (worker/commands/commands.h)
 }
