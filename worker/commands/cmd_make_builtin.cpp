@@ -15,7 +15,7 @@
 namespace sweep::worker {
 namespace {
 
-// Recipe option -> what it sets (train::BaseModelRecipe).
+// The options that change train::BaseModelRecipe (recipe_from); they need --out.
 const std::set<std::string> kRecipeOptions = {
     "steps",        "batch-size", "learning-rate", "projector-learning-rate",
     "train-vision", "threads",    "seed",          "preset"};
@@ -51,7 +51,7 @@ int cmd_make_builtin(const Args& args) {
     if (!a.has("out")) {
       for (const std::string& opt : kRecipeOptions)
         if (a.has(opt))
-          throw std::invalid_argument("make-builtin: --" + opt +
+          throw std::invalid_argument("--" + opt +
                                       " changes the recipe, so it needs --out DIR (the cached "
                                       "built-in model is always made with the default recipe)");
       std::cout << train::make_builtin_model(ref, &std::cerr) << "\n";

@@ -9,6 +9,7 @@
 #include "worker/commands/commands.h"
 #include "worker/data/llava_json.h"
 #include "worker/data/tokenizer.h"
+#include "worker/protocol/train_params.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"
@@ -28,12 +29,13 @@ int cmd_score(const Args& args) {
         device);
     data::Tokenizer tok = data::Tokenizer::load(model_dir);
 
+    const TrainParams job_defaults;  // score as a job's evaluation does unless told otherwise
     train::EvalOptions eo;
     eo.image_folder = a.required("image-folder");
     eo.image_size = m->config().image_size();
-    eo.max_length = a.get_int("max-length", 2048);
-    eo.max_new_tokens = a.get_int("max-new-tokens", 16);
-    eo.batch_size = a.get_int("batch-size", 8);
+    eo.max_length = a.get_int("max-length", job_defaults.model_max_length);
+    eo.max_new_tokens = a.get_int("max-new-tokens", job_defaults.max_new_tokens);
+    eo.batch_size = a.get_int("batch-size", job_defaults.batch_size);
     train::Evaluator evaluator(data::load_llava_json(a.required("data")), tok, eo);
     std::vector<train::SampleScore> scores;
     train::EvalResult r = evaluator.run(m, &scores);

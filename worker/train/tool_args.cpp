@@ -22,21 +22,21 @@ ToolArgs::ToolArgs(const std::string& tool, const std::vector<std::string>& args
     } else if (i + 1 < args.size()) {
       value = args[++i];
     } else {
-      throw std::invalid_argument(tool_ + ": --" + name + " needs a value");
+      throw ToolArgsError(tool_ + ": --" + name + " needs a value");
     }
     if (!known.count(name)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "--" : ", --") + k;
-      throw std::invalid_argument(tool_ + ": unknown option --" + name + " (known: " + list + ")");
+      throw ToolArgsError(tool_ + ": unknown option --" + name + " (known: " + list + ")");
     }
     if (!options_.emplace(name, value).second)
-      throw std::invalid_argument(tool_ + ": --" + name + " given twice");
+      throw ToolArgsError(tool_ + ": --" + name + " given twice");
   }
 }
 
 const std::string& ToolArgs::required(const std::string& name) const {
   auto it = options_.find(name);
-  if (it == options_.end()) throw std::invalid_argument(tool_ + ": --" + name + " is required");
+  if (it == options_.end()) throw ToolArgsError(tool_ + ": --" + name + " is required");
   return it->second;
 }
 
@@ -67,7 +67,7 @@ int ToolArgs::get_int(const std::string& name, int fallback) const {
   if (auto v = parse_whole<int>(it->second,
                                 [](const std::string& t, size_t* u) { return std::stoi(t, u); }))
     return *v;
-  throw std::invalid_argument(tool_ + ": --" + name + " must be an integer, got '" + it->second +
+  throw ToolArgsError(tool_ + ": --" + name + " must be an integer, got '" + it->second +
                               "'");
 }
 
@@ -77,23 +77,19 @@ double ToolArgs::get_double(const std::string& name, double fallback) const {
   if (auto v = parse_whole<double>(it->second,
                                    [](const std::string& t, size_t* u) { return std::stod(t, u); }))
     return *v;
-  throw std::invalid_argument(tool_ + ": --" + name + " must be a number, got '" + it->second +
+  throw ToolArgsError(tool_ + ": --" + name + " must be a number, got '" + it->second +
                               "'");
 }
 
 int run_tool(const std::string& tool, const std::function<int()>& body) {
-  // ToolArgs' messages start with the tool's name already; say it once.
-  auto report = [&](const std::string& what) {
-    const std::string prefix = tool + ": ";
-    std::cerr << "sweep-worker " << prefix
-              << (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what) << "\n";
-  };
   try {
     return body();
+  } catch (const ToolArgsError& e) {  // names the tool already
+    std::cerr << "sweep-worker " << e.what() << "\n";
   } catch (const std::invalid_argument& e) {
-    report(e.what());
+    std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
   } catch (const std::runtime_error& e) {
-    report(e.what());
+    std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
   }
   return 1;  // kExitBadInput (worker/commands/commands.h)
 }

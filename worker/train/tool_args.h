@@ -11,16 +11,22 @@
 
 namespace sweep::train {
 
+// A bad command line; what() starts with the tool's name ("score: --threads must be ...").
+class ToolArgsError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
 class ToolArgs {
  public:
-  // `known` lists the option names (without "--") the tool accepts. Throws std::invalid_argument
+  // `known` lists the option names (without "--") the tool accepts. Throws ToolArgsError
   // naming the tool and the option for an unknown option, a repeated one or one without a value.
   ToolArgs(const std::string& tool, const std::vector<std::string>& args,
            const std::set<std::string>& known);
 
   const std::vector<std::string>& positionals() const { return positionals_; }
   bool has(const std::string& name) const { return options_.count(name) > 0; }
-  // Throws std::invalid_argument "<tool>: --name is required" when absent.
+  // Throws ToolArgsError "<tool>: --name is required" when absent.
   const std::string& required(const std::string& name) const;
   std::string get(const std::string& name, const std::string& fallback = "") const;
   int get_int(const std::string& name, int fallback) const;
