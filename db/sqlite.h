@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "db/result.h"
+#include "common/result.h"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "db/result.h"
+#include "common/result.h"
 
 namespace sweep {
 

@@ -1,8 +1,8 @@
 // A worker that does no work: started, `max_steps` progress events, one eval, finished.
 #include <unistd.h>
 
-#include "worker/protocol/events.h"
-#include "worker/protocol/job_file.h"
+#include "protocol/events.h"
+#include "protocol/job_file.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) return 1;

@@ -15,10 +15,10 @@
 
 #include <torch/torch.h>
 
-#include "worker/data/llava_json.h"
-#include "worker/data/loader.h"
-#include "worker/data/shapes/shapes_dataset.h"
-#include "worker/data/tokenizer.h"
+#include "data/llava_json.h"
+#include "data/loader.h"
+#include "data/shapes/shapes_dataset.h"
+#include "data/tokenizer.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
 #include "worker/train/builtin_model.h"

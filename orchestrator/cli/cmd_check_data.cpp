@@ -5,7 +5,7 @@
 
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
-#include "worker/data/check_data.h"
+#include "data/check_data.h"
 
 namespace sweep {
 namespace {

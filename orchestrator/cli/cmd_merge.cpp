@@ -7,7 +7,7 @@
 
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/run/prepare.h"
-#include "worker/data/builtin.h"
+#include "data/builtin.h"
 
 namespace bp = boost::process;
 

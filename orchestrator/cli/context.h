@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "db/result.h"
+#include "common/result.h"
 
 namespace sweep {
 

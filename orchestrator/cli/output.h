@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "db/result.h"
+#include "common/result.h"
 
 namespace sweep {
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "db/store.h"
-#include "worker/protocol/events.h"
+#include "protocol/events.h"
 
 namespace sweep {
 

@@ -9,8 +9,8 @@
 #include <boost/process.hpp>
 #include <nlohmann/json.hpp>
 
-#include "worker/data/builtin.h"
-#include "worker/data/check_data.h"
+#include "data/builtin.h"
+#include "data/check_data.h"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;

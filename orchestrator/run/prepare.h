@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "db/result.h"
+#include "common/result.h"
 #include "orchestrator/spec/sweep_spec.h"
 
 namespace sweep {

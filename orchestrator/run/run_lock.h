@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "db/result.h"
+#include "common/result.h"
 
 namespace sweep {
 

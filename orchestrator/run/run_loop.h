@@ -19,7 +19,7 @@
 #include "orchestrator/run/ingestor.h"
 #include "orchestrator/run/scheduler.h"
 #include "orchestrator/spec/sweep_spec.h"
-#include "worker/protocol/job_file.h"
+#include "protocol/job_file.h"
 
 namespace sweep {
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/protocol/train_params.h"
+#include "protocol/train_params.h"
 
 namespace sweep {
 

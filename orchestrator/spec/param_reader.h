@@ -1,5 +1,5 @@
 // Reading the training-parameter sections of a sweep file (`train:`, `grid:`, `include:`,
-// `exclude:`) against the parameter table of worker/protocol/train_params.h, which alone knows the
+// `exclude:`) against the parameter table of protocol/train_params.h, which alone knows the
 // keys, their types, bounds and defaults.
 #pragma once
 
@@ -11,7 +11,7 @@
 
 #include "orchestrator/spec/sweep_spec.h"
 #include "orchestrator/spec/yaml_reader.h"
-#include "worker/protocol/train_params.h"
+#include "protocol/train_params.h"
 
 namespace sweep {
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "db/result.h"
+#include "common/result.h"
 
 namespace sweep {
 

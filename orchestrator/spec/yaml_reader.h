@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "db/result.h"
+#include "common/result.h"
 
 namespace sweep {
 

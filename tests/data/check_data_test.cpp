@@ -1,4 +1,4 @@
-#include "worker/data/check_data.h"
+#include "data/check_data.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "worker/data/conversation.h"
+#include "data/conversation.h"
 
 #include <gtest/gtest.h>
 

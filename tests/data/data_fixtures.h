@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/data/conversation.h"
-#include "worker/data/image.h"
-#include "worker/data/tokenizer.h"
+#include "data/conversation.h"
+#include "data/image.h"
+#include "data/tokenizer.h"
 
 namespace sweep::data::testing {
 

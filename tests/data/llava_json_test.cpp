@@ -1,4 +1,4 @@
-#include "worker/data/llava_json.h"
+#include "data/llava_json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
-#include "worker/data/loader.h"
+#include "data/loader.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "tests/data/data_fixtures.h"
-#include "worker/data/image.h"
+#include "data/image.h"
 
 namespace sweep::data {
 namespace {

@@ -1,4 +1,4 @@
-#include "worker/data/preprocess.h"
+#include "data/preprocess.h"
 
 #include <gtest/gtest.h>
 

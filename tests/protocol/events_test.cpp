@@ -1,4 +1,4 @@
-#include "worker/protocol/events.h"
+#include "protocol/events.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "worker/protocol/job_file.h"
+#include "protocol/job_file.h"
 
 namespace sweep {
 namespace {

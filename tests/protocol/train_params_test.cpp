@@ -1,4 +1,4 @@
-#include "worker/protocol/train_params.h"
+#include "protocol/train_params.h"
 
 #include <cmath>
 

@@ -28,8 +28,8 @@
 #include <limits>
 #include <thread>
 
-#include "worker/protocol/events.h"
-#include "worker/protocol/job_file.h"
+#include "protocol/events.h"
+#include "protocol/job_file.h"
 
 namespace fs = std::filesystem;
 

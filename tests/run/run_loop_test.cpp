@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "orchestrator/run/local_executor.h"
-#include "worker/protocol/job_file.h"
+#include "protocol/job_file.h"
 #include "run_test_util.h"
 
 namespace sweep {

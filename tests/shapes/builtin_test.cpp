@@ -1,4 +1,4 @@
-#include "worker/data/builtin.h"
+#include "data/builtin.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -6,10 +6,10 @@
 #include <regex>
 #include <set>
 
-#include "worker/data/shapes/scene_image.h"
-#include "worker/data/shapes/scene_questions.h"
-#include "worker/data/shapes/seeded_random.h"
-#include "worker/data/shapes/shape_scene.h"
+#include "data/shapes/scene_image.h"
+#include "data/shapes/scene_questions.h"
+#include "data/shapes/seeded_random.h"
+#include "data/shapes/shape_scene.h"
 
 namespace sweep::data {
 namespace {

@@ -1,4 +1,4 @@
-#include "worker/data/shapes/shapes_dataset.h"
+#include "data/shapes/shapes_dataset.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

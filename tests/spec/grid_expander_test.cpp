@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/spec/spec_test_util.h"
-#include "worker/protocol/train_params.h"
+#include "protocol/train_params.h"
 
 namespace sweep {
 namespace {

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/train/train_world.h"
-#include "worker/data/tokenizer.h"
+#include "data/tokenizer.h"
 #include "worker/model/checkpoint.h"
 
 namespace sweep::train {

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/train/train_world.h"
-#include "worker/commands/commands.h"
+#include "protocol/exit_codes.h"
 #include "worker/train/model_setup.h"
 
 namespace sweep::train {
@@ -45,7 +45,7 @@ TEST(JobRunner, TinyModelOverfitsEightSamples) {
                                                  {"learning_rate", 3e-3},
                                                  {"warmup_steps", 0},
                                                  {"lr_scheduler", "constant"}}));
-  ASSERT_EQ(run(job), worker::kExitOk);
+  ASSERT_EQ(run(job), kExitOk);
   auto losses = progress_losses(read_events(job.run_dir));
   ASSERT_EQ(losses.size(), 60u);
   EXPECT_LT(losses.back().second, 0.3 * losses.front().second)
@@ -54,7 +54,7 @@ TEST(JobRunner, TinyModelOverfitsEightSamples) {
 
 TEST(JobRunner, ResumeFromACheckpointReproducesTheUninterruptedLosses) {
   JobFile whole = make_job("whole", fast_params({}));
-  ASSERT_EQ(run(whole), worker::kExitOk);
+  ASSERT_EQ(run(whole), kExitOk);
   auto expected = progress_losses(read_events(whole.run_dir));
   ASSERT_EQ(expected.size(), 12u);
 
@@ -66,7 +66,7 @@ TEST(JobRunner, ResumeFromACheckpointReproducesTheUninterruptedLosses) {
   fs::remove(cut.run_dir + "/checkpoints/latest");
   cut.attempt = 2;
   cut.write(cut.run_dir + "/job.json");
-  ASSERT_EQ(run_job_file(cut.run_dir + "/job.json"), worker::kExitOk);
+  ASSERT_EQ(run_job_file(cut.run_dir + "/job.json"), kExitOk);
 
   auto events = read_events(cut.run_dir);
   auto resumed = progress_losses(events, 2);
@@ -89,7 +89,7 @@ TEST(JobRunner, HugeLearningRateEndsAsDiverged) {
                                                  {"warmup_steps", 0},
                                                  {"eval_every", 0},
                                                  {"max_steps", 30}}));
-  EXPECT_EQ(run(job), worker::kExitDiverged);
+  EXPECT_EQ(run(job), kExitDiverged);
   auto events = read_events(job.run_dir);
   ASSERT_FALSE(events.empty());
   const Event& last = events.back();
@@ -101,7 +101,7 @@ TEST(JobRunner, HugeLearningRateEndsAsDiverged) {
 
 TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
   JobFile job = make_job("events", fast_params({{"save_top_k", 1}, {"max_steps", 12}, {"eval_every", 4}}));
-  ASSERT_EQ(run(job), worker::kExitOk);
+  ASSERT_EQ(run(job), kExitOk);
   auto events = read_events(job.run_dir);
   ASSERT_GE(events.size(), 3u);
   EXPECT_EQ(events.front().type, "started");
@@ -152,7 +152,7 @@ TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
 TEST(JobRunner, FullModeCheckpointIsAModelDirectory) {
   JobFile job = make_job("full", fast_params({{"mode", "full"}, {"max_steps", 2}, {"eval_every", 0},
                                               {"learning_rate", 1e-3}}));
-  ASSERT_EQ(run(job), worker::kExitOk);
+  ASSERT_EQ(run(job), kExitOk);
   const std::string ckpt = job.checkpoints_dir() + "/step-000002";
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "optimizer.pt"})
     EXPECT_TRUE(fs::exists(ckpt + "/" + f)) << f;
@@ -163,7 +163,7 @@ TEST(JobRunner, FullModeCheckpointIsAModelDirectory) {
 
 TEST(JobRunner, BadParameterFailsAtLoadModelWithExitOne) {
   JobFile job = make_job("badparam", fast_params({{"lora_rank", 8}}));
-  EXPECT_EQ(run(job), worker::kExitBadInput);
+  EXPECT_EQ(run(job), kExitBadInput);
   auto events = read_events(job.run_dir);
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().type, "failed");
@@ -174,7 +174,7 @@ TEST(JobRunner, BadParameterFailsAtLoadModelWithExitOne) {
 TEST(JobRunner, MissingTrainDataFailsAtLoadData) {
   JobFile job = make_job("nodata", fast_params({}));
   job.train_data = job.run_dir + "/missing.json";
-  EXPECT_EQ(run(job), worker::kExitBadInput);
+  EXPECT_EQ(run(job), kExitBadInput);
   auto events = read_events(job.run_dir);
   EXPECT_EQ(events.back().body["stage"], "load_data");
   EXPECT_NE(events.back().body["message"].get<std::string>().find("missing.json"), std::string::npos);

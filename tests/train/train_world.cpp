@@ -10,8 +10,8 @@
 
 #include <torch/torch.h>
 
-#include "worker/data/shapes/shapes_dataset.h"
-#include "worker/data/tokenizer.h"
+#include "data/shapes/shapes_dataset.h"
+#include "data/tokenizer.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/llava.h"
 #include "worker/train/builtin_model.h"

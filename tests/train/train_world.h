@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/protocol/events.h"
-#include "worker/protocol/job_file.h"
+#include "protocol/events.h"
+#include "protocol/job_file.h"
 
 namespace sweep::train::testing {
 

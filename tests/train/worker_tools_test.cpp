@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/train/train_world.h"
-#include "worker/commands/commands.h"
+#include "protocol/exit_codes.h"
 #include "worker/train/model_setup.h"
 
 #ifndef SWEEP_WORKER_BIN
@@ -89,7 +89,7 @@ TEST(SweepWorker, SigtermCheckpointsEmitsStoppedAndExitsZero) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), worker::kExitOk);
+  EXPECT_EQ(WEXITSTATUS(status), kExitOk);
 
   auto events = read_events(job.run_dir);
   ASSERT_FALSE(events.empty());
@@ -146,7 +146,7 @@ TEST(SweepWorker, ScoreWithAdapterEqualsScoreOfTheMergedModel) {
 
 TEST(SweepWorker, UnknownToolOptionIsABadInput) {
   Output o = run_worker("score --model x --colour red");
-  EXPECT_EQ(o.code, worker::kExitBadInput);
+  EXPECT_EQ(o.code, kExitBadInput);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "worker/commands/commands.h"
-#include "worker/data/builtin.h"
+#include "data/builtin.h"
 #include "worker/train/builtin_model.h"
 #include "worker/train/tool_args.h"
 

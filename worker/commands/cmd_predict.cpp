@@ -5,9 +5,9 @@
 #include <torch/torch.h>
 
 #include "worker/commands/commands.h"
-#include "worker/data/image.h"
-#include "worker/data/preprocess.h"
-#include "worker/data/tokenizer.h"
+#include "data/image.h"
+#include "data/preprocess.h"
+#include "data/tokenizer.h"
 #include "worker/train/collate.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"

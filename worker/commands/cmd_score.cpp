@@ -7,9 +7,9 @@
 #include <torch/torch.h>
 
 #include "worker/commands/commands.h"
-#include "worker/data/llava_json.h"
-#include "worker/data/tokenizer.h"
-#include "worker/protocol/train_params.h"
+#include "data/llava_json.h"
+#include "data/tokenizer.h"
+#include "protocol/train_params.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"

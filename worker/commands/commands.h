@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/exit_codes.h"
+
 namespace sweep::worker {
 
 using Args = std::vector<std::string>;
@@ -15,11 +17,6 @@ struct Command {
   const char* usage;  // one line for --help
   int (*run)(const Args& args);
 };
-
-constexpr int kExitOk = 0;
-constexpr int kExitBadInput = 1;
-constexpr int kExitInternal = 2;
-constexpr int kExitDiverged = 3;
 
 int cmd_run_job(const Args& args);       // cmd_run_job.cpp
 int cmd_predict(const Args& args);       // cmd_predict.cpp

@@ -10,11 +10,11 @@
 
 #include <torch/torch.h>
 
-#include "worker/data/builtin.h"
-#include "worker/data/llava_json.h"
-#include "worker/data/loader.h"
-#include "worker/data/shapes/shapes_dataset.h"
-#include "worker/data/tokenizer.h"
+#include "data/builtin.h"
+#include "data/llava_json.h"
+#include "data/loader.h"
+#include "data/shapes/shapes_dataset.h"
+#include "data/tokenizer.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "worker/protocol/job_file.h"
+#include "protocol/job_file.h"
 
 namespace sweep::train {
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 
 #include <torch/types.h>
 
-#include "worker/data/loader.h"
+#include "data/loader.h"
 #include "worker/model/llava.h"
 
 namespace sweep::train {

@@ -6,8 +6,8 @@
 
 #include <torch/torch.h>
 
-#include "worker/data/image.h"
-#include "worker/data/shapes/seeded_random.h"
+#include "data/image.h"
+#include "data/shapes/seeded_random.h"
 #include "worker/train/collate.h"
 
 namespace sweep::train {

@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/data/llava_json.h"
-#include "worker/data/preprocess.h"
-#include "worker/data/tokenizer.h"
+#include "data/llava_json.h"
+#include "data/preprocess.h"
+#include "data/tokenizer.h"
 #include "worker/model/llava.h"
 
 namespace sweep::train {

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "worker/protocol/events.h"
+#include "protocol/events.h"
 
 namespace sweep::train {
 

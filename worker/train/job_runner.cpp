@@ -12,15 +12,15 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include "worker/commands/commands.h"
-#include "worker/data/llava_json.h"
-#include "worker/data/loader.h"
-#include "worker/data/tokenizer.h"
+#include "data/llava_json.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
-#include "worker/protocol/events.h"
-#include "worker/protocol/job_file.h"
-#include "worker/protocol/train_params.h"
+#include "protocol/events.h"
+#include "protocol/exit_codes.h"
+#include "protocol/job_file.h"
+#include "protocol/train_params.h"
 #include "worker/train/checkpoint_manager.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/heartbeat.h"
@@ -223,7 +223,7 @@ int JobRun::train_loop() {
     if (stop_requested() && !last) return stop();
   }
   finish();
-  return worker::kExitOk;
+  return kExitOk;
 }
 
 void JobRun::evaluate(int step) {
@@ -282,7 +282,7 @@ int JobRun::stop() {
   auto latest = checkpoints_->latest();
   events_.emit("stopped", {{"step", trainer_->steps_done()},
                            {"checkpoint", latest ? json(latest->path) : json(nullptr)}});
-  return worker::kExitOk;
+  return kExitOk;
 }
 
 void JobRun::finish() {
@@ -303,8 +303,8 @@ std::string message_of(const std::exception& e) {
 }
 
 int exit_code_for_stage(const std::string& stage) {
-  return stage == "load_model" || stage == "load_data" ? worker::kExitBadInput
-                                                       : worker::kExitInternal;
+  return stage == "load_model" || stage == "load_data" ? kExitBadInput
+                                                       : kExitInternal;
 }
 
 }  // namespace
@@ -318,7 +318,7 @@ int run_job_file(const std::string& job_path) {
     events = std::make_unique<EventWriter>(job.events_path(), job.attempt);
   } catch (const std::exception& e) {
     std::cerr << "sweep-worker: " << e.what() << "\n";
-    return worker::kExitBadInput;
+    return kExitBadInput;
   }
   JobRun run(job, *events);
   try {
@@ -326,7 +326,7 @@ int run_job_file(const std::string& job_path) {
   } catch (const DivergedError& e) {
     events->emit("failed", {{"stage", "train"}, {"message", e.what()}, {"diverged", true}});
     std::cerr << "sweep-worker: diverged: " << e.what() << "\n";
-    return worker::kExitDiverged;
+    return kExitDiverged;
   } catch (const std::exception& e) {
     const std::string message = message_of(e);
     std::cerr << "sweep-worker: " << run.stage() << " failed: " << message << "\n";

@@ -7,7 +7,7 @@
 
 namespace sweep::train {
 
-// Returns the process exit code (worker/commands/commands.h): 0 finished or stopped by SIGTERM,
+// Returns the process exit code (protocol/exit_codes.h): 0 finished or stopped by SIGTERM,
 // 1 bad input (job file, model, data), 2 internal error, 3 diverged. Never throws: every failure
 // after the events file is open becomes a `failed` event with its stage (load_model, load_data,
 // train, eval, checkpoint); earlier ones are printed to stderr.

@@ -11,7 +11,7 @@
 
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
-#include "worker/protocol/train_params.h"
+#include "protocol/train_params.h"
 
 namespace sweep::train {
 

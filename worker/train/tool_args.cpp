@@ -91,7 +91,7 @@ int run_tool(const std::string& tool, const std::function<int()>& body) {
   } catch (const std::runtime_error& e) {
     std::cerr << "sweep-worker " << tool << ": " << e.what() << "\n";
   }
-  return 1;  // kExitBadInput (worker/commands/commands.h)
+  return kExitBadInput;
 }
 
 }  // namespace sweep::train

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/tokenizer.h"
+#include "data/tokenizer.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

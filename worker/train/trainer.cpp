@@ -10,7 +10,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
-#include "worker/protocol/job_file.h"
+#include "protocol/job_file.h"
 #include "worker/train/collate.h"
 #include "worker/train/optimizer_setup.h"
 #include "worker/train/rng_state.h"

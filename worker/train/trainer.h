@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/data/loader.h"
+#include "data/loader.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
-#include "worker/protocol/train_params.h"
+#include "protocol/train_params.h"
 #include "worker/train/lr_schedule.h"
 
 namespace sweep::train {

@@ -1,4 +1,4 @@
-#include "worker/data/tokenizer.h"
+#include "data/tokenizer.h"
 
 #include <sys/stat.h>
 

@@ -1,8 +1,8 @@
-#include "worker/data/llava_json.h"
+#include "data/llava_json.h"
 
 #include <stdexcept>
 
-#include "worker/data/sample_checks.h"
+#include "data/sample_checks.h"
 
 namespace sweep::data {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/shapes/seeded_random.h"
-#include "worker/data/shapes/shape_scene.h"
+#include "data/shapes/seeded_random.h"
+#include "data/shapes/shape_scene.h"
 
 namespace sweep::data {
 

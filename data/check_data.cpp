@@ -1,4 +1,4 @@
-#include "worker/data/check_data.h"
+#include "data/check_data.h"
 
 #include <sys/stat.h>
 
@@ -10,11 +10,11 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "worker/data/image.h"
-#include "worker/data/parallel.h"
-#include "worker/data/preprocess.h"
-#include "worker/data/sample_checks.h"
-#include "worker/data/tokenizer.h"
+#include "data/image.h"
+#include "data/parallel.h"
+#include "data/preprocess.h"
+#include "data/sample_checks.h"
+#include "data/tokenizer.h"
 
 namespace sweep::data {
 namespace {

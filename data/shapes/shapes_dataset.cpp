@@ -1,4 +1,4 @@
-#include "worker/data/shapes/shapes_dataset.h"
+#include "data/shapes/shapes_dataset.h"
 
 #include <unistd.h>
 
@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/data/shapes/scene_image.h"
-#include "worker/data/shapes/scene_questions.h"
-#include "worker/data/shapes/seeded_random.h"
-#include "worker/data/shapes/shape_scene.h"
+#include "data/shapes/scene_image.h"
+#include "data/shapes/scene_questions.h"
+#include "data/shapes/seeded_random.h"
+#include "data/shapes/shape_scene.h"
 
 namespace fs = std::filesystem;
 

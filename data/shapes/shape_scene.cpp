@@ -1,4 +1,4 @@
-#include "worker/data/shapes/shape_scene.h"
+#include "data/shapes/shape_scene.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/shapes/shape_scene.h"
+#include "data/shapes/shape_scene.h"
 
 namespace sweep::data {
 

@@ -1,4 +1,4 @@
-#include "worker/data/shapes/scene_questions.h"
+#include "data/shapes/scene_questions.h"
 
 #include <algorithm>
 

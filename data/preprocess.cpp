@@ -1,10 +1,10 @@
-#include "worker/data/preprocess.h"
+#include "data/preprocess.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "worker/data/conversation.h"
-#include "worker/data/text_util.h"
+#include "data/conversation.h"
+#include "data/text_util.h"
 
 namespace sweep::data {
 namespace {

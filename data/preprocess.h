@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/llava_json.h"
-#include "worker/data/tokenizer.h"
+#include "data/llava_json.h"
+#include "data/tokenizer.h"
 
 namespace sweep::data {
 

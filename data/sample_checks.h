@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/data/check_data.h"
-#include "worker/data/llava_json.h"
+#include "data/check_data.h"
+#include "data/llava_json.h"
 
 namespace sweep::data {
 

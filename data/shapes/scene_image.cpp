@@ -1,4 +1,4 @@
-#include "worker/data/shapes/scene_image.h"
+#include "data/shapes/scene_image.h"
 
 #include <algorithm>
 #include <array>

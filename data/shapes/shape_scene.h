@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/shapes/seeded_random.h"
+#include "data/shapes/seeded_random.h"
 
 namespace sweep::data {
 

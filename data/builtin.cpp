@@ -1,4 +1,4 @@
-#include "worker/data/builtin.h"
+#include "data/builtin.h"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "worker/data/shapes/shapes_dataset.h"
+#include "data/shapes/shapes_dataset.h"
 
 namespace fs = std::filesystem;
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "worker/data/llava_json.h"
+#include "data/llava_json.h"
 
 namespace sweep::data {
 

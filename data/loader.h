@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/data/llava_json.h"
-#include "worker/data/preprocess.h"
-#include "worker/data/tokenizer.h"
+#include "data/llava_json.h"
+#include "data/preprocess.h"
+#include "data/tokenizer.h"
 
 namespace sweep::data {
 

@@ -1,11 +1,11 @@
-#include "worker/data/loader.h"
+#include "data/loader.h"
 
 #include <algorithm>
 #include <chrono>
 #include <random>
 #include <stdexcept>
 
-#include "worker/data/image.h"
+#include "data/image.h"
 
 namespace sweep::data {
 namespace {

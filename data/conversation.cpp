@@ -1,8 +1,8 @@
-#include "worker/data/conversation.h"
+#include "data/conversation.h"
 
 #include <stdexcept>
 
-#include "worker/data/text_util.h"
+#include "data/text_util.h"
 
 namespace sweep::data {
 

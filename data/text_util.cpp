@@ -1,4 +1,4 @@
-#include "worker/data/text_util.h"
+#include "data/text_util.h"
 
 namespace sweep::data {
 namespace {

@@ -1,11 +1,11 @@
-#include "worker/data/sample_checks.h"
+#include "data/sample_checks.h"
 
 #include <algorithm>
 #include <fstream>
 #include <iterator>
 
-#include "worker/data/conversation.h"
-#include "worker/data/text_util.h"
+#include "data/conversation.h"
+#include "data/text_util.h"
 
 namespace sweep::data {
 namespace {
