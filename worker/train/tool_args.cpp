@@ -3,6 +3,8 @@
 #include <iostream>
 #include <optional>
 
+#include "protocol/exit_codes.h"
+
 namespace sweep::train {
 
 ToolArgs::ToolArgs(const std::string& tool, const std::vector<std::string>& args,
