@@ -23,7 +23,7 @@ struct Error {
   std::string message;
   std::string hint;  // empty when there is nothing useful to suggest
 
-  // Exit code for a command that stops on this error (DESIGN.md §3).
+  // Exit code for a command that stops on this error (docs/architecture.md, "Errors").
   int exit_code() const {
     return kind == ErrorKind::kUser || kind == ErrorKind::kNotFound ||
                    kind == ErrorKind::kConflict
@@ -36,6 +36,12 @@ struct Error {
 
 inline Error make_error(ErrorKind kind, std::string message, std::string hint = {}) {
   return Error{kind, std::move(message), std::move(hint)};
+}
+
+// The same error with "context: " in front of its message (the key or flag it came through).
+inline Error with_context(Error error, const std::string& context) {
+  error.message = context + ": " + error.message;
+  return error;
 }
 
 // Result<T>: a value or an Error. Result<void> (alias Status) carries only the error.

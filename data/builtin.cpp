@@ -13,6 +13,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/failure.h"
 #include "data/shapes/shapes_dataset.h"
 
 namespace fs = std::filesystem;
@@ -31,7 +32,7 @@ const char* const kShapesParts[] = {"images", "captions_train.json", "vqa_train.
 std::string home_dir() {
   if (const char* home = std::getenv("HOME"); home && *home) return home;
   if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_dir) return pw->pw_dir;
-  throw std::runtime_error(
+  fail(ErrorKind::kUser, 
       "builtin cache: neither $HOME nor a passwd entry names a home "
       "directory; set SWEEP_CACHE to a writable directory");
 }
@@ -70,7 +71,7 @@ class DirLock {
     const std::string msg = std::string("builtin cache: ") + what + " " + path_ + ": " +
                             std::strerror(errno) + " (is the cache directory writable?)";
     if (fd_ >= 0) ::close(fd_);
-    throw std::runtime_error(msg);
+    sweep::fail(ErrorKind::kIo, msg);
   }
 
   std::string path_;
@@ -82,7 +83,7 @@ void write_marker(const std::string& dir) {
   std::ofstream out(path);
   out << "complete\n";
   out.close();
-  if (!out) throw std::runtime_error("builtin cache: cannot write " + path);
+  if (!out) fail(ErrorKind::kIo, "builtin cache: cannot write " + path);
 }
 
 // Under the lock: clears what a crashed maker or a foreign incomplete directory left behind.
@@ -90,10 +91,10 @@ void clear_leftovers(const std::string& dir, const std::string& tmp) {
   std::error_code ec;
   fs::remove_all(tmp, ec);
   if (ec)
-    throw std::runtime_error("builtin cache: cannot remove leftover " + tmp + ": " + ec.message());
+    fail(ErrorKind::kIo, "builtin cache: cannot remove leftover " + tmp + ": " + ec.message());
   fs::remove_all(dir, ec);
   if (ec)
-    throw std::runtime_error("builtin cache: cannot remove incomplete " + dir + ": " +
+    fail(ErrorKind::kIo, "builtin cache: cannot remove incomplete " + dir + ": " +
                              ec.message());
 }
 
@@ -111,7 +112,7 @@ std::string cache_dir() {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) {
-    throw std::runtime_error("builtin cache: cannot create " + dir + ": " + ec.message() +
+    fail(ErrorKind::kIo, "builtin cache: cannot create " + dir + ": " + ec.message() +
                              " (set SWEEP_CACHE to a writable directory)");
   }
   return dir;
@@ -133,7 +134,7 @@ void make_once(const std::string& dir_arg, const std::function<void(const std::s
   const std::string tmp = dir + ".tmp";  // one maker at a time, so one fixed name suffices
   clear_leftovers(dir, tmp);
   if (!fs::create_directory(tmp, ec)) {
-    throw std::runtime_error("builtin cache: cannot create " + tmp + ": " + ec.message());
+    fail(ErrorKind::kIo, "builtin cache: cannot create " + tmp + ": " + ec.message());
   }
   try {
     make(tmp);
@@ -154,7 +155,7 @@ std::string resolve_builtin_data(const std::string& ref) {
   }
   if (path.empty()) {
     const std::string hint = ref == kTinyLlavaRef ? " (" + ref + " is a model, not data)" : "";
-    throw std::runtime_error("unknown built-in data '" + ref + "'" + hint +
+    fail(ErrorKind::kUser, "unknown built-in data '" + ref + "'" + hint +
                              "; known: " + known_data_refs());
   }
   make_once(root, [](const std::string& tmp) { write_shapes_dataset(tmp, ShapesOptions{}); });
@@ -163,7 +164,7 @@ std::string resolve_builtin_data(const std::string& ref) {
 
 std::string builtin_model_dir(const std::string& ref) {
   if (ref != kTinyLlavaRef) {
-    throw std::runtime_error("unknown built-in model '" + ref + "'; known: " + kTinyLlavaRef);
+    fail(ErrorKind::kUser, "unknown built-in model '" + ref + "'; known: " + kTinyLlavaRef);
   }
   return cache_dir() + "/" + kTinyLlavaDir;
 }

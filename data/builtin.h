@@ -22,7 +22,7 @@ bool is_builtin(const std::string& ref);
 //   to `dir`.
 // If `make` throws, the temp dir is removed and the exception propagates; a process killed
 // mid-make leaves only the temp dir, which the next caller removes. Either way `dir` never holds
-// half-written content. Throws std::runtime_error naming the path on IO errors.
+// half-written content. Throws Failure (common/failure.h) naming the path on IO errors.
 void make_once(const std::string& dir, const std::function<void(const std::string& tmp_dir)>& make);
 
 // "builtin:shapes/vqa_train.json" -> "<cache>/shapes-v2/vqa_train.json", making the dataset once
@@ -36,7 +36,7 @@ constexpr const char* kTinyLlavaRef = "builtin:tiny-llava";
 
 // "builtin:tiny-llava" -> "<cache>/tiny-llava-v2". Only names the directory: the model is made
 // by `sweep-worker make-builtin tiny-llava` inside make_once(builtin_model_dir(ref), ...).
-// Unknown refs throw std::runtime_error listing the known models.
+// Unknown refs throw Failure (common/failure.h) listing the known models.
 std::string builtin_model_dir(const std::string& ref);
 
 }  // namespace sweep::data

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/failure.h"
 #include "data/image.h"
 #include "data/parallel.h"
 #include "data/preprocess.h"
@@ -91,7 +92,7 @@ ModelLimits read_model_limits(const std::string& model_dir, int64_t max_length_f
     try {
       config = json::parse(in);
     } catch (const json::exception& e) {
-      throw std::runtime_error(path + ": not valid JSON: " + e.what());
+      fail(ErrorKind::kUser, path + ": not valid JSON: " + e.what());
     }
     const json text = config.value("text_config", config);
     max_positions = text.value("max_position_embeddings", int64_t{0});
@@ -99,7 +100,7 @@ ModelLimits read_model_limits(const std::string& model_dir, int64_t max_length_f
       // CLIPVisionConfig defaults where the file leaves them out.
       const int64_t size = config["vision_config"].value("image_size", int64_t{224});
       const int64_t patch = config["vision_config"].value("patch_size", int64_t{32});
-      if (patch <= 0) throw std::runtime_error(path + ": vision_config.patch_size must be > 0");
+      if (patch <= 0) fail(ErrorKind::kUser, path + ": vision_config.patch_size must be > 0");
       limits.image_tokens = (size / patch) * (size / patch);
     } else {
       limits.note = path + " has no vision_config: assuming 576 image tokens";

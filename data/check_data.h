@@ -50,7 +50,7 @@ struct CheckReport {
   nlohmann::json to_json() const;
 };
 
-// Never throws for problems of the data (they are reported); throws std::runtime_error when the
+// Never throws for problems of the data (they are reported); throws Failure (common/failure.h) when the
 // model dir given cannot be read.
 CheckReport check_data(const std::string& json_path, const CheckOptions& opt);
 

@@ -11,6 +11,8 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
 
+#include "common/failure.h"
+
 namespace sweep::data {
 namespace {
 
@@ -121,12 +123,12 @@ Image resample_vertical(const Image& in, int height) {
 Image decode_image(const std::string& path) {
   std::string error;
   FilePtr f = open_file(path, &error);
-  if (!f) throw std::runtime_error(path + ": cannot open the image: " + error);
+  if (!f) fail(ErrorKind::kNotFound, path + ": cannot open the image: " + error);
   Image img;
   int channels = 0;
   stbi_uc* data = stbi_load_from_file(f.get(), &img.width, &img.height, &channels, 3);
   if (!data) {
-    throw std::runtime_error(path + ": cannot decode the image: " + stbi_failure_reason() +
+    fail(ErrorKind::kUser, path + ": cannot decode the image: " + stbi_failure_reason() +
                              " (hint: PNG and JPEG are supported)");
   }
   img.rgb.assign(data, data + static_cast<size_t>(img.width) * img.height * 3);
@@ -162,7 +164,7 @@ Image expand_to_square(const Image& img, std::array<uint8_t, 3> fill) {
 
 Image resize_bicubic(const Image& img, int width, int height) {
   if (img.width <= 0 || img.height <= 0 || width <= 0 || height <= 0) {
-    throw std::runtime_error("resize_bicubic: empty image or target size");
+    fail(ErrorKind::kInternal, "resize_bicubic: empty image or target size");
   }
   // Pillow resamples horizontally first, then vertically, rounding to 8 bits in between.
   Image out = img.width != width ? resample_horizontal(img, width) : img;
@@ -172,7 +174,7 @@ Image resize_bicubic(const Image& img, int width, int height) {
 
 Image center_crop(const Image& img, int size) {
   if (img.width < size || img.height < size) {
-    throw std::runtime_error("center_crop: image " + std::to_string(img.width) + "x" +
+    fail(ErrorKind::kInternal, "center_crop: image " + std::to_string(img.width) + "x" +
                              std::to_string(img.height) + " is smaller than " +
                              std::to_string(size));
   }

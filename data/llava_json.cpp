@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "common/failure.h"
 #include "data/sample_checks.h"
 
 namespace sweep::data {
@@ -15,20 +16,20 @@ std::vector<Sample> load_llava_json(const std::string& path) {
     }
     return nullptr;
   };
-  auto fail = [&](const DataProblem& p) {
-    throw std::runtime_error(path + ": " + describe(p) +
+  auto reject = [&](const DataProblem& p) {
+    sweep::fail(ErrorKind::kUser, path + ": " + describe(p) +
                              " (run `sweep check-data` for every problem of the file)");
   };
   for_each_array_element(
       path,
       [&](int64_t index, nlohmann::json& element) {
         Sample s;
-        if (!check_sample(element, index, &problems, &s)) fail(*first_error());
+        if (!check_sample(element, index, &problems, &s)) reject(*first_error());
         problems.clear();  // warnings only
         samples.push_back(std::move(s));
       },
       &problems);
-  if (const DataProblem* p = first_error()) fail(*p);
+  if (const DataProblem* p = first_error()) reject(*p);
   return samples;
 }
 

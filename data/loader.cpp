@@ -5,6 +5,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "common/failure.h"
 #include "data/image.h"
 
 namespace sweep::data {
@@ -25,8 +26,8 @@ uint64_t bounded(std::mt19937_64& rng, uint64_t n) {
 
 BatchLoader::BatchLoader(std::vector<Sample> samples, const Tokenizer& tok, LoaderOptions opt)
     : samples_(std::move(samples)), tok_(tok), opt_(std::move(opt)) {
-  if (samples_.empty()) throw std::runtime_error("BatchLoader: the dataset has no samples");
-  if (opt_.batch_size < 1) throw std::runtime_error("BatchLoader: batch_size must be >= 1");
+  if (samples_.empty()) fail(ErrorKind::kUser, "BatchLoader: the dataset has no samples");
+  if (opt_.batch_size < 1) fail(ErrorKind::kUser, "BatchLoader: batch_size must be >= 1");
   opt_.prefetch_batches = std::max(1, opt_.prefetch_batches);
   start_thread(0, 0);
 }
@@ -142,7 +143,7 @@ nlohmann::json BatchLoader::state() const {
 void BatchLoader::restore(const nlohmann::json& state) {
   const auto samples = state.at("samples").get<size_t>();
   if (samples != samples_.size()) {
-    throw std::runtime_error("BatchLoader: the saved position is for " +
+    fail(ErrorKind::kUser, "BatchLoader: the saved position is for " +
                              std::to_string(samples) + " samples, the dataset has " +
                              std::to_string(samples_.size()) +
                              " (hint: resume with the data the run started with)");

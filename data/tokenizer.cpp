@@ -10,6 +10,8 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include "common/failure.h"
+
 namespace sweep::data {
 namespace {
 
@@ -47,7 +49,7 @@ Tokenizer Tokenizer::load(const std::string& path_or_model_dir) {
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
   const auto status = sp->Load(path);
   if (!status.ok()) {
-    throw std::runtime_error(path + ": cannot load the SentencePiece tokenizer: " +
+    fail(ErrorKind::kUser, path + ": cannot load the SentencePiece tokenizer: " +
                              status.ToString() +
                              " (hint: a LLaMA model directory holds tokenizer.model)");
   }
@@ -58,7 +60,7 @@ Tokenizer Tokenizer::load(const std::string& path_or_model_dir) {
   tok.eos_id_ = sp->eos_id();
   tok.vocab_size_ = sp->GetPieceSize();
   if (tok.bos_id_ < 0 || tok.eos_id_ < 0) {
-    throw std::runtime_error(path + ": the tokenizer has no <s> or </s> piece (bos " +
+    fail(ErrorKind::kUser, path + ": the tokenizer has no <s> or </s> piece (bos " +
                              std::to_string(tok.bos_id_) + ", eos " +
                              std::to_string(tok.eos_id_) + ")");
   }
@@ -70,7 +72,7 @@ void Tokenizer::encode_piece(const std::string& text, std::vector<int64_t>* out)
   if (text.empty()) return;
   std::vector<int> ids;
   const auto status = sp_->Encode(text, &ids);
-  if (!status.ok()) throw std::runtime_error(path_ + ": encode failed: " + status.ToString());
+  if (!status.ok()) fail(ErrorKind::kInternal, path_ + ": encode failed: " + status.ToString());
   out->insert(out->end(), ids.begin(), ids.end());
 }
 
@@ -115,7 +117,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
 void train_tokenizer(const std::vector<std::string>& corpus_lines,
                      const std::string& out_model_path, int vocab_size) {
   if (corpus_lines.empty()) {
-    throw std::runtime_error(out_model_path + ": cannot train a tokenizer on an empty corpus");
+    fail(ErrorKind::kUser, out_model_path + ": cannot train a tokenizer on an empty corpus");
   }
   // remove_extra_whitespaces=false keeps the lone "▁" of a trailing space, which LLaVA's
   // "instruction_len - 2" relies on (reference §3); byte_fallback leaves no character unknown.
@@ -142,7 +144,7 @@ void train_tokenizer(const std::vector<std::string>& corpus_lines,
   std::string proto;
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
   if (!status.ok()) {
-    throw std::runtime_error(out_model_path + ": tokenizer training failed: " +
+    fail(ErrorKind::kInternal, out_model_path + ": tokenizer training failed: " +
                              status.ToString() +
                              " (hint: a vocab_size above 259 + the number of distinct characters)");
   }
@@ -150,10 +152,10 @@ void train_tokenizer(const std::vector<std::string>& corpus_lines,
   {
     std::ofstream out(tmp, std::ios::binary);
     out.write(proto.data(), static_cast<std::streamsize>(proto.size()));
-    if (!out) throw std::runtime_error(tmp + ": cannot write the tokenizer");
+    if (!out) fail(ErrorKind::kIo, tmp + ": cannot write the tokenizer");
   }
   if (std::rename(tmp.c_str(), out_model_path.c_str()) != 0) {
-    throw std::runtime_error(out_model_path + ": cannot rename " + tmp + " into place");
+    fail(ErrorKind::kIo, out_model_path + ": cannot rename " + tmp + " into place");
   }
 }
 

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/failure.h"
+
 namespace sweep {
 
 using json = nlohmann::json;
@@ -35,11 +37,11 @@ namespace {
 
 template <typename T>
 T required(const json& j, const char* key) {
-  if (!j.contains(key)) throw std::runtime_error(std::string("missing key '") + key + "'");
+  if (!j.contains(key)) fail(ErrorKind::kUser, std::string("missing key '") + key + "'");
   try {
     return j.at(key).get<T>();
   } catch (const json::exception&) {
-    throw std::runtime_error(std::string("key '") + key + "' has the wrong type");
+    fail(ErrorKind::kUser, std::string("key '") + key + "' has the wrong type");
   }
 }
 
@@ -49,17 +51,17 @@ T optional_key(const json& j, const char* key, T fallback) {
   try {
     return j.at(key).get<T>();
   } catch (const json::exception&) {
-    throw std::runtime_error(std::string("key '") + key + "' has the wrong type");
+    fail(ErrorKind::kUser, std::string("key '") + key + "' has the wrong type");
   }
 }
 
 }  // namespace
 
 JobFile JobFile::from_json(const json& j) {
-  if (!j.is_object()) throw std::runtime_error("job file is not a JSON object");
+  if (!j.is_object()) fail(ErrorKind::kUser, "job file is not a JSON object");
   int schema = optional_key<int>(j, "schema", kSchema);
   if (schema != kSchema)
-    throw std::runtime_error("job file schema " + std::to_string(schema) + " is not supported (expected " +
+    fail(ErrorKind::kUser, "job file schema " + std::to_string(schema) + " is not supported (expected " +
                              std::to_string(kSchema) + ")");
   JobFile f;
   f.sweep = optional_key<std::string>(j, "sweep", "");
@@ -72,12 +74,12 @@ JobFile JobFile::from_json(const json& j) {
   f.val_data = optional_key<std::string>(data, "val", "");
   f.image_folder = optional_key<std::string>(data, "image_folder", "");
   f.params = optional_key<json>(j, "params", json::object());
-  if (!f.params.is_object()) throw std::runtime_error("key 'params' must be an object");
+  if (!f.params.is_object()) fail(ErrorKind::kUser, "key 'params' must be an object");
   json objective = optional_key<json>(j, "objective", json::object());
   f.objective_metric = optional_key<std::string>(objective, "metric", "val_loss");
   f.objective_mode = optional_key<std::string>(objective, "mode", "min");
   if (f.objective_mode != "min" && f.objective_mode != "max")
-    throw std::runtime_error("objective.mode must be min or max");
+    fail(ErrorKind::kUser, "objective.mode must be min or max");
   f.threads = optional_key<int>(j, "threads", 1);
   f.device = optional_key<std::string>(j, "device", "cpu");
   f.resume = optional_key<bool>(j, "resume", true);
@@ -87,13 +89,13 @@ JobFile JobFile::from_json(const json& j) {
 
 JobFile JobFile::read(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open job file: " + std::strerror(errno));
+  if (!in) fail(ErrorKind::kNotFound, path + ": cannot open job file: " + std::strerror(errno));
   json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw std::runtime_error(path + ": not valid JSON");
+  if (j.is_discarded()) fail(ErrorKind::kUser, path + ": not valid JSON");
   try {
     return from_json(j);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
+  } catch (const Failure& f) {
+    fail(f.kind(), path + ": " + f.error().message, f.error().hint);
   }
 }
 
@@ -102,7 +104,7 @@ void JobFile::write(const std::string& path) const { write_file_atomic(path, to_
 void write_file_atomic(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(tmp + ": cannot create: " + std::strerror(errno));
+  if (fd < 0) fail(ErrorKind::kIo, tmp + ": cannot create: " + std::strerror(errno));
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -111,19 +113,19 @@ void write_file_atomic(const std::string& path, const std::string& text) {
       int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw std::runtime_error(tmp + ": write failed: " + std::strerror(err));
+      fail(ErrorKind::kIo, tmp + ": write failed: " + std::strerror(err));
     }
     done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    throw std::runtime_error(tmp + ": sync failed: " + std::strerror(err));
+    fail(ErrorKind::kIo, tmp + ": sync failed: " + std::strerror(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    throw std::runtime_error(path + ": rename failed: " + std::strerror(err));
+    fail(ErrorKind::kIo, path + ": rename failed: " + std::strerror(err));
   }
 }
 

@@ -30,9 +30,9 @@ struct JobFile {
   double heartbeat_seconds = 10.0;
 
   nlohmann::json to_json() const;
-  // Throws std::runtime_error naming the missing or mistyped key.
+  // Throws Failure (common/failure.h) naming the missing or mistyped key.
   static JobFile from_json(const nlohmann::json& j);
-  // Throws std::runtime_error naming the file.
+  // Throws Failure (common/failure.h) naming the file.
   static JobFile read(const std::string& path);
   // Writes to a temp file in the same directory and renames it into place.
   void write(const std::string& path) const;
@@ -42,7 +42,7 @@ struct JobFile {
 };
 
 // Writes `text` to `path` atomically (temp file in the same directory, fsync, rename).
-// Throws std::runtime_error naming the file on failure.
+// Throws Failure (common/failure.h) naming the file on failure.
 void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace sweep

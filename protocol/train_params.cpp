@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/failure.h"
+
 namespace sweep {
 namespace {
 
@@ -185,13 +187,13 @@ json default_train_params() {
 }
 
 TrainParams TrainParams::from_json(const json& params) {
-  if (!params.is_object()) throw std::invalid_argument("params must be a JSON object");
+  if (!params.is_object()) fail(ErrorKind::kUser, "params must be a JSON object");
   for (const auto& [key, value] : params.items()) {
     const ParamSpec* spec = find_param_spec(key);
-    if (!spec) throw std::invalid_argument("unknown training parameter '" + key + "'");
+    if (!spec) fail(ErrorKind::kUser, "unknown training parameter '" + key + "'");
     if (value.is_null() && spec->default_value.is_null()) continue;
     std::string err = check_param_value(*spec, value);
-    if (!err.empty()) throw std::invalid_argument("parameter '" + key + "' " + err);
+    if (!err.empty()) fail(ErrorKind::kUser, "parameter '" + key + "' " + err);
   }
   auto spec = [](const char* n) -> const ParamSpec& { return *find_param_spec(n); };
   TrainParams p;

@@ -52,7 +52,7 @@ std::string describe_allowed(const ParamSpec& spec);
 nlohmann::json default_train_params();
 
 // The typed view the worker uses. from_json fills missing keys with the table's defaults and
-// throws std::invalid_argument naming the key when a value is not allowed.
+// throws Failure (kUser) naming the key when a value is not allowed.
 struct TrainParams {
   // LoRA and optimisation (the usual grid)
   int lora_r = 8;

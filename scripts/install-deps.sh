@@ -17,6 +17,7 @@ packages=(
   libstb-dev
   libcli11-dev
   nlohmann-json3-dev
+  clang-format
 )
 
 SUDO=""

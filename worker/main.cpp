@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/failure.h"
 #include "worker/commands/commands.h"
 
 namespace sweep::worker {
@@ -49,8 +50,12 @@ int main(int argc, char** argv) {
     std::cerr << "sweep-worker: unknown command '" << first << "'\n";
     print_help(std::cerr);
     return kExitBadInput;
-  } catch (const std::exception& e) {
-    std::cerr << "sweep-worker: internal error: " << e.what() << "\n";
-    return kExitInternal;
+  } catch (...) {
+    const sweep::Error error = sweep::current_error();
+    const bool bad_input =
+        error.kind == sweep::ErrorKind::kUser || error.kind == sweep::ErrorKind::kNotFound;
+    std::cerr << "sweep-worker: " << (bad_input ? "" : "internal error: ") << error.to_string()
+              << "\n";
+    return bad_input ? kExitBadInput : kExitInternal;
   }
 }

@@ -13,6 +13,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb_image_write.h>
+
+#include "common/failure.h"
 #pragma GCC diagnostic pop
 
 namespace sweep::data {
@@ -75,7 +77,7 @@ std::vector<uint8_t> render_scene(const Scene& s) {
 
 void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int size) {
   if (rgb.size() != static_cast<size_t>(size) * size * 3) {
-    throw std::runtime_error("shapes: " + path + ": pixel buffer does not match size " +
+    fail(ErrorKind::kInternal, "shapes: " + path + ": pixel buffer does not match size " +
                              std::to_string(size));
   }
   // Always the "sub" row filter: stb's per-row filter search costs more than the rest of the
@@ -83,7 +85,7 @@ void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int siz
   static const bool kFilterChosen = (stbi_write_force_png_filter = 1, true);
   (void)kFilterChosen;
   if (!stbi_write_png(path.c_str(), size, size, 3, rgb.data(), size * 3)) {
-    throw std::runtime_error("shapes: cannot write " + path +
+    fail(ErrorKind::kIo, "shapes: cannot write " + path +
                              " (check that the directory exists and is writable, and disk space)");
   }
 }

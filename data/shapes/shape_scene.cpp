@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "common/failure.h"
+
 namespace sweep::data {
 namespace {
 
@@ -49,7 +51,7 @@ std::vector<int> pick_distinct(SeededRandom& rng, int n, int k) {
 
 Scene make_scene(SeededRandom& rng, int size) {
   if (size < 32)
-    throw std::runtime_error("shapes: image_size must be at least 32, got " + std::to_string(size));
+    fail(ErrorKind::kUser, "shapes: image_size must be at least 32, got " + std::to_string(size));
   Scene s;
   s.size = size;
   const uint8_t grey = static_cast<uint8_t>(rng.between(215, 245));
@@ -82,7 +84,7 @@ Place place_at(int x, int y, int size) {
   const int line = std::min(2, 3 * y / size);
   if (line == 1) return col == 0 ? Place::kLeft : col == 1 ? Place::kCentre : Place::kRight;
   if (col == 1) return line == 0 ? Place::kTop : Place::kBottom;
-  throw std::runtime_error("shapes: position (" + std::to_string(x) + ", " + std::to_string(y) +
+  fail(ErrorKind::kInternal, "shapes: position (" + std::to_string(x) + ", " + std::to_string(y) +
                            ") is in a corner, which no place word names");
 }
 
@@ -117,7 +119,7 @@ std::string place_phrase(Place p) {
 
 std::string count_word(int n) {
   static const char* kWords[] = {"zero", "one", "two", "three"};
-  if (n < 0 || n > 3) throw std::runtime_error("shapes: no count word for " + std::to_string(n));
+  if (n < 0 || n > 3) fail(ErrorKind::kInternal, "shapes: no count word for " + std::to_string(n));
   return kWords[n];
 }
 

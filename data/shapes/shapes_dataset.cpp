@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/failure.h"
 #include "data/shapes/scene_image.h"
 #include "data/shapes/scene_questions.h"
 #include "data/shapes/seeded_random.h"
@@ -82,7 +83,7 @@ void write_text(const std::string& path, const std::string& text) {
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   out.close();
   if (!out)
-    throw std::runtime_error("shapes: cannot write " + path + " (disk full or not writable?)");
+    fail(ErrorKind::kIo, "shapes: cannot write " + path + " (disk full or not writable?)");
 }
 
 std::vector<ImageScene> make_scenes(const ShapesOptions& opt) {
@@ -165,7 +166,7 @@ SplitText questions(const std::vector<ImageScene>& scenes, SeededRandom& rng, bo
 
 void check_options(const std::string& root, const ShapesOptions& opt) {
   if (opt.image_size < 32 || opt.train_images < 1 || opt.val_images < 1) {
-    throw std::runtime_error("shapes: bad options for " + root + ": image_size " +
+    fail(ErrorKind::kUser, "shapes: bad options for " + root + ": image_size " +
                              std::to_string(opt.image_size) + " (need >= 32), train_images " +
                              std::to_string(opt.train_images) + ", val_images " +
                              std::to_string(opt.val_images) + " (need >= 1)");
@@ -215,7 +216,7 @@ void write_shapes_dataset(const std::string& root, const ShapesOptions& opt) {
   const fs::path target = fs::absolute(root).lexically_normal();
   std::error_code ec;
   if (fs::exists(target, ec) && !is_empty_dir(target)) {
-    throw std::runtime_error("shapes: " + root +
+    fail(ErrorKind::kUser, "shapes: " + root +
                              " already exists and is not empty; remove it or "
                              "choose another directory");
   }
@@ -223,7 +224,7 @@ void write_shapes_dataset(const std::string& root, const ShapesOptions& opt) {
   const std::string tmp = target.string() + ".partial-" + std::to_string(getpid());
   fs::remove_all(tmp, ec);
   if (!fs::create_directory(tmp, ec)) {
-    throw std::runtime_error("shapes: cannot create " + tmp + ": " + ec.message());
+    fail(ErrorKind::kIo, "shapes: cannot create " + tmp + ": " + ec.message());
   }
   try {
     write_into(tmp, opt);
@@ -231,7 +232,7 @@ void write_shapes_dataset(const std::string& root, const ShapesOptions& opt) {
     fs::rename(tmp, target);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp, ec);
-    throw std::runtime_error("shapes: writing " + root + " failed: " + e.what());
+    fail(ErrorKind::kIo, "shapes: writing " + root + " failed: " + e.what());
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/failure.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
 #include "data/check_data.h"
@@ -79,13 +80,9 @@ void print_csv(const data::CheckReport& report) {
 void run_check_data(const CheckDataFlags& flags, CliContext& ctx) {
   Result<OutputFormat> format = parse_output_format(flags.format);
   if (!format) return ctx.fail(format.error());
-  data::CheckReport report;
-  try {
-    report = data::check_data(flags.data, flags.check);
-  } catch (const std::exception& e) {
-    return ctx.fail(make_error(ErrorKind::kUser, e.what(),
-                               "--model names a directory with tokenizer.model and config.json"));
-  }
+  Result<data::CheckReport> checked = capture([&] { return data::check_data(flags.data, flags.check); });
+  if (!checked) return ctx.fail(checked.error());
+  const data::CheckReport& report = *checked;
   switch (*format) {
     case OutputFormat::kJson: std::cout << report.to_json().dump(2) << "\n"; break;
     case OutputFormat::kCsv: print_csv(report); break;

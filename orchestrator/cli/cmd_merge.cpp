@@ -5,6 +5,7 @@
 
 #include <boost/process.hpp>
 
+#include "common/failure.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/run/prepare.h"
 #include "data/builtin.h"
@@ -25,13 +26,11 @@ void merge_command(const MergeFlags& f, CliContext& ctx) {
   std::string worker = default_worker_path(self_exe_dir());
   std::vector<std::string> args{"merge", f.checkpoint, "--out", f.out};
   if (!f.base.empty()) {
-    std::string base = f.base;
-    try {
-      if (data::is_builtin(base)) base = data::builtin_model_dir(base);
-    } catch (const std::exception& e) {
-      return ctx.fail(make_error(ErrorKind::kUser, std::string("--base: ") + e.what()));
-    }
-    args.insert(args.end(), {"--base", base});
+    Result<std::string> base = capture([&] {
+      return data::is_builtin(f.base) ? data::builtin_model_dir(f.base) : f.base;
+    });
+    if (!base) return ctx.fail(with_context(base.error(), "--base"));
+    args.insert(args.end(), {"--base", *base});
   }
   try {
     int code = bp::system(bp::exe = worker, bp::args = args);

@@ -9,6 +9,7 @@
 #include <boost/process.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/failure.h"
 #include "data/builtin.h"
 #include "data/check_data.h"
 
@@ -26,21 +27,16 @@ bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK
 Result<std::string> resolve_data_ref(const std::string& ref, const char* key) {
   if (ref.empty()) return std::string();
   if (!data::is_builtin(ref)) return fs::absolute(ref).lexically_normal().string();
-  try {
-    return data::resolve_builtin_data(ref);
-  } catch (const std::exception& e) {
-    return make_error(ErrorKind::kUser, std::string("data.") + key + ": " + e.what());
-  }
+  Result<std::string> path = capture([&] { return data::resolve_builtin_data(ref); });
+  if (!path) return with_context(path.error(), std::string("data.") + key);
+  return path;
 }
 
 // `sweep-worker make-builtin tiny-llava` prints the model directory on its last stdout line.
 Result<std::string> make_builtin_model(const std::string& ref, const std::string& exe_dir) {
-  try {
-    std::string cached = data::builtin_model_dir(ref);
-    if (fs::exists(cached + "/config.json")) return cached;  // made by an earlier run
-  } catch (const std::exception& e) {
-    return make_error(ErrorKind::kUser, std::string("base_model: ") + e.what());
-  }
+  Result<std::string> cached = capture([&] { return data::builtin_model_dir(ref); });
+  if (!cached) return with_context(cached.error(), "base_model");
+  if (fs::exists(*cached + "/config.json")) return cached;  // made by an earlier run
   std::string worker = default_worker_path(exe_dir);
   if (!is_executable(worker)) {
     return make_error(ErrorKind::kNotFound,

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/failure.h"
+
 namespace sweep {
 namespace {
 
@@ -26,13 +28,14 @@ TEST(TrainParams, RejectsValueOutsideItsRangeNamingTheKey) {
   try {
     TrainParams::from_json({{"lora_dropout", 1.0}});
     FAIL();
-  } catch (const std::invalid_argument& e) {
+  } catch (const Failure& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUser);
     EXPECT_STREQ(e.what(), "parameter 'lora_dropout' must be a number in [0, 1)");
   }
   try {
     TrainParams::from_json({{"lr_scheduler", "step"}});
     FAIL();
-  } catch (const std::invalid_argument& e) {
+  } catch (const Failure& e) {
     EXPECT_STREQ(e.what(), "parameter 'lr_scheduler' must be one of cosine, linear, constant");
   }
 }

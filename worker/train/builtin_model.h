@@ -1,4 +1,4 @@
-// builtin:tiny-llava: the demo's base model, made on first use (DESIGN.md §7). A SentencePiece
+// builtin:tiny-llava: the demo's base model, made on first use (docs/demo.md). A SentencePiece
 // tokenizer is trained on the shapes corpus, a tiny LLaVA (preset "tiny") is initialised for its
 // vocabulary, and its language model and projector are trained on the shapes captions (the CLIP
 // tower stays at its initialisation, see docs/demo.md), so it knows pictures and words but not
