@@ -22,17 +22,8 @@ std::vector<int64_t> tokenize_with_image(const std::string& text, const Tokenize
   return ids;
 }
 
-std::vector<int64_t> tokenize_text(const std::string& text, const Tokenizer& tok,
-                                   bool has_image) {
+std::vector<int64_t> tokenize_text(const std::string& text, const Tokenizer& tok, bool has_image) {
   return has_image ? tokenize_with_image(text, tok) : tok.encode(text, /*add_bos=*/true);
-}
-
-// labels[begin:end] = kIgnoreIndex with Python's slice clamping.
-void mask(std::vector<int64_t>* labels, int64_t begin, int64_t end) {
-  const auto n = static_cast<int64_t>(labels->size());
-  begin = std::clamp<int64_t>(begin, 0, n);
-  end = std::clamp<int64_t>(end, 0, n);
-  for (int64_t i = begin; i < end; ++i) (*labels)[i] = kIgnoreIndex;
 }
 
 }  // namespace
@@ -44,15 +35,14 @@ TokenizedSample tokenize_sample(const Sample& s, const Tokenizer& tok, bool has_
   out.has_image = has_image;
   out.input_ids = tokenize_text(conversation, tok, has_image);
   out.labels = out.input_ids;
-  const auto total_len = static_cast<int64_t>(
-      std::count_if(out.input_ids.begin(), out.input_ids.end(),
-                    [&](int64_t id) { return id != tok.pad_id(); }));
+  const auto total_len = static_cast<int64_t>(std::count_if(
+      out.input_ids.begin(), out.input_ids.end(), [&](int64_t id) { return id != tok.pad_id(); }));
 
   // preprocess_v1: round by round, mask each instruction up to and including "ASSISTANT:";
   // "- 2" drops the BOS and the lone "▁" of the trailing space of "ASSISTANT: ".
   const std::string sep = " ASSISTANT: ";
   int64_t cur_len = 1;
-  mask(&out.labels, 0, cur_len);
+  mask_labels(&out.labels, 0, cur_len);
   for (const std::string& rou : split_all(conversation, "</s>")) {
     if (rou.empty()) break;
     std::vector<std::string> parts = split_all(rou, sep);
@@ -61,17 +51,16 @@ TokenizedSample tokenize_sample(const Sample& s, const Tokenizer& tok, bool has_
     const auto round_len = static_cast<int64_t>(tokenize_text(rou, tok, has_image).size());
     const auto instruction_len =
         static_cast<int64_t>(tokenize_text(parts[0], tok, has_image).size()) - 2;
-    mask(&out.labels, cur_len, cur_len + instruction_len);
+    mask_labels(&out.labels, cur_len, cur_len + instruction_len);
     cur_len += round_len;
   }
-  mask(&out.labels, cur_len, static_cast<int64_t>(out.labels.size()));
+  mask_labels(&out.labels, cur_len, static_cast<int64_t>(out.labels.size()));
 
   if ((max_length <= 0 || cur_len < max_length) && cur_len != total_len) {
-    mask(&out.labels, 0, static_cast<int64_t>(out.labels.size()));
+    mask_labels(&out.labels, 0, static_cast<int64_t>(out.labels.size()));
     out.mismatch = true;
   }
-  out.supervised_tokens = std::count_if(out.labels.begin(), out.labels.end(),
-                                        [](int64_t l) { return l != kIgnoreIndex; });
+  out.supervised_tokens = count_supervised(out.labels);
   return out;
 }
 
@@ -99,15 +88,15 @@ std::string normalize_answer(const std::string& s) {
     pending_space = false;
     out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  while (!out.empty() && (out.back() == '.' || out.back() == '!' || out.back() == '?' ||
-                          out.back() == ' ')) {
+  while (!out.empty() &&
+         (out.back() == '.' || out.back() == '!' || out.back() == '?' || out.back() == ' ')) {
     out.pop_back();
   }
   return out;
 }
 
 int64_t spliced_length(const TokenizedSample& t, int64_t image_tokens) {
-  const auto images = std::count(t.input_ids.begin(), t.input_ids.end(), kImageTokenIndex);
+  const int64_t images = count_image_placeholders(t.input_ids);
   return static_cast<int64_t>(t.input_ids.size()) + images * (image_tokens - 1);
 }
 
@@ -119,7 +108,7 @@ int64_t supervised_after_truncation(const TokenizedSample& t, int64_t image_toke
       position += image_tokens;
       continue;
     }
-    if (t.labels[i] != kIgnoreIndex) ++supervised;
+    if (is_supervised(t.labels[i])) ++supervised;
     ++position;
   }
   return supervised;

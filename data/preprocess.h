@@ -8,12 +8,10 @@
 #include <vector>
 
 #include "data/llava_json.h"
+#include "data/special_tokens.h"
 #include "data/tokenizer.h"
 
 namespace sweep::data {
-
-constexpr int64_t kImageTokenIndex = -200;
-constexpr int64_t kIgnoreIndex = -100;
 
 struct TokenizedSample {
   std::vector<int64_t> input_ids;  // BOS first; kImageTokenIndex where the image features go
