@@ -7,6 +7,7 @@
 
 #include "tests/model/test_model.h"
 #include "worker/model/checkpoint.h"
+#include "worker/model/tensor_roles.h"
 #include "worker/model/tensor_store.h"
 
 namespace sweep::model {
@@ -19,7 +20,8 @@ using testing::temp_dir;
 namespace fs = std::filesystem;
 
 TEST(LlavaConfig, MissingFieldsTakeHuggingFaceDefaults) {
-  auto c = LlavaConfig::from_json(nlohmann::json::parse(R"({"text_config": {"model_type": "llama"}})"));
+  auto c =
+      LlavaConfig::from_json(nlohmann::json::parse(R"({"text_config": {"model_type": "llama"}})"));
   EXPECT_EQ(c.vision.hidden_size, 1024);  // LlavaConfig's CLIP ViT-L/14-336 default
   EXPECT_EQ(c.vision.image_size, 336);
   EXPECT_EQ(c.vision.patch_size, 14);
@@ -47,13 +49,17 @@ TEST(LlavaConfig, WrongTypeAndBadSizesAreNamed) {
     LlavaConfig::from_json(nlohmann::json::parse(R"({"text_config": {"hidden_size": "big"}})"));
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("text_config.hidden_size has the wrong type"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("text_config.hidden_size has the wrong type"),
+              std::string::npos)
+        << e.what();
   }
   try {
-    LlavaConfig::from_json(nlohmann::json::parse(R"({"text_config": {"num_attention_heads": 6, "num_key_value_heads": 4}})"));
+    LlavaConfig::from_json(nlohmann::json::parse(
+        R"({"text_config": {"num_attention_heads": 6, "num_key_value_heads": 4}})"));
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("multiple of num_key_value_heads"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("multiple of num_key_value_heads"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(preset_config("huge", 10), std::runtime_error);
 }
@@ -244,7 +250,8 @@ TEST(Checkpoint, SaveAndLoadGiveIdenticalLogits) {
   auto in = sample_batch(c);
   EXPECT_TRUE(torch::equal(logits_of(m, in), logits_of(back, in)));
   save_llava(back, dir);  // replacing an existing checkpoint works
-  EXPECT_TRUE(torch::equal(logits_of(m, in), logits_of(load_llava(dir, torch::kFloat32, torch::kCPU), in)));
+  EXPECT_TRUE(
+      torch::equal(logits_of(m, in), logits_of(load_llava(dir, torch::kFloat32, torch::kCPU), in)));
 }
 
 TEST(Checkpoint, NewTransformersLayoutLoadsToSameLogits) {
@@ -255,9 +262,12 @@ TEST(Checkpoint, NewTransformersLayoutLoadsToSameLogits) {
   std::vector<std::pair<std::string, torch::Tensor>> renamed;
   for (auto& [name, t] : state_dict(m)) {
     std::string n = name;
-    if (n.rfind("language_model.model.", 0) == 0) n = "model.language_model." + n.substr(21);
-    else if (n == "language_model.lm_head.weight") n = "lm_head.weight";
-    else n = "model." + n;
+    if (n.rfind("language_model.model.", 0) == 0)
+      n = "model.language_model." + n.substr(21);
+    else if (n == "language_model.lm_head.weight")
+      n = "lm_head.weight";
+    else
+      n = "model." + n;
     renamed.emplace_back(n, t);
   }
   save_tensors(dir + "/model.safetensors", renamed);
@@ -272,11 +282,13 @@ TEST(Checkpoint, ShardedCheckpointWithIndexLoads) {
   std::string dir = temp_dir("sharded");
   write_config(c, dir);
   std::vector<std::pair<std::string, torch::Tensor>> a, b;
-  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}},
+                          {"weight_map", nlohmann::json::object()}};
   for (auto& [name, t] : state_dict(m)) {
-    bool first = name.rfind("language_model.", 0) != 0;
+    bool first = classify(name).part != ModelPart::kLanguageModel;
     (first ? a : b).emplace_back(name, t.to(torch::kBFloat16));
-    index["weight_map"][name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    index["weight_map"][name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   save_tensors(dir + "/model-00001-of-00002.safetensors", a);
   save_tensors(dir + "/model-00002-of-00002.safetensors", b);
@@ -290,8 +302,10 @@ TEST(Checkpoint, ShardedCheckpointWithIndexLoads) {
     load_llava(dir, torch::kFloat32, torch::kCPU);
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("lists shard 'model-00002-of-00002.safetensors' which is missing"),
-              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "lists shard 'model-00002-of-00002.safetensors' which is missing"),
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -311,19 +325,26 @@ TEST(Checkpoint, OneErrorListsMissingUnexpectedAndMisshapedTensors) {
     FAIL();
   } catch (const std::runtime_error& e) {
     std::string msg = e.what();
-    EXPECT_NE(msg.find("checkpoint " + dir + " does not match its config.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("checkpoint " + dir + " does not match its config.json"), std::string::npos)
+        << msg;
     EXPECT_NE(msg.find("missing tensors (2):"), std::string::npos) << msg;
     EXPECT_NE(msg.find("language_model.model.norm.weight"), std::string::npos) << msg;
     EXPECT_NE(msg.find("multi_modal_projector.linear_2.bias"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("unexpected tensors (1):\n    language_model.model.extra.weight"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("language_model.model.layers.0.mlp.up_proj.weight: file [3, 3], model [64, 32]"),
-              std::string::npos) << msg;
+    EXPECT_NE(msg.find("unexpected tensors (1):\n    language_model.model.extra.weight"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(
+        msg.find("language_model.model.layers.0.mlp.up_proj.weight: file [3, 3], model [64, 32]"),
+        std::string::npos)
+        << msg;
   }
 }
 
 TEST(Checkpoint, OriginalLlavaProjectorNamesMap) {
-  EXPECT_EQ(canonical_tensor_name("model.mm_projector.0.weight"), "multi_modal_projector.linear_1.weight");
-  EXPECT_EQ(canonical_tensor_name("model.mm_projector.2.bias"), "multi_modal_projector.linear_2.bias");
+  EXPECT_EQ(canonical_tensor_name("model.mm_projector.0.weight"),
+            "multi_modal_projector.linear_1.weight");
+  EXPECT_EQ(canonical_tensor_name("model.mm_projector.2.bias"),
+            "multi_modal_projector.linear_2.bias");
   EXPECT_EQ(canonical_tensor_name("model.layers.3.mlp.up_proj.weight"),
             "language_model.model.layers.3.mlp.up_proj.weight");
   EXPECT_EQ(canonical_tensor_name("lm_head.weight"), "language_model.lm_head.weight");

@@ -9,6 +9,7 @@
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
 #include "worker/model/safetensors.h"
+#include "worker/model/tensor_roles.h"
 
 namespace sweep::model {
 namespace {
@@ -34,7 +35,7 @@ void randomize_b(LlavaForConditionalGeneration& m, double scale = 0.05) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(11);
   for (auto& item : m->named_parameters())
-    if (item.key().find(".lora_B.") != std::string::npos)
+    if (classify(item.key()).role == TensorRole::kLoraB)
       item.value().copy_(torch::randn_like(item.value()) * scale);
 }
 
@@ -53,7 +54,9 @@ TEST(LoraLinear, ScalingIsAlphaOverROrOverSqrtRWithRsLora) {
     lin->lora_B->weight.normal_();
     auto x = torch::randn({2, 6});
     auto base = torch::nn::functional::linear(x, lin->weight, lin->bias);
-    auto expect = base + torch::matmul(torch::matmul(x, lin->lora_A->weight.t()), lin->lora_B->weight.t()) * o.scaling();
+    auto expect =
+        base + torch::matmul(torch::matmul(x, lin->lora_A->weight.t()), lin->lora_B->weight.t()) *
+                   o.scaling();
     EXPECT_TRUE(torch::allclose(lin->forward(x), expect, 1e-5, 1e-5)) << "rslora " << rs;
   }
 }
@@ -93,7 +96,8 @@ TEST(Lora, TargetsOnlyLanguageModelUnlessVisionAsked) {
                                              "language_model.model.layers.1.self_attn.q_proj"}));
   s.include_vision_tower = true;
   EXPECT_EQ(lora_target_paths(m, s).size(), 4u);
-  EXPECT_EQ(lora_target_paths(m, s)[0], "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj");
+  EXPECT_EQ(lora_target_paths(m, s)[0],
+            "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj");
   s.include_vision_tower = false;
   s.target_modules = {"all-linear"};
   EXPECT_EQ(lora_target_paths(m, s).size(), 14u);  // 7 per layer, lm_head excluded
@@ -103,7 +107,8 @@ TEST(Lora, TargetsOnlyLanguageModelUnlessVisionAsked) {
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("lora target_modules [proj] match no Linear module"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -133,8 +138,8 @@ TEST(Lora, OnlyLoraAndProjectorRequireGrad) {
   EXPECT_EQ(g.projector.size(), 4u);
   EXPECT_TRUE(g.other.empty());
   for (auto& item : m->named_parameters()) {
-    bool should = item.key().find(".lora_") != std::string::npos ||
-                  item.key().rfind("multi_modal_projector.", 0) == 0;
+    const TensorClass c = classify(item.key());
+    bool should = c.is_lora() || c.role == TensorRole::kProjector;
     EXPECT_EQ(item.value().requires_grad(), should) << item.key();
   }
   randomize_b(m);
@@ -204,7 +209,8 @@ TEST(Lora, GradientsMatchFiniteDifferencesInDouble) {
         flat[i] = orig;
       }
       double numeric = (up - down) / (2 * eps);
-      EXPECT_NEAR(grad[i].item<double>(), numeric, 1e-6 + 1e-5 * std::abs(numeric)) << name << "[" << i << "]";
+      EXPECT_NEAR(grad[i].item<double>(), numeric, 1e-6 + 1e-5 * std::abs(numeric))
+          << name << "[" << i << "]";
       ++checked;
     }
   }
@@ -236,8 +242,10 @@ TEST(Lora, AdapterFilesUsePeftNamesAndLoadBack) {
   EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-llava");
   SafetensorsFile f(dir + "/adapter_model.safetensors");
   EXPECT_EQ(f.metadata().at("format"), "pt");
-  EXPECT_TRUE(f.contains("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight"));
-  EXPECT_TRUE(f.contains("base_model.model.language_model.model.layers.1.mlp.down_proj.lora_B.weight"));
+  EXPECT_TRUE(
+      f.contains("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+  EXPECT_TRUE(
+      f.contains("base_model.model.language_model.model.layers.1.mlp.down_proj.lora_B.weight"));
   EXPECT_EQ(f.tensors().size(), 12u);
   SafetensorsFile p(dir + "/non_lora_trainables.safetensors");
   EXPECT_TRUE(p.contains("multi_modal_projector.linear_1.weight"));
@@ -260,7 +268,8 @@ TEST(Lora, MergedCheckpointEqualsBasePlusAdapter) {
   auto in = sample_batch(c);
   auto with_adapter = logits_of(m, in);
   merge_lora(m);
-  for (auto& item : m->named_parameters()) EXPECT_EQ(item.key().find(".lora_"), std::string::npos);
+  for (auto& item : m->named_parameters())
+    EXPECT_FALSE(classify(item.key()).is_lora()) << item.key();
   std::string dir = temp_dir("merged");
   save_llava(m, dir);
   auto merged = load_llava(dir, torch::kFloat32, torch::kCPU);

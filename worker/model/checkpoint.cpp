@@ -9,24 +9,14 @@
 #include <stdexcept>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "worker/model/tensor_store.h"
 
 namespace sweep::model {
 namespace fs = std::filesystem;
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-// Tensors some exporters write that the model recomputes (rotary tables, position id buffers).
-bool is_ignorable(const std::string& name) {
-  return name.find("rotary_emb.inv_freq") != std::string::npos ||
-         name.find("embeddings.position_ids") != std::string::npos;
-}
 
 std::string shape_str(torch::IntArrayRef s) {
   std::ostringstream out;
@@ -43,37 +33,20 @@ std::string list_block(const char* title, const std::vector<std::string>& items)
 
 }  // namespace
 
-std::string canonical_tensor_name(const std::string& name) {
-  // Order matters: the longest (most specific) prefixes first.
-  static const std::vector<std::pair<std::string, std::string>> prefixes = {
-      {"model.vision_tower.vision_tower.", "vision_tower."},  // original LLaVA
-      {"model.vision_tower.", "vision_tower."},               // transformers >= 4.52
-      {"model.multi_modal_projector.", "multi_modal_projector."},
-      {"model.language_model.", "language_model.model."},
-      {"model.mm_projector.0.", "multi_modal_projector.linear_1."},  // original LLaVA
-      {"model.mm_projector.2.", "multi_modal_projector.linear_2."},
-      {"lm_head.", "language_model.lm_head."},
-      {"model.", "language_model.model."},  // original LLaVA LLaMA body
-  };
-  for (const auto& [from, to] : prefixes)
-    if (starts_with(name, from)) return to + name.substr(from.size());
-  return name;
-}
-
 void load_llava_weights(LlavaForConditionalGeneration& m,
                         const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& source) {
   torch::NoGradGuard no_grad;
   std::map<std::string, torch::Tensor> params;
   for (auto& item : m->named_parameters())
-    if (item.key().find(".lora_") == std::string::npos) params[item.key()] = item.value();
+    if (!classify(item.key()).is_lora()) params[item.key()] = item.value();
   std::vector<std::string> unexpected, misshaped;
   std::set<std::string> loaded;
   for (const auto& [file_name, t] : tensors) {
     std::string name = canonical_tensor_name(file_name);
     auto it = params.find(name);
     if (it == params.end()) {
-      if (!is_ignorable(name)) unexpected.push_back(file_name);
+      if (classify(name).role != TensorRole::kRecomputed) unexpected.push_back(file_name);
       continue;
     }
     if (it->second.sizes() != t.sizes()) {
@@ -85,11 +58,10 @@ void load_llava_weights(LlavaForConditionalGeneration& m,
     it->second.copy_(t);
     loaded.insert(name);
   }
-  const std::string head = "language_model.lm_head.weight";
-  const std::string embed = "language_model.model.embed_tokens.weight";
-  if (!loaded.count(head) && loaded.count(embed) && m->config().text.tie_word_embeddings) {
-    params[head].copy_(params[embed]);
-    loaded.insert(head);
+  if (!loaded.count(kLmHeadWeight) && loaded.count(kEmbedTokensWeight) &&
+      m->config().text.tie_word_embeddings) {
+    params[kLmHeadWeight].copy_(params[kEmbedTokensWeight]);
+    loaded.insert(kLmHeadWeight);
   }
   std::vector<std::string> missing;
   for (const auto& [name, p] : params)
@@ -122,7 +94,7 @@ void save_llava(LlavaForConditionalGeneration& m, const std::string& dir) {
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   nlohmann::json config = m->config().to_json();
-  config["torch_dtype"] = m->base_dtype() == torch::kBFloat16 ? "bfloat16"
+  config["torch_dtype"] = m->base_dtype() == torch::kBFloat16  ? "bfloat16"
                           : m->base_dtype() == torch::kFloat16 ? "float16"
                                                                : "float32";
   {
@@ -132,7 +104,7 @@ void save_llava(LlavaForConditionalGeneration& m, const std::string& dir) {
   }
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& item : m->named_parameters())
-    if (item.key().find(".lora_") == std::string::npos) tensors.emplace_back(item.key(), item.value());
+    if (!classify(item.key()).is_lora()) tensors.emplace_back(item.key(), item.value());
   save_tensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
   fs::path old = target.string() + ".old-" + std::to_string(::getpid());
   if (fs::exists(target)) fs::rename(target, old);

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "worker/model/llava.h"
+#include "worker/model/tensor_roles.h"  // canonical_tensor_name
 
 namespace sweep::model {
 
@@ -22,10 +23,6 @@ LlavaForConditionalGeneration load_llava(const std::string& model_dir, torch::Dt
 void load_llava_weights(LlavaForConditionalGeneration& m,
                         const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& source);
-// Maps a tensor name of any accepted layout to this model's (llava-hf) name; unknown names are
-// returned unchanged.
-std::string canonical_tensor_name(const std::string& name);
-
 // config.json + model.safetensors in the llava-hf layout, base weights in their current dtype,
 // LoRA adapters excluded (merge first to include them). Written to DIR.tmp-* and renamed over DIR.
 void save_llava(LlavaForConditionalGeneration& m, const std::string& dir);

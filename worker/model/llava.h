@@ -13,31 +13,14 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "worker/model/causal_lm_loss.h"
 #include "worker/model/clip_vision.h"
 #include "worker/model/llama.h"
 #include "worker/model/llava_config.h"
 #include "worker/model/projector.h"
+#include "worker/model/splice.h"  // MultimodalInputs, SplicedBatch, kImageTokenIndex, kIgnoreIndex
 
 namespace sweep::model {
-
-constexpr int64_t kImageTokenIndex = -200;  // placeholder id in input_ids (LLaVA's IMAGE_TOKEN_INDEX)
-constexpr int64_t kIgnoreIndex = -100;      // label of unsupervised positions
-
-// One micro-batch before the image features are spliced in.
-struct MultimodalInputs {
-  std::vector<std::vector<int64_t>> input_ids;  // per sample; kImageTokenIndex at most once
-  std::vector<std::vector<int64_t>> labels;     // same lengths; kIgnoreIndex where unsupervised
-  torch::Tensor pixel_values;                   // [B, 3, S, S] float (zeros for text-only samples)
-  std::vector<bool> has_image;
-};
-
-// Ready for the decoder: right-padded, truncated to max_length.
-struct SplicedBatch {
-  torch::Tensor inputs_embeds;   // [B, T, H] in the base dtype
-  torch::Tensor attention_mask;  // [B, T] bool, true on real tokens
-  torch::Tensor labels;          // [B, T] int64, kIgnoreIndex on image span and padding
-  torch::Tensor position_ids;    // [B, T] int64, 0..len-1 then 0 on padding
-};
 
 class LlavaForConditionalGenerationImpl : public torch::nn::Module {
  public:
@@ -57,9 +40,9 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
   // "default" strategy, through the projector; result in the base dtype.
   torch::Tensor image_features(const torch::Tensor& pixel_values);
   // LLaVA's prepare_inputs_labels_for_multimodal + right padding (max_length <= 0: no truncation);
-  // each kImageTokenIndex is replaced
-  // by the sample's image features (labels kIgnoreIndex there). Throws on a placeholder in a
-  // sample without an image, on more than one placeholder, or on label/id length mismatch.
+  // each kImageTokenIndex is replaced by the sample's image features (labels kIgnoreIndex there).
+  // The steps are in splice.h. Throws on a placeholder in a sample without an image, on more than
+  // one placeholder, on an id outside the vocabulary or on label/id length mismatch.
   SplicedBatch splice(const MultimodalInputs& in, int64_t max_length);
   torch::Tensor forward(const SplicedBatch& b);  // logits [B, T, V] in the base dtype
 
@@ -76,16 +59,12 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
   LlamaForCausalLM language_model{nullptr};
 
  private:
+  // (Ni, P, H): image_features of the samples with has_image, in batch order; undefined when none.
+  torch::Tensor features_of_images(const MultimodalInputs& in);
+
   LlavaConfig config_;
 };
 TORCH_MODULE(LlavaForConditionalGeneration);
-
-// Mean token cross-entropy in fp32 with the one-position shift (logits[t] predicts labels[t+1]),
-// over labels != kIgnoreIndex. Returns 0 (with a graph) when nothing is supervised.
-torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
-// Same loss as (sum over supervised tokens, number of supervised tokens), for evaluation.
-std::pair<torch::Tensor, int64_t> causal_lm_loss_sum(const torch::Tensor& logits,
-                                                     const torch::Tensor& labels);
 
 // Parameter counts per part (vision, projector, language model, LoRA) and how many train.
 std::string model_summary(LlavaForConditionalGeneration& m);

@@ -6,28 +6,25 @@
 #include <set>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
-#include "worker/model/checkpoint.h"
+#include "worker/model/tensor_roles.h"
 #include "worker/model/tensor_store.h"
 
 namespace sweep::model {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kPeftPrefix = "base_model.model.";
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-
 bool name_matches(const std::string& path, const std::string& name) {
-  return path == name ||
-         (path.size() > name.size() && path.compare(path.size() - name.size(), name.size(), name) == 0 &&
-          path[path.size() - name.size() - 1] == '.');
+  return path == name || (path.size() > name.size() &&
+                          path.compare(path.size() - name.size(), name.size(), name) == 0 &&
+                          path[path.size() - name.size() - 1] == '.');
 }
 
 // Every LoraLinear under the model, with its path, in registration order.
-std::vector<std::pair<std::string, LoraLinearImpl*>> linear_modules(LlavaForConditionalGeneration& m) {
+std::vector<std::pair<std::string, LoraLinearImpl*>> linear_modules(
+    LlavaForConditionalGeneration& m) {
   std::vector<std::pair<std::string, LoraLinearImpl*>> out;
   for (const auto& item : m->named_modules(/*name_prefix=*/"", /*include_self=*/false))
     if (auto* lin = dynamic_cast<LoraLinearImpl*>(item.value().get()))
@@ -35,15 +32,16 @@ std::vector<std::pair<std::string, LoraLinearImpl*>> linear_modules(LlavaForCond
   return out;
 }
 
-bool in_scope(const std::string& path, const LoraSettings& s) {
-  if (starts_with(path, "language_model.")) return true;
-  return s.include_vision_tower && starts_with(path, "vision_tower.");
+bool in_scope(const TensorClass& module, const LoraSettings& s) {
+  if (module.part == ModelPart::kLanguageModel) return true;
+  return s.include_vision_tower && module.part == ModelPart::kVisionTower;
 }
 
 bool is_targeted(const std::string& path, const LoraSettings& s) {
-  if (!in_scope(path, s)) return false;
+  const TensorClass module = classify(path);
+  if (!in_scope(module, s)) return false;
   for (const auto& name : s.target_modules) {
-    if (name == "all-linear" && path != "language_model.lm_head") return true;
+    if (name == "all-linear" && module.role != TensorRole::kLmHead) return true;
     if (name_matches(path, name)) return true;
   }
   return false;
@@ -51,7 +49,8 @@ bool is_targeted(const std::string& path, const LoraSettings& s) {
 
 // PEFT: the first pattern key with re.match(rf"(.*\.)?({key})$", path) wins.
 template <typename T>
-T pattern_value(const std::map<std::string, double>& patterns, const std::string& path, T fallback) {
+T pattern_value(const std::map<std::string, double>& patterns, const std::string& path,
+                T fallback) {
   for (const auto& [key, value] : patterns)
     if (std::regex_match(path, std::regex("(.*\\.)?(" + key + ")$"))) return T(value);
   return fallback;
@@ -68,7 +67,8 @@ void write_json(const fs::path& path, const nlohmann::json& j) {
 }
 
 // Copies `tensors` (keys already mapped to model parameter names) into m; one error for all faults.
-void copy_named(LlavaForConditionalGeneration& m, const std::map<std::string, torch::Tensor>& tensors,
+void copy_named(LlavaForConditionalGeneration& m,
+                const std::map<std::string, torch::Tensor>& tensors,
                 const std::set<std::string>& expected, const std::string& source) {
   torch::NoGradGuard no_grad;
   auto params = m->named_parameters();
@@ -97,18 +97,6 @@ void copy_named(LlavaForConditionalGeneration& m, const std::map<std::string, to
   throw std::runtime_error(msg + "\n  hint: was the adapter trained on this base model?");
 }
 
-// adapter file key -> model parameter name ("base_model.model." stripped, adapter name removed,
-// newer transformers module paths mapped to ours).
-std::string adapter_key_to_param(std::string key) {
-  if (starts_with(key, kPeftPrefix)) key = key.substr(std::string(kPeftPrefix).size());
-  for (const char* ab : {".lora_A", ".lora_B"}) {
-    std::string with_name = std::string(ab) + ".default.";
-    auto pos = key.find(with_name);
-    if (pos != std::string::npos) key.replace(pos, with_name.size(), std::string(ab) + ".");
-  }
-  return canonical_tensor_name(key);
-}
-
 }  // namespace
 
 nlohmann::json LoraSettings::to_adapter_config() const {
@@ -135,7 +123,8 @@ LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const st
   LoraSettings s;
   try {
     if (j.contains("peft_type") && j["peft_type"] != "LORA")
-      throw std::runtime_error("peft_type is " + j["peft_type"].dump() + ", only LORA is supported");
+      throw std::runtime_error("peft_type is " + j["peft_type"].dump() +
+                               ", only LORA is supported");
     s.r = j.value("r", 8);
     s.alpha = j.value("lora_alpha", 8.0);
     s.dropout = j.value("lora_dropout", 0.0);
@@ -143,15 +132,19 @@ LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const st
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
       s.base_model_name_or_path = j["base_model_name_or_path"];
     const auto& t = j.contains("target_modules") ? j["target_modules"] : nlohmann::json();
-    if (t.is_string()) s.target_modules = {t.get<std::string>()};
-    else if (t.is_array()) s.target_modules = t.get<std::vector<std::string>>();
-    else throw std::runtime_error("target_modules must be a list of module names");
+    if (t.is_string())
+      s.target_modules = {t.get<std::string>()};
+    else if (t.is_array())
+      s.target_modules = t.get<std::vector<std::string>>();
+    else
+      throw std::runtime_error("target_modules must be a list of module names");
     for (const char* key : {"rank_pattern", "alpha_pattern"}) {
       if (!j.contains(key) || j[key].is_null()) continue;
       auto& dst = std::string(key) == "rank_pattern" ? s.rank_pattern : s.alpha_pattern;
       for (const auto& [k, v] : j[key].items()) dst[k] = v.get<double>();
     }
-    if (j.value("fan_in_fan_out", false)) throw std::runtime_error("fan_in_fan_out=true is not supported");
+    if (j.value("fan_in_fan_out", false))
+      throw std::runtime_error("fan_in_fan_out=true is not supported");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(source + ": wrong type in adapter config (" + e.what() + ")");
   } catch (const std::runtime_error& e) {
@@ -160,7 +153,8 @@ LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const st
   return s;
 }
 
-std::vector<std::string> lora_target_paths(LlavaForConditionalGeneration& m, const LoraSettings& s) {
+std::vector<std::string> lora_target_paths(LlavaForConditionalGeneration& m,
+                                           const LoraSettings& s) {
   std::vector<std::string> out;
   for (const auto& [path, lin] : linear_modules(m))
     if (is_targeted(path, s)) out.push_back(path);
@@ -192,21 +186,20 @@ std::vector<std::string> apply_lora(LlavaForConditionalGeneration& m, const Lora
   return targets;
 }
 
-TrainableGroups set_trainable(LlavaForConditionalGeneration& m, bool lora_mode, bool train_projector) {
+TrainableGroups set_trainable(LlavaForConditionalGeneration& m, bool lora_mode,
+                              bool train_projector) {
   TrainableGroups g;
   for (auto& item : m->named_parameters()) {
-    const std::string& name = item.key();
+    const TensorClass c = classify(item.key());
     torch::Tensor& p = item.value();
-    bool is_lora = name.find(".lora_") != std::string::npos;
-    bool is_projector = starts_with(name, "multi_modal_projector.");
-    bool is_language = starts_with(name, "language_model.");
+    const bool is_language = c.part == ModelPart::kLanguageModel;
     bool train = false;
-    if (is_projector) {
+    if (c.role == TensorRole::kProjector) {
       train = train_projector;
       if (train) g.projector.push_back(p);
-    } else if (lora_mode ? is_lora : (is_language && !is_lora)) {
+    } else if (lora_mode ? c.is_lora() : (is_language && !c.is_lora())) {
       train = true;
-      (is_lora ? g.lora : g.other).push_back(p);
+      (c.is_lora() ? g.lora : g.other).push_back(p);
     }
     p.set_requires_grad(train);
     if (!train && p.grad().defined()) p.mutable_grad() = torch::Tensor();
@@ -219,9 +212,10 @@ void save_adapter(LlavaForConditionalGeneration& m, const LoraSettings& s, const
   write_json(fs::path(dir) / "adapter_config.json", s.to_adapter_config());
   std::vector<std::pair<std::string, torch::Tensor>> adapter, projector;
   for (auto& item : m->named_parameters()) {
-    if (item.key().find(".lora_") != std::string::npos)
-      adapter.emplace_back(kPeftPrefix + item.key(), item.value());
-    else if (starts_with(item.key(), "multi_modal_projector."))
+    const TensorClass c = classify(item.key());
+    if (c.is_lora())
+      adapter.emplace_back(peft_adapter_key(item.key()), item.value());
+    else if (c.role == TensorRole::kProjector)
       projector.emplace_back(item.key(), item.value());
   }
   if (adapter.empty()) throw std::runtime_error("save_adapter: the model has no LoRA adapters");
@@ -232,7 +226,8 @@ void save_adapter(LlavaForConditionalGeneration& m, const LoraSettings& s, const
 LoraSettings load_adapter(LlavaForConditionalGeneration& m, const std::string& dir, uint64_t seed) {
   std::string config_path = dir + "/adapter_config.json";
   std::ifstream in(config_path);
-  if (!in) throw std::runtime_error("cannot read " + config_path + " (not a PEFT adapter directory?)");
+  if (!in)
+    throw std::runtime_error("cannot read " + config_path + " (not a PEFT adapter directory?)");
   auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw std::runtime_error(config_path + ": not valid JSON");
   LoraSettings s = LoraSettings::from_adapter_config(j, config_path);
@@ -240,20 +235,20 @@ LoraSettings load_adapter(LlavaForConditionalGeneration& m, const std::string& d
   TensorStore store = TensorStore::open_file(weights_path);
   std::map<std::string, torch::Tensor> mapped;
   for (const auto& [key, t] : store.tensors()) {
-    std::string name = adapter_key_to_param(key);
-    if (starts_with(name, "vision_tower.")) s.include_vision_tower = true;
+    std::string name = canonical_adapter_key(key);
+    if (classify(name).part == ModelPart::kVisionTower) s.include_vision_tower = true;
     mapped[name] = t;
   }
   apply_lora(m, s, seed);
   std::set<std::string> expected;
   for (auto& item : m->named_parameters())
-    if (item.key().find(".lora_") != std::string::npos) expected.insert(item.key());
+    if (classify(item.key()).is_lora()) expected.insert(item.key());
   copy_named(m, mapped, expected, weights_path);
   std::string projector_path = dir + "/non_lora_trainables.safetensors";
   if (fs::exists(projector_path)) {
     TensorStore p = TensorStore::open_file(projector_path);
     std::map<std::string, torch::Tensor> proj;
-    for (const auto& [key, t] : p.tensors()) proj[adapter_key_to_param(key)] = t;
+    for (const auto& [key, t] : p.tensors()) proj[canonical_adapter_key(key)] = t;
     copy_named(m, proj, {}, projector_path);
   }
   return s;

@@ -8,7 +8,7 @@
 #include <torch/types.h>
 
 #include "data/loader.h"
-#include "worker/model/llava.h"
+#include "worker/model/splice.h"
 
 namespace sweep::train {
 

@@ -3,13 +3,15 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "worker/model/tensor_roles.h"
+
 namespace sweep::train {
 namespace {
 
 // transformers excludes biases and LayerNorm/RMSNorm weights from weight decay.
 bool decays(const std::string& name) {
-  if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) return false;
-  return name.find("norm") == std::string::npos;
+  const model::TensorClass c = model::classify(name);
+  return !c.is_bias && !c.is_norm;
 }
 
 std::unordered_set<const void*> impls_of(const std::vector<torch::Tensor>& ts) {
@@ -41,9 +43,12 @@ OptimizerSetup make_optimizer(model::LlavaForConditionalGeneration& m,
   for (const auto& item : m->named_parameters()) {
     const void* impl = item.value().unsafeGetTensorImpl();
     const bool d = decays(item.key());
-    if (lora.count(impl)) drafts[0].params.push_back(item.value());
-    else if (projector.count(impl)) drafts[d ? 1 : 2].params.push_back(item.value());
-    else if (other.count(impl)) drafts[d ? 3 : 4].params.push_back(item.value());
+    if (lora.count(impl))
+      drafts[0].params.push_back(item.value());
+    else if (projector.count(impl))
+      drafts[d ? 1 : 2].params.push_back(item.value());
+    else if (other.count(impl))
+      drafts[d ? 3 : 4].params.push_back(item.value());
   }
 
   OptimizerSetup setup;
