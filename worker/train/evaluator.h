@@ -1,4 +1,5 @@
-// Validation of a model on a LLaVA JSON set: mean cross-entropy over answer tokens (val_loss),
+// Validation of a model on a LLaVA JSON set: mean cross-entropy over answer tokens (val_loss,
+// computed by the model's causal_lm_loss_sum, so it is the training loss of the same tokens),
 // next-token accuracy on those tokens (val_token_acc), and exact match of the greedily generated
 // first-round answer against the reference after normalize_answer (case, spaces, trailing . ! ?).
 // Samples are tokenised and their images preprocessed once, at construction.
@@ -23,20 +24,20 @@ struct EvalOptions {
   bool pad_to_square = true;
   int64_t max_length = 2048;
   int max_new_tokens = 16;
-  int batch_size = 8;     // samples per loss forward pass
-  int max_samples = 0;    // > 0: a seeded subset of this many samples, the same at every eval
+  int batch_size = 8;   // samples per loss forward pass
+  int max_samples = 0;  // > 0: eval_subset(n, max_samples, seed), the same at every eval
   uint64_t seed = 0;
-  bool generate = true;   // false: skip exact match (loss and token accuracy only)
+  bool generate = true;  // false: skip exact match (loss and token accuracy only)
 };
 
 struct SampleScore {
   std::string id;
-  double loss = 0;        // mean over the sample's supervised tokens (0 when none)
-  int64_t tokens = 0;     // supervised tokens
-  int64_t correct = 0;    // of those, predicted exactly by argmax
+  double loss = 0;      // mean over the sample's supervised tokens (0 when none)
+  int64_t tokens = 0;   // supervised tokens
+  int64_t correct = 0;  // of those, predicted exactly by argmax
   bool exact_match = false;
-  std::string prediction; // generated answer text
-  std::string answer;     // reference answer text
+  std::string prediction;  // generated answer text
+  std::string answer;      // reference answer text
 };
 
 struct EvalResult {
@@ -55,7 +56,8 @@ class Evaluator {
   Evaluator(const std::vector<data::Sample>& samples, const data::Tokenizer& tok, EvalOptions opt);
 
   // Puts the model in eval mode (no dropout) and restores its training flag afterwards.
-  EvalResult run(model::LlavaForConditionalGeneration& m, std::vector<SampleScore>* per_sample = nullptr);
+  EvalResult run(model::LlavaForConditionalGeneration& m,
+                 std::vector<SampleScore>* per_sample = nullptr);
 
   size_t size() const { return items_.size(); }
 

@@ -1,0 +1,99 @@
+// The evaluator on the tiny world: its loss is the model's loss, sample by sample, and a limited
+// evaluation scores the eval_subset of the set.
+#include "worker/train/evaluator.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "data/image.h"
+#include "tests/train/train_world.h"
+#include "worker/model/checkpoint.h"
+#include "worker/train/collate.h"
+#include "worker/train/eval_subset.h"
+
+namespace sweep::train {
+namespace {
+using testing::world;
+
+EvalOptions options(int batch_size, int image_size) {
+  EvalOptions eo;
+  eo.image_folder = world().images;
+  eo.image_size = image_size;
+  eo.max_length = 256;
+  eo.batch_size = batch_size;
+  eo.generate = false;
+  return eo;
+}
+
+model::LlavaForConditionalGeneration tiny_model() {
+  return model::load_llava(world().model_dir, torch::kFloat32, torch::kCPU);
+}
+
+TEST(Evaluator, SampleLossIsTheModelLossOfThatSampleAlone) {
+  const std::vector<data::Sample> samples = data::load_llava_json(world().vqa_val);
+  const data::Tokenizer tok = data::Tokenizer::load(world().model_dir);
+  model::LlavaForConditionalGeneration m = tiny_model();
+  const int S = m->config().image_size();
+  std::vector<SampleScore> scores;
+  Evaluator(samples, tok, options(/*batch_size=*/1, S)).run(m, &scores);
+  ASSERT_EQ(scores.size(), samples.size());
+
+  torch::NoGradGuard no_grad;
+  m->eval();
+  size_t supervised_samples = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const data::Sample& s = samples[i];
+    data::LoadedSample one{i, s.id, data::tokenize_sample(s, tok, !s.image.empty(), 256), {}};
+    if (!s.image.empty()) {
+      one.pixels = data::clip_preprocess(data::decode_image(world().images + "/" + s.image), S,
+                                         /*pad_to_square=*/true);
+    }
+    model::SplicedBatch b = m->splice(collate({one}, S, torch::kCPU), 256);
+    auto [sum, count] = model::causal_lm_loss_sum(m->forward(b), b.labels);
+    EXPECT_EQ(scores[i].id, s.id);
+    EXPECT_EQ(scores[i].tokens, count) << s.id;
+    if (count > 0) ++supervised_samples;
+    EXPECT_EQ(scores[i].loss, count ? sum.item<double>() / static_cast<double>(count) : 0.0)
+        << s.id;
+    EXPECT_LE(scores[i].correct, scores[i].tokens) << s.id;
+  }
+  EXPECT_GT(supervised_samples, 0u);
+}
+
+TEST(Evaluator, BatchingDoesNotChangeASampleScore) {
+  const std::vector<data::Sample> samples = data::load_llava_json(world().vqa_val);
+  const data::Tokenizer tok = data::Tokenizer::load(world().model_dir);
+  model::LlavaForConditionalGeneration m = tiny_model();
+  std::vector<SampleScore> alone, batched;
+  const int S = m->config().image_size();
+  const EvalResult r1 = Evaluator(samples, tok, options(1, S)).run(m, &alone);
+  const EvalResult r4 = Evaluator(samples, tok, options(4, S)).run(m, &batched);
+  ASSERT_EQ(alone.size(), batched.size());
+  for (size_t i = 0; i < alone.size(); ++i) {
+    EXPECT_EQ(alone[i].tokens, batched[i].tokens) << alone[i].id;
+    EXPECT_EQ(alone[i].correct, batched[i].correct) << alone[i].id;
+    EXPECT_NEAR(alone[i].loss, batched[i].loss, 1e-5) << alone[i].id;
+  }
+  EXPECT_EQ(r1.val_tokens, r4.val_tokens);
+  EXPECT_NEAR(r1.val_loss, r4.val_loss, 1e-5);
+  EXPECT_GT(r1.val_loss, 0.0);
+}
+
+TEST(Evaluator, LimitedEvaluationScoresTheSeededSubset) {
+  const std::vector<data::Sample> samples = data::load_llava_json(world().vqa_val);
+  ASSERT_GT(samples.size(), 3u);
+  const data::Tokenizer tok = data::Tokenizer::load(world().model_dir);
+  model::LlavaForConditionalGeneration m = tiny_model();
+  EvalOptions eo = options(4, m->config().image_size());
+  eo.max_samples = 3;
+  eo.seed = 5;
+  std::vector<SampleScore> scores;
+  const EvalResult r = Evaluator(samples, tok, eo).run(m, &scores);
+  EXPECT_EQ(r.val_samples, 3);
+  const std::vector<size_t> picked = eval_subset(samples.size(), 3, 5);
+  ASSERT_EQ(scores.size(), picked.size());
+  for (size_t j = 0; j < picked.size(); ++j) EXPECT_EQ(scores[j].id, samples[picked[j]].id);
+}
+
+}  // namespace
+}  // namespace sweep::train
