@@ -134,11 +134,21 @@ JOIN jobs j ON j.id = a.job_id
 JOIN sweeps s ON s.id = a.sweep_id;
 )sql";
 
+// Version 2. The attempts `sweep retry` grants on top of the sweep file's `retries` get their own
+// column; version 1 kept them as info.retry_base (the attempts used before the retry).
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN extra_attempts INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET extra_attempts = json_extract(info, '$.retry_base'),
+                info = json_remove(info, '$.retry_base')
+WHERE json_valid(info) AND json_type(info, '$.retry_base') = 'integer';
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, kSchemaV1},
+      {2, kSchemaV2},
   };
   return kMigrations;
 }

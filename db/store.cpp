@@ -261,7 +261,7 @@ Result<int64_t> Store::upsert_sweep(const std::string& name, const std::string& 
                                     const std::string& spec_json,
                                     const std::string& objective_metric,
                                     const std::string& objective_mode) {
-  if (objective_mode != "min" && objective_mode != "max") {
+  if (!parse_objective_mode(objective_mode)) {
     return make_error(ErrorKind::kUser,
                       "sweep " + name + ": objective mode '" + objective_mode + "' is not min or max");
   }
@@ -379,7 +379,7 @@ Result<SweepRecord> Store::resolve_sweep(const std::string& name) {
   if (sweeps->size() > 1) {
     return make_error(ErrorKind::kUser,
                       "database " + path_ + " holds several sweeps: " + names + "; name one",
-                      "e.g. `sweep jobs " + sweeps->front().name + "`");
+                      "give the sweep name after the command, e.g. " + sweeps->back().name);
   }
   return sweeps->front();
 }
@@ -535,6 +535,28 @@ Status Store::set_state(int64_t job_id, JobState state, const std::string& error
       what);
   if (!update.ok()) return update.error();
   SWEEP_RETURN_IF_ERROR(update->bind_all(to_string(state), error, job_id));
+  return store_internal::run_job_update(*db_, *update, job_id);
+}
+
+Result<int> Store::extra_attempts(int64_t job_id) {
+  auto stmt = db_->prepare("SELECT extra_attempts FROM jobs WHERE id = ?",
+                           "reading the extra attempts of " + job_label(job_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, job_id));
+  auto row = stmt->step();
+  if (!row.ok()) return row.error();
+  if (!*row) {
+    return make_error(ErrorKind::kNotFound, job_label(job_id) + " does not exist in " + path_,
+                      "list the jobs with `sweep jobs`");
+  }
+  return static_cast<int>(stmt->int64(0));
+}
+
+Status Store::set_extra_attempts(int64_t job_id, int extra_attempts) {
+  auto update = db_->prepare("UPDATE jobs SET extra_attempts = ? WHERE id = ?",
+                             "setting the extra attempts of " + job_label(job_id));
+  if (!update.ok()) return update.error();
+  SWEEP_RETURN_IF_ERROR(update->bind_all(extra_attempts, job_id));
   return store_internal::run_job_update(*db_, *update, job_id);
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "protocol/objective.h"
 
 namespace sweep {
 
@@ -38,6 +39,12 @@ struct SweepRecord {
   int64_t id = 0;
   std::string name, spec_path, spec_json, objective_metric, objective_mode;  // mode: "min"|"max"
   double created_at = 0;
+
+  // The objective as a type (upsert_sweep accepts only "min" and "max").
+  Objective objective() const {
+    return Objective{objective_metric,
+                     parse_objective_mode(objective_mode).value_or(Objective::Mode::kMin)};
+  }
 };
 
 struct NewJob {
@@ -147,9 +154,9 @@ class Store {
 
   Result<std::optional<SweepRecord>> find_sweep(const std::string& name);
   Result<std::vector<SweepRecord>> list_sweeps();  // by id
-  // The sweep a read command means: `name` when given (kNotFound listing the known ones when
-  // missing); with an empty name, the only sweep (kNotFound when there is none, kUser listing
-  // them when there are several).
+  // The sweep a command means, the one rule for every command that takes a sweep name: `name`
+  // when given (kNotFound listing the known ones when missing); with an empty name, the only
+  // sweep (kNotFound when there is none, kUser listing them when there are several).
   Result<SweepRecord> resolve_sweep(const std::string& name);
   // Jobs of a sweep ordered by grid_index, id; optionally only one state.
   Result<std::vector<JobRecord>> list_jobs(int64_t sweep_id,
@@ -179,6 +186,10 @@ class Store {
   // INSERT OR REPLACE on (job_id, step, name): one eval_metrics row per metric.
   Status add_eval(int64_t job_id, int attempt, int64_t step,
                   const std::map<std::string, double>& metrics);
+  // Attempts granted by `sweep retry` on top of the sweep file's retries + 1 (0 until then);
+  // orchestrator/run/retry_policy.h decides with it.
+  Result<int> extra_attempts(int64_t job_id);
+  Status set_extra_attempts(int64_t job_id, int extra_attempts);
   // INSERT OR REPLACE on (job_id, path); kept = 1.
   Status add_checkpoint(int64_t job_id, int64_t step, const std::string& path,
                         const std::string& metrics_json);

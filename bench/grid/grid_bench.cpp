@@ -80,7 +80,7 @@ Times run_once(const fs::path& db_path, size_t& jobs_out) {
   auto store = sweep::Store::open(db_path.string());
   if (!store.ok()) die(store.error());
   auto sweep_id = (*store)->upsert_sweep(spec->name, spec->source_path, spec_json,
-                                         spec->objective.metric, spec->objective.mode);
+                                         spec->objective.metric, to_string(spec->objective.mode));
   if (!sweep_id.ok()) die(sweep_id.error());
   auto added = (*store)->upsert_jobs(*sweep_id, rows);
   if (!added.ok()) die(added.error());

@@ -17,7 +17,7 @@ struct BestFlags {
 void best_command(const BestFlags& f, CliContext& ctx) {
   auto store = Store::open_readonly(ctx.db_path());
   if (!store.ok()) return ctx.fail(store.error());
-  auto sweep = find_sweep_or_latest(**store, f.sweep);
+  auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
   auto path = best_checkpoint(**store, *sweep, f.metric);
   if (!path.ok()) return ctx.fail(path.error());
@@ -29,7 +29,7 @@ void best_command(const BestFlags& f, CliContext& ctx) {
 void add_best_command(CLI::App& app, CliContext& ctx) {
   auto flags = std::make_shared<BestFlags>();
   CLI::App* cmd = app.add_subcommand("best", "Print the best checkpoint directory of a sweep");
-  cmd->add_option("sweep", flags->sweep, "sweep name (default: the latest sweep)");
+  cmd->add_option("sweep", flags->sweep, "sweep name (default: the only sweep in the database)");
   cmd->add_option("--metric", flags->metric, "eval metric to rank by (default: the objective)");
   cmd->callback([flags, &ctx] { best_command(*flags, ctx); });
 }

@@ -2,7 +2,6 @@
 // orchestrator is asked (through runs/<sweep>/.cancel) to stop its workers and record them and
 // every pending job as cancelled, and this command waits for it. Without one, the database is
 // updated directly and any worker left running from a crashed orchestrator is sent SIGTERM.
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,7 +11,6 @@
 
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/run/local_executor.h"
-#include "orchestrator/run/results.h"
 #include "orchestrator/run/run_lock.h"
 #include "orchestrator/run/run_loop.h"
 
@@ -25,17 +23,24 @@ struct CancelFlags {
   double wait_s = 120;
 };
 
+// SIGTERM to a worker a crashed orchestrator left running, when it is still this job's.
+void stop_leftover_worker(Executor& executor, const JobRecord& job) {
+  if (job.host != host_name()) return;
+  for (int64_t pid : executor.find_workers(job.run_dir + "/job.json")) {
+    if (pid == job.pid) executor.terminate(ProcessHandle{pid, false});
+  }
+}
+
 Status cancel_in_db(Store& store, const SweepRecord& sweep, int* cancelled) {
   auto jobs = store.list_jobs(sweep.id);
   if (!jobs.ok()) return jobs.error();
+  LocalExecutor executor;
   return store.transaction([&]() -> Status {
     for (const JobRecord& j : *jobs) {
       if (j.state == JobState::kRunning) {
-        if (j.host == host_name() && process_alive(j.pid) &&
-            process_cmdline(j.pid).find(j.run_dir + "/job.json") != std::string::npos) {
-          ::kill(static_cast<pid_t>(j.pid), SIGTERM);
-        }
-        SWEEP_RETURN_IF_ERROR(store.finish_attempt(j.id, JobState::kCancelled, std::nullopt, "cancelled"));
+        stop_leftover_worker(executor, j);
+        SWEEP_RETURN_IF_ERROR(
+            store.finish_attempt(j.id, JobState::kCancelled, std::nullopt, "cancelled"));
       } else if (j.state == JobState::kPending || j.state == JobState::kLost) {
         SWEEP_RETURN_IF_ERROR(store.set_state(j.id, JobState::kCancelled, "cancelled"));
       } else {
@@ -50,7 +55,7 @@ Status cancel_in_db(Store& store, const SweepRecord& sweep, int* cancelled) {
 void cancel_command(const CancelFlags& f, CliContext& ctx) {
   auto store = Store::open(ctx.db_path());
   if (!store.ok()) return ctx.fail(store.error());
-  auto sweep = find_sweep_or_latest(**store, f.sweep);
+  auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
   std::string dir = ctx.runs_dir() + "/" + sweep->name;
   std::string holder = RunLock::holder(sweep_lock_path(dir));
@@ -61,7 +66,8 @@ void cancel_command(const CancelFlags& f, CliContext& ctx) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f.wait_s);
     while (!RunLock::holder(sweep_lock_path(dir)).empty()) {
       if (std::chrono::steady_clock::now() > deadline) {
-        return ctx.fail(make_error(ErrorKind::kConflict, "the orchestrator is still stopping its workers",
+        return ctx.fail(make_error(ErrorKind::kConflict,
+                                   "the orchestrator is still stopping its workers",
                                    "see `sweep status " + sweep->name + "`"));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -78,9 +84,11 @@ void cancel_command(const CancelFlags& f, CliContext& ctx) {
 
 void add_cancel_command(CLI::App& app, CliContext& ctx) {
   auto flags = std::make_shared<CancelFlags>();
-  CLI::App* cmd = app.add_subcommand("cancel", "Stop a sweep: running and pending jobs become cancelled");
+  CLI::App* cmd =
+      app.add_subcommand("cancel", "Stop a sweep: running and pending jobs become cancelled");
   cmd->add_option("sweep", flags->sweep, "sweep name")->required();
-  cmd->add_option("--wait", flags->wait_s, "seconds to wait for a running orchestrator (default 120)");
+  cmd->add_option("--wait", flags->wait_s,
+                  "seconds to wait for a running orchestrator (default 120)");
   cmd->callback([flags, &ctx] { cancel_command(*flags, ctx); });
 }
 

@@ -33,7 +33,8 @@ Result<std::optional<JobState>> parse_state_flag(const std::string& text) {
   auto state = parse_job_state(text);
   if (!state) {
     std::string known;
-    for (JobState s : all_job_states()) known += (known.empty() ? "" : ", ") + std::string(to_string(s));
+    for (JobState s : all_job_states())
+      known += (known.empty() ? "" : ", ") + std::string(to_string(s));
     return make_error(ErrorKind::kUser, "--state '" + text + "' is not a job state",
                       "use one of: " + known);
   }
@@ -51,13 +52,13 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
   if (!sweep.ok()) return sweep.error();
   auto jobs = (*store)->list_jobs(sweep->id, *state);
   if (!jobs.ok()) return jobs.error();
-  auto best = (*store)->best_objectives(sweep->id, sweep->objective_metric,
-                                        sweep->objective_mode == "max");
+  Objective objective = sweep->objective();
+  auto best = (*store)->best_objectives(sweep->id, objective.metric, objective.maximize());
   if (!best.ok()) return best.error();
 
   std::vector<std::string> columns = {"id", "hash", "state", "attempt"};
   for (const char* key : kParamColumns) columns.push_back(key);
-  columns.push_back("best_" + sweep->objective_metric);
+  columns.push_back("best_" + objective.metric);
   columns.push_back("run_dir");
   std::vector<Row> rows;
   for (const JobRecord& job : *jobs) {

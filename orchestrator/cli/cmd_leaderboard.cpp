@@ -93,7 +93,7 @@ void leaderboard_command(const LeaderboardFlags& f, CliContext& ctx) {
   if (!format.ok()) return ctx.fail(format.error());
   auto store = Store::open_readonly(ctx.db_path());
   if (!store.ok()) return ctx.fail(store.error());
-  auto sweep = find_sweep_or_latest(**store, f.sweep);
+  auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
   auto ranking = rank_jobs(**store, *sweep, f.metric, f.top);
   if (!ranking.ok()) return ctx.fail(ranking.error());
@@ -105,7 +105,7 @@ void leaderboard_command(const LeaderboardFlags& f, CliContext& ctx) {
 void add_leaderboard_command(CLI::App& app, CliContext& ctx) {
   auto flags = std::make_shared<LeaderboardFlags>();
   CLI::App* cmd = app.add_subcommand("leaderboard", "Rank a sweep's jobs by their best evaluation");
-  cmd->add_option("sweep", flags->sweep, "sweep name (default: the latest sweep)");
+  cmd->add_option("sweep", flags->sweep, "sweep name (default: the only sweep in the database)");
   cmd->add_option("--metric", flags->metric, "eval metric to rank by (default: the objective)");
   cmd->add_option("--top", flags->top, "show only the best N");
   cmd->add_option("--format", flags->format, "table | csv | json");

@@ -1,11 +1,11 @@
 // `sweep retry SWEEP [--state failed]...`: puts the sweep's jobs in the given states back to
-// pending with a fresh retry budget; their earlier attempts and metrics are kept, and the next
-// attempt resumes from the job's latest checkpoint. A running orchestrator picks them up within
-// a second; otherwise `sweep run` with the sweep file runs them.
+// pending with a fresh retry budget (orchestrator/run/retry_policy.h); their earlier attempts and
+// metrics are kept, and the next attempt resumes from the job's latest checkpoint. A running
+// orchestrator picks them up within a second; otherwise `sweep run` with the sweep file runs them.
 #include <iostream>
 
 #include "orchestrator/cli/commands.h"
-#include "orchestrator/run/results.h"
+#include "orchestrator/run/retry_policy.h"
 #include "orchestrator/run/run_lock.h"
 #include "orchestrator/run/run_loop.h"
 
@@ -22,7 +22,7 @@ Result<std::vector<JobState>> parse_states(const std::vector<std::string>& names
   std::vector<JobState> out;
   for (const auto& n : names) {
     auto s = parse_job_state(n);
-    if (!s || *s == JobState::kPending || *s == JobState::kRunning) {
+    if (!s || !can_retry_from(*s)) {
       return make_error(ErrorKind::kUser, "--state: '" + n + "' cannot be retried",
                         "use failed, diverged, cancelled, lost or succeeded");
     }
@@ -31,32 +31,14 @@ Result<std::vector<JobState>> parse_states(const std::vector<std::string>& names
   return out;
 }
 
-Result<int> requeue(Store& store, int64_t sweep_id, const std::vector<JobState>& states) {
-  int n = 0;
-  Status st = store.transaction([&]() -> Status {
-    for (JobState s : states) {
-      auto jobs = store.list_jobs(sweep_id, s);
-      if (!jobs.ok()) return jobs.error();
-      for (const JobRecord& j : *jobs) {
-        SWEEP_RETURN_IF_ERROR(store.set_job_info(j.id, "retry_base", std::to_string(j.attempt)));
-        SWEEP_RETURN_IF_ERROR(store.set_state(j.id, JobState::kPending));
-        ++n;
-      }
-    }
-    return ok_status();
-  });
-  if (!st.ok()) return st.error();
-  return n;
-}
-
 void retry_command(const RetryFlags& f, CliContext& ctx) {
   auto states = parse_states(f.states);
   if (!states.ok()) return ctx.fail(states.error());
   auto store = Store::open(ctx.db_path());
   if (!store.ok()) return ctx.fail(store.error());
-  auto sweep = find_sweep_or_latest(**store, f.sweep);
+  auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
-  auto n = requeue(**store, sweep->id, *states);
+  auto n = requeue_for_retry(**store, sweep->id, *states);
   if (!n.ok()) return ctx.fail(n.error());
   std::cerr << "re-queued " << *n << " job(s) of sweep " << sweep->name << "\n";
   if (*n == 0) return;

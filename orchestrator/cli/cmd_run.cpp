@@ -57,7 +57,7 @@ Status apply_resource_flags(const RunFlags& f, SweepSpec& spec) {
 Result<int64_t> record_sweep(Store& store, const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
   auto sweep_id = store.upsert_sweep(spec.name, fs::absolute(spec.source_path).string(),
                                      spec_to_json(spec).dump(), spec.objective.metric,
-                                     spec.objective.mode);
+                                     to_string(spec.objective.mode));
   if (!sweep_id.ok()) return sweep_id.error();
   std::vector<NewJob> rows;
   rows.reserve(jobs.size());

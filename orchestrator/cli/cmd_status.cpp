@@ -20,7 +20,8 @@ struct StatusFlags {
   std::string format = "table";
 };
 
-Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep, const std::string& runs_dir) {
+Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
+                                    const std::string& runs_dir) {
   nlohmann::json out{{"sweep", sweep.name}};
   auto counts = store.count_by_state(sweep.id);
   if (!counts.ok()) return counts.error();
@@ -49,11 +50,16 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep, cons
     rj.progress.step = static_cast<int64_t>(get("step").value_or(0));
     rj.progress.train_loss = get("train_loss");
     rj.progress.tokens_per_s = get("tokens_per_s");
-    out["running"].push_back({{"job", j.hash}, {"pid", j.pid}, {"device", j.device},
-                              {"attempt", j.attempt}, {"step", rj.progress.step},
-                              {"max_steps", rj.progress.max_steps},
-                              {"train_loss", rj.progress.train_loss ? nlohmann::json(*rj.progress.train_loss) : nlohmann::json()},
-                              {"line", format_job_line(rj, now)}});
+    out["running"].push_back(
+        {{"job", j.hash},
+         {"pid", j.pid},
+         {"device", j.device},
+         {"attempt", j.attempt},
+         {"step", rj.progress.step},
+         {"max_steps", rj.progress.max_steps},
+         {"train_loss",
+          rj.progress.train_loss ? nlohmann::json(*rj.progress.train_loss) : nlohmann::json()},
+         {"line", format_job_line(rj, now)}});
   }
   return out;
 }
@@ -74,7 +80,7 @@ void status_command(const StatusFlags& f, CliContext& ctx) {
   if (!store.ok()) return ctx.fail(store.error());
   std::vector<SweepRecord> sweeps;
   if (!f.sweep.empty()) {
-    auto one = find_sweep_or_latest(**store, f.sweep);
+    auto one = (*store)->resolve_sweep(f.sweep);
     if (!one.ok()) return ctx.fail(one.error());
     sweeps.push_back(*one);
   } else {

@@ -1,5 +1,6 @@
-// How the run loop starts and watches worker processes. The loop only talks to this interface,
-// so tests can drive it with a fake and a cluster executor (Slurm) can sit beside the local one.
+// How the run loop starts, watches and finds worker processes. The loop only talks to this
+// interface (it never looks at pids or /proc itself), so tests drive it with a fake executor and
+// a cluster executor (Slurm) can sit beside the local one.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,15 @@ class Executor {
   virtual void terminate(const ProcessHandle& handle) = 0;
   // SIGKILL.
   virtual void kill(const ProcessHandle& handle) = 0;
+
+  // Live workers whose command line names `job_json` (an absolute, normalised path): after an
+  // orchestrator crash, the workers it started. Pids are reused, so a pid alone proves nothing.
+  virtual std::vector<int64_t> find_workers(const std::string& job_json) = 0;
+  // True while `pid` is a live process (a zombie counts as dead).
+  virtual bool alive(int64_t pid) = 0;
+  // From now on, writes a byte to `fd` whenever a worker may have ended, so that a loop waiting
+  // on it wakes at once; -1 stops that. Optional: without it the loop notices at its next tick.
+  virtual void notify_exits(int fd) { (void)fd; }
 };
 
 }  // namespace sweep

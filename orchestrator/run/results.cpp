@@ -6,26 +6,10 @@ namespace fs = std::filesystem;
 
 namespace sweep {
 
-Result<SweepRecord> find_sweep_or_latest(Store& store, const std::string& name) {
-  auto sweeps = store.list_sweeps();
-  if (!sweeps.ok()) return sweeps.error();
-  if (sweeps->empty()) {
-    return make_error(ErrorKind::kNotFound, "no sweep is recorded in " + store.path(),
-                      "run `sweep run SPEC.yaml` first, or pass --db");
-  }
-  if (name.empty()) return sweeps->back();
-  std::string known;
-  for (const SweepRecord& s : *sweeps) {
-    if (s.name == name) return s;
-    known += (known.empty() ? "" : ", ") + s.name;
-  }
-  return make_error(ErrorKind::kNotFound, "no sweep named '" + name + "' in " + store.path(),
-                    "known sweeps: " + known);
-}
-
 bool metric_maximized(const SweepRecord& sweep, const std::string& metric) {
-  if (metric == sweep.objective_metric) return sweep.objective_mode == "max";
-  return metric.find("loss") == std::string::npos;
+  Objective objective = sweep.objective();
+  if (metric == objective.metric) return objective.maximize();
+  return default_objective_mode(metric) == Objective::Mode::kMax;
 }
 
 Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::string& metric, int top) {

@@ -1,5 +1,5 @@
-// Reading results for `sweep status`, `sweep leaderboard` and `sweep best`: which sweep a command
-// means, the ranking with its direction, and the best checkpoint.
+// Reading results for `sweep leaderboard` and `sweep best`: the ranking with its direction, and
+// the best checkpoint. (Which sweep a command means is Store::resolve_sweep's.)
 #pragma once
 
 #include <string>
@@ -9,12 +9,8 @@
 
 namespace sweep {
 
-// The sweep named `name`; with an empty name, the most recently created one.
-// kNotFound naming the sweep (and the known ones in the hint) otherwise.
-Result<SweepRecord> find_sweep_or_latest(Store& store, const std::string& name);
-
-// The direction of `metric`: the sweep's objective mode for its own metric; otherwise min for
-// names containing "loss", max for the rest (accuracy, exact match).
+// The direction of `metric`: the sweep's objective mode for its own metric; otherwise
+// default_objective_mode (min for names containing "loss", max for the rest).
 bool metric_maximized(const SweepRecord& sweep, const std::string& metric);
 
 struct Ranking {

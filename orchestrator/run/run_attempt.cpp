@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/failure.h"
 #include "orchestrator/run/run_lock.h"
 #include "orchestrator/run/run_loop.h"
 
@@ -39,7 +40,9 @@ Status RunLoop::launch_next(Slot& slot) {
   std::string dir = job_dir(*job);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return make_error(ErrorKind::kIo, "cannot create run directory " + dir + ": " + ec.message());
+  if (ec) {
+    return make_error(ErrorKind::kIo, "cannot create run directory " + dir + ": " + ec.message());
+  }
 
   JobFile jf;
   jf.sweep = config_.sweep_name;
@@ -52,17 +55,13 @@ Status RunLoop::launch_next(Slot& slot) {
   jf.image_folder = config_.image_folder;
   jf.params = nlohmann::json::parse(job->params_json, nullptr, false);
   jf.objective_metric = config_.objective.metric;
-  jf.objective_mode = config_.objective.mode;
+  jf.objective_mode = to_string(config_.objective.mode);
   jf.threads = config_.resources.threads_per_job;
   jf.device = slot.gpu < 0 ? "cpu" : "cuda";
   jf.resume = true;
   jf.heartbeat_seconds = config_.heartbeat_s;
   std::string job_json = jf.run_dir + "/job.json";
-  try {
-    jf.write(job_json);
-  } catch (const std::exception& e) {
-    return make_error(ErrorKind::kIo, e.what());
-  }
+  SWEEP_RETURN_IF_ERROR(capture([&] { jf.write(job_json); }));
 
   LaunchRequest req;
   req.argv = config_.worker_argv;
@@ -82,7 +81,8 @@ Status RunLoop::launch_next(Slot& slot) {
   }
   // worker.pid covers the gap before start_attempt is stored: a restart finds and stops it.
   std::ofstream(jf.run_dir + "/worker.pid") << handle->pid << " " << job_json << "\n";
-  SWEEP_RETURN_IF_ERROR(store_.start_attempt(job->id, handle->pid, host_name(), slot.device(), jf.run_dir));
+  SWEEP_RETURN_IF_ERROR(
+      store_.start_attempt(job->id, handle->pid, host_name(), slot.device(), jf.run_dir));
 
   auto a = std::make_unique<Active>();
   a->job = *job;
@@ -94,7 +94,7 @@ Status RunLoop::launch_next(Slot& slot) {
                                            job->events_offset, job->last_seq);
   a->ingestor->set_max_steps(max_steps_of(job->params_json));
   a->stderr_path = req.stderr_path;
-  a->started_at = unix_time_now();
+  a->started_at = clock_.now();
   slot.job_id = job->id;
   ++summary_.launched;
   notify("started job " + job->hash + " (attempt " + std::to_string(jf.attempt) + ", " +
@@ -137,7 +137,8 @@ Status RunLoop::watch(Active& a, double now) {
 AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string* error) const {
   const JobProgress& p = a.ingestor->progress();
   if (a.timed_out) {
-    *error = "ran past max_job_time (" + std::to_string(static_cast<int>(config_.max_job_time_s)) + " s)";
+    *error = "ran past max_job_time (" + std::to_string(static_cast<int>(config_.max_job_time_s)) +
+             " s)";
     return AttemptEnd::kTimedOut;
   }
   if (p.final_event) {
@@ -176,10 +177,10 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
 Status RunLoop::finish(Active& a, AttemptEnd end, std::optional<int> exit_code, std::string error) {
   auto fresh = store_.get_job(a.job.id);
   if (!fresh.ok()) return fresh.error();
-  auto allowed = allowed_attempts(*fresh);
-  if (!allowed.ok()) return allowed.error();
-  Decision d = Scheduler::decide(end, fresh->attempt, *allowed);
-  JobState recorded = d.state;  // pending only for a stop: resumable, not a failure
+  auto extra = store_.extra_attempts(a.job.id);
+  if (!extra.ok()) return extra.error();
+  RetryDecision d = decide_retry(end, fresh->attempt, allowed_attempts(config_.retries, *extra));
+  JobState recorded = d.recorded;  // pending only for a stop: resumable, not a failure
   SWEEP_RETURN_IF_ERROR(store_.transaction([&]() -> Status {
     SWEEP_RETURN_IF_ERROR(store_.finish_attempt(a.job.id, recorded, exit_code, error));
     if (d.requeue && recorded != JobState::kPending) {

@@ -1,7 +1,6 @@
 #include "orchestrator/run/run_loop.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,20 +22,9 @@ constexpr double kQueueRefreshS = 1.0;
 constexpr double kObserverEveryS = 0.5;
 
 RunLoop* g_signal_loop = nullptr;
-std::atomic<int> g_child_wake_fd{-1};
 
 void on_stop_signal(int) {
   if (g_signal_loop) g_signal_loop->request_stop();
-}
-
-// A worker ended: wake the loop at once instead of at the next tick (it reaps with waitpid).
-void on_child_signal(int) {
-  int fd = g_child_wake_fd.load();
-  if (fd >= 0) {
-    char c = 'c';
-    ssize_t n = ::write(fd, &c, 1);
-    (void)n;
-  }
 }
 
 std::string short_params(const std::string& params_json) {
@@ -70,8 +58,13 @@ std::string tail_lines(const std::string& path, int max_lines) {
   return out;
 }
 
-RunLoop::RunLoop(Store& store, Executor& executor, RunConfig config, RunObserver* observer)
-    : store_(store), executor_(executor), config_(std::move(config)), observer_(observer),
+RunLoop::RunLoop(Store& store, Executor& executor, RunConfig config, RunObserver* observer,
+                 Clock& clock)
+    : store_(store),
+      executor_(executor),
+      clock_(clock),
+      config_(std::move(config)),
+      observer_(observer),
       scheduler_(config_.resources) {
   if (::pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) wake_pipe_[0] = wake_pipe_[1] = -1;
 }
@@ -116,15 +109,9 @@ Result<RunSummary> RunLoop::run() {
   std::error_code ec;
   fs::create_directories(config_.sweep_dir, ec);
   fs::remove(cancel_request_path(config_.sweep_dir), ec);  // a request meant for an earlier run
-  g_child_wake_fd = wake_pipe_[1];
-  struct sigaction sa {}, old {};
-  sa.sa_handler = on_child_signal;
-  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGCHLD, &sa, &old);
+  executor_.notify_exits(wake_pipe_[1]);
   auto result = run_until_done();
-  ::sigaction(SIGCHLD, &old, nullptr);
-  g_child_wake_fd = -1;
+  executor_.notify_exits(-1);
   return result;
 }
 
@@ -134,10 +121,11 @@ Result<RunSummary> RunLoop::run_until_done() {
   while (true) {
     SWEEP_RETURN_IF_ERROR(handle_stop_requests());
     SWEEP_RETURN_IF_ERROR(check_cancel_request());
-    double now = unix_time_now();
+    double now = clock_.now();
     for (auto& a : active_) SWEEP_RETURN_IF_ERROR(watch(*a, now));
-    active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->done; }),
-                  active_.end());
+    active_.erase(
+        std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->done; }),
+        active_.end());
     Slot* slot = nullptr;
     while (!stopping_ && !queue_.empty() && (slot = scheduler_.free_slot()) != nullptr) {
       SWEEP_RETURN_IF_ERROR(launch_next(*slot));
@@ -163,7 +151,7 @@ Result<RunSummary> RunLoop::run_until_done() {
 }
 
 Status RunLoop::refill_queue() {
-  double now = unix_time_now();
+  double now = clock_.now();
   if (now - queue_refreshed_at_ < kQueueRefreshS) return ok_status();
   queue_refreshed_at_ = now;
   auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
@@ -178,12 +166,8 @@ Status RunLoop::refill_queue() {
 }
 
 void RunLoop::wait_tick() {
-  if (wake_pipe_[0] < 0) {
-    ::usleep(static_cast<useconds_t>(config_.poll_interval_s * 1e6));
-    return;
-  }
-  struct pollfd pfd {wake_pipe_[0], POLLIN, 0};
-  ::poll(&pfd, 1, static_cast<int>(config_.poll_interval_s * 1000));
+  clock_.wait(config_.poll_interval_s, wake_pipe_[0]);
+  if (wake_pipe_[0] < 0) return;
   char buf[64];
   while (::read(wake_pipe_[0], buf, sizeof buf) > 0) {
   }
@@ -191,7 +175,7 @@ void RunLoop::wait_tick() {
 
 void RunLoop::tick_observer() {
   if (!observer_) return;
-  double now = unix_time_now();
+  double now = clock_.now();
   if (now - observed_at_ < kObserverEveryS) return;
   observed_at_ = now;
   auto counts = store_.count_by_state(config_.sweep_id);
@@ -235,14 +219,15 @@ Status RunLoop::check_cancel_request() {
   queue_.clear();
   return store_.transaction([&]() -> Status {
     for (const JobRecord& j : *pending) {
-      SWEEP_RETURN_IF_ERROR(store_.set_state(j.id, JobState::kCancelled, "cancelled by sweep cancel"));
+      SWEEP_RETURN_IF_ERROR(
+          store_.set_state(j.id, JobState::kCancelled, "cancelled by sweep cancel"));
     }
     return ok_status();
   });
 }
 
 void RunLoop::signal_all(bool kill) {
-  double now = unix_time_now();
+  double now = clock_.now();
   for (auto& a : active_) {
     if (kill) {
       executor_.kill(a->handle);
@@ -251,16 +236,6 @@ void RunLoop::signal_all(bool kill) {
       if (a->term_sent_at == 0) a->term_sent_at = now;
     }
   }
-}
-
-Result<int> RunLoop::allowed_attempts(const JobRecord& job) {
-  int allowed = config_.retries + 1;
-  auto info = nlohmann::json::parse(job.info_json, nullptr, false);
-  // `sweep retry` grants a fresh budget by recording the attempts used so far.
-  if (info.is_object() && info.contains("retry_base") && info["retry_base"].is_number_integer()) {
-    allowed += info["retry_base"].get<int>();
-  }
-  return allowed;
 }
 
 }  // namespace sweep

@@ -1,7 +1,11 @@
-// The orchestrator's run loop (DESIGN.md §2): takes pending jobs of one sweep, starts a worker
-// per free slot with its own job.json, ingests every worker's events while it runs, records how
-// each attempt ended and re-queues what may be retried. It also picks up after a crash of a
-// previous orchestrator: workers still alive are re-attached, the others' jobs re-queued.
+// The orchestrator's run loop (docs/architecture.md): takes pending jobs of one sweep, starts a
+// worker per free slot with its own job.json, ingests every worker's events while it runs, records
+// how each attempt ended and re-queues what may be retried (retry_policy.h). It also picks up
+// after a crash of a previous orchestrator: workers still alive are re-attached, the others' jobs
+// re-queued.
+//
+// The loop reaches processes only through its Executor and time only through its Clock, so a
+// fake of each runs it in tests without processes or sleeps.
 //
 // Not thread-safe; one RunLoop per sweep per process (RunLock enforces one per sweep).
 #pragma once
@@ -15,8 +19,10 @@
 #include <vector>
 
 #include "db/store.h"
+#include "orchestrator/run/clock.h"
 #include "orchestrator/run/executor.h"
 #include "orchestrator/run/ingestor.h"
+#include "orchestrator/run/retry_policy.h"
 #include "orchestrator/run/scheduler.h"
 #include "orchestrator/spec/sweep_spec.h"
 #include "protocol/job_file.h"
@@ -34,9 +40,9 @@ struct RunConfig {
   double max_job_time_s = 0;  // 0: no limit
   // Paths already resolved (no builtin: refs) and the objective, copied into every job.json.
   std::string base_model, train_data, val_data, image_folder;
-  ObjectiveSpec objective;
+  Objective objective;
   double poll_interval_s = 0.15;
-  double term_grace_s = 30;     // SIGTERM → SIGKILL after this long (timeout, second stop)
+  double term_grace_s = 30;  // SIGTERM → SIGKILL after this long (timeout, second stop)
   double heartbeat_s = 10;
 };
 
@@ -63,12 +69,15 @@ class RunObserver {
  public:
   virtual ~RunObserver() = default;
   virtual void on_event(const std::string& line) = 0;  // one human line (started, ended, ...)
-  virtual void on_tick(const std::vector<RunningJob>& running, const std::map<JobState, int>& counts) = 0;
+  virtual void on_tick(const std::vector<RunningJob>& running,
+                       const std::map<JobState, int>& counts) = 0;
 };
 
 class RunLoop {
  public:
-  RunLoop(Store& store, Executor& executor, RunConfig config, RunObserver* observer = nullptr);
+  // `clock` must outlive the loop; every time the loop reads or waits for goes through it.
+  RunLoop(Store& store, Executor& executor, RunConfig config, RunObserver* observer = nullptr,
+          Clock& clock = system_clock());
   ~RunLoop();
 
   // Runs until no job is pending or running, or until stopped. Database failures end it with
@@ -109,13 +118,13 @@ class RunLoop {
   AttemptEnd classify(const Active& active, const PollResult& poll, std::string* error) const;
   void signal_all(bool kill);
   void wait_tick();
-  Result<int> allowed_attempts(const JobRecord& job);
   std::string job_dir(const JobRecord& job) const;
   void notify(const std::string& line);
   void tick_observer();
 
   Store& store_;
   Executor& executor_;
+  Clock& clock_;
   RunConfig config_;
   RunObserver* observer_;
   Scheduler scheduler_;

@@ -1,14 +1,12 @@
 // Picking up after an orchestrator that died (kill -9, power loss): jobs it left `running` are
 // re-attached when their worker still lives, otherwise their events are read to the end and the
 // job is recorded as it ended, or as lost and re-queued. A worker started just before the crash,
-// whose start was never recorded, is found by its command line and stopped.
-#include <unistd.h>
-
-#include <cstdlib>
+// whose start was never recorded, is found by its command line and stopped. Processes are found
+// through the executor, so that a fake one can stand in for /proc in tests.
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 
-#include "orchestrator/run/local_executor.h"
+#include "common/failure.h"
 #include "orchestrator/run/run_lock.h"
 #include "orchestrator/run/run_loop.h"
 
@@ -18,31 +16,14 @@ namespace sweep {
 
 namespace {
 
-// True when `pid` is alive and runs the worker of this job.json (pids are reused).
-bool runs_job(int64_t pid, const std::string& job_json) {
-  if (!process_alive(pid)) return false;
-  return process_cmdline(pid).find(job_json) != std::string::npos;
-}
+// How long a killed orphan may take to disappear before its job is started again anyway.
+constexpr double kOrphanExitWaitS = 2.0;
+constexpr double kOrphanPollS = 0.02;
 
-// Pids of the live processes whose command line contains `job_json`.
-std::vector<int64_t> processes_running(const std::string& job_json) {
-  std::vector<int64_t> pids;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    int64_t pid = std::atoll(name.c_str());
-    if (runs_job(pid, job_json)) pids.push_back(pid);
-  }
-  return pids;
-}
-
+// The attempt a job.json was written for; -1 when it cannot be read (then it is not our worker).
 int job_file_attempt(const std::string& job_json) {
-  try {
-    return JobFile::read(job_json).attempt;
-  } catch (const std::exception&) {
-    return -1;
-  }
+  auto job = capture([&] { return JobFile::read(job_json); });
+  return job.ok() ? job->attempt : -1;
 }
 
 }  // namespace
@@ -61,11 +42,12 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   // The orchestrator may have died between starting a worker and recording it (the pid was not
   // stored yet): look for any process running this job's job.json.
   std::string job_json = fs::absolute(job_dir(job)).lexically_normal().string() + "/job.json";
-  for (int64_t pid : processes_running(job_json)) {
+  for (int64_t pid : executor_.find_workers(job_json)) {
     notify("stopping unrecorded worker " + std::to_string(pid) + " of job " + job.hash);
     executor_.kill(ProcessHandle{pid, false});
     // Wait for it to be gone: two writers must never share one events file.
-    for (int i = 0; i < 100 && process_alive(pid); ++i) ::usleep(20000);
+    double deadline = clock_.now() + kOrphanExitWaitS;
+    while (executor_.alive(pid) && clock_.now() < deadline) clock_.wait(kOrphanPollS, -1);
   }
   std::error_code ec;
   fs::remove(job_dir(job) + "/worker.pid", ec);
@@ -82,8 +64,10 @@ Status RunLoop::reattach_or_requeue(const JobRecord& job) {
   a->ingestor = std::make_unique<Ingestor>(store_, job.id, job.attempt, dir + "/events.jsonl",
                                            job.events_offset, job.last_seq);
   a->stderr_path = dir + "/worker-" + std::to_string(job.attempt) + ".err";
-  a->started_at = job.started_at > 0 ? job.started_at : unix_time_now();
-  bool alive = job.host == host_name() && runs_job(job.pid, job_json) &&
+  a->started_at = job.started_at > 0 ? job.started_at : clock_.now();
+  std::vector<int64_t> workers = executor_.find_workers(job_json);
+  bool alive = job.host == host_name() &&
+               std::find(workers.begin(), workers.end(), job.pid) != workers.end() &&
                job_file_attempt(job_json) == job.attempt;
   if (alive) {
     Slot* slot = scheduler_.free_slot();
@@ -98,15 +82,8 @@ Status RunLoop::reattach_or_requeue(const JobRecord& job) {
   if (!n.ok()) return n.error();
   std::string error;
   AttemptEnd end = classify(*a, PollResult{ProcessState::kVanished, 0}, &error);
-  if (end == AttemptEnd::kLost) {
-    // The orchestrator's crash, not the job, is the likely cause: re-queue without using a retry.
-    SWEEP_RETURN_IF_ERROR(store_.transaction([&]() -> Status {
-      SWEEP_RETURN_IF_ERROR(store_.finish_attempt(job.id, JobState::kLost, std::nullopt, error));
-      return store_.set_state(job.id, JobState::kPending);
-    }));
-    notify("job " + job.hash + " lost (" + error + "), re-queued");
-    return ok_status();
-  }
+  // Without a final event the orchestrator's crash, not the job, is the likely cause.
+  if (end == AttemptEnd::kLost) end = AttemptEnd::kOrphaned;
   return finish(*a, end, std::nullopt, error);
 }
 

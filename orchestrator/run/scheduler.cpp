@@ -8,7 +8,8 @@ Scheduler::Scheduler(const ResourceSpec& resources) {
   if (resources.uses_gpus()) {
     // Interleave so that two jobs land on two GPUs before either GPU gets a second job.
     for (int k = 0; k < std::max(1, resources.jobs_per_gpu); ++k) {
-      for (int gpu : resources.gpus) slots_.push_back(Slot{static_cast<int>(slots_.size()), gpu, 0});
+      for (int gpu : resources.gpus)
+        slots_.push_back(Slot{static_cast<int>(slots_.size()), gpu, 0});
     }
   } else {
     for (int i = 0; i < std::max(1, resources.slots); ++i) slots_.push_back(Slot{i, -1, 0});
@@ -36,23 +37,8 @@ void Scheduler::release(int64_t job_id) {
 }
 
 int Scheduler::busy() const {
-  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
-                                        [](const Slot& s) { return s.job_id != 0; }));
-}
-
-Decision Scheduler::decide(AttemptEnd end, int attempt, int allowed) {
-  bool left = attempt < allowed;
-  switch (end) {
-    case AttemptEnd::kFinished: return {JobState::kSucceeded, false};
-    case AttemptEnd::kDiverged: return {JobState::kDiverged, false};  // a rerun diverges again
-    case AttemptEnd::kTimedOut: return {JobState::kFailed, false};
-    case AttemptEnd::kCancelled: return {JobState::kCancelled, false};
-    // Stopped by Ctrl-C: resumable on the next `sweep run`, not counted as a failure.
-    case AttemptEnd::kStopped: return {JobState::kPending, true};
-    case AttemptEnd::kFailed: return {JobState::kFailed, left};
-    case AttemptEnd::kLost: return {JobState::kLost, left};
-  }
-  return {JobState::kFailed, false};
+  return static_cast<int>(
+      std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.job_id != 0; }));
 }
 
 }  // namespace sweep

@@ -23,7 +23,8 @@ const std::vector<std::string> kTopKeys = {
     "exclude", "objective",  "resources", "max_job_time", "retries", "worker"};
 const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
-const std::vector<std::string> kModes = {"min", "max"};
+const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
+                                         to_string(Objective::Mode::kMax)};
 const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus",
                                                 "jobs_per_gpu"};
 constexpr const char* kBuiltinPrefix = "builtin:";
@@ -165,9 +166,12 @@ class SpecParser {
     if (node["metric"])
       SWEEP_RETURN_IF_ERROR(read_choice(node["metric"], "objective.metric", kMetrics,
                                         spec_.objective.metric));
-    spec_.objective.mode = spec_.objective.metric == "val_loss" ? "min" : "max";
-    if (node["mode"])
-      SWEEP_RETURN_IF_ERROR(read_choice(node["mode"], "objective.mode", kModes, spec_.objective.mode));
+    spec_.objective.mode = default_objective_mode(spec_.objective.metric);
+    if (node["mode"]) {
+      std::string mode;
+      SWEEP_RETURN_IF_ERROR(read_choice(node["mode"], "objective.mode", kModes, mode));
+      spec_.objective.mode = *parse_objective_mode(mode);
+    }
     return ok_status();
   }
 

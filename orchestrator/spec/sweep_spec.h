@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "protocol/objective.h"
 
 namespace sweep {
 
@@ -23,13 +24,6 @@ struct ResourceSpec {
   bool uses_gpus() const { return !gpus.empty(); }
   // gpus.size() * jobs_per_gpu with GPUs, else slots.
   int total_slots() const;
-};
-
-// The metric the leaderboard ranks by. metric: val_loss | val_token_acc | val_exact_match.
-struct ObjectiveSpec {
-  std::string metric = "val_loss";
-  std::string mode = "min";  // min | max; defaults to min for val_loss, max for the others
-  bool maximize() const { return mode == "max"; }
 };
 
 // Dataset locations as resolved: "builtin:..." kept as written, paths made relative to the
@@ -57,7 +51,9 @@ struct SweepSpec {
   std::vector<GridAxis> grid;                       // in file order
   std::vector<nlohmann::json> include;  // extra points: objects of train keys (validated)
   std::vector<nlohmann::json> exclude;  // partial points: a job matching every key is dropped
-  ObjectiveSpec objective;
+  // The metric the leaderboard ranks by (val_loss | val_token_acc | val_exact_match) and its
+  // mode, which defaults to default_objective_mode(metric).
+  Objective objective;
   ResourceSpec resources;
   int retries = 0;
   double max_job_time_s = 0;  // 0 = no limit; YAML accepts seconds or "30s"/"30m"/"2h"

@@ -1,16 +1,16 @@
 // `sweep run` end to end against the fake worker (fake_worker.cpp): every test writes a sweep
 // file whose grid varies `seed`, and a plan file that tells the fake worker, per seed, to succeed,
-// fail, crash, hang or produce a NaN loss.
+// fail, crash, hang or produce a NaN loss. Only what needs real processes, signals and files is
+// here (Ctrl-C, kill -9 and recovery, the run lock, resuming from a checkpoint, the commands);
+// the run loop's rules are unit-tested with a fake executor and clock (run_loop_*_test.cpp).
 #include <signal.h>
 
 #include <filesystem>
 #include <fstream>
-#include <set>
 
 #include <gtest/gtest.h>
 
 #include "orchestrator/run/local_executor.h"
-#include "protocol/job_file.h"
 #include "run_test_util.h"
 
 namespace sweep {
@@ -26,14 +26,14 @@ std::map<JobState, int> counts(SweepWorld& w, const std::string& name) {
   return *store->count_by_state(sweep_id(*store, name));
 }
 
-TEST(SweepRun, TwoHundredJobsOnTwoSlotsAreEachRecordedOnceWithEveryMetricRow) {
+TEST(SweepRun, EveryJobIsRecordedOnceWithEveryMetricRowAndARerunAddsNothing) {
   SweepWorld w("many");
-  std::string spec = w.write_spec("many", 200, 4, 2);
+  std::string spec = w.write_spec("many", 6, 4, 2);
   auto r = w.sweep({"run", spec});
   ASSERT_EQ(r.code, 0) << r.err;
   auto store = w.store();
   auto jobs = *store->list_jobs(sweep_id(*store, "many"));
-  ASSERT_EQ(jobs.size(), 200u);
+  ASSERT_EQ(jobs.size(), 6u);
   for (const JobRecord& j : jobs) {
     EXPECT_EQ(j.state, JobState::kSucceeded) << j.hash << ": " << j.error;
     EXPECT_EQ(j.attempt, 1);
@@ -45,20 +45,19 @@ TEST(SweepRun, TwoHundredJobsOnTwoSlotsAreEachRecordedOnceWithEveryMetricRow) {
   // Running the same file again finds nothing to do and adds no job.
   r = w.sweep({"run", spec});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(store->list_jobs(sweep_id(*store, "many"))->size(), 200u);
+  EXPECT_EQ(store->list_jobs(sweep_id(*store, "many"))->size(), 6u);
 }
 
 TEST(SweepRun, FailuresAreRetriedAndResumeFromTheLatestCheckpoint) {
   SweepWorld w("retry");
   w.write_plan({{"0", {{"mode", "fail"}, {"fail_attempts", 1}, {"fail_at_step", 5}}},
-                {"1", {{"mode", "crash"}, {"fail_at_step", 2}}},
-                {"2", {{"mode", "nan"}, {"fail_at_step", 3}}}});
-  std::string spec = w.write_spec("retry", 3, 6, 2, "retries: 1\n");
+                {"1", {{"mode", "crash"}, {"fail_at_step", 2}}}});
+  std::string spec = w.write_spec("retry", 2, 6, 2, "retries: 1\n");
   auto r = w.sweep({"run", spec});
   ASSERT_EQ(r.code, 0) << r.err;
   auto store = w.store();
   auto jobs = *store->list_jobs(sweep_id(*store, "retry"));
-  ASSERT_EQ(jobs.size(), 3u);
+  ASSERT_EQ(jobs.size(), 2u);
   std::map<int, JobRecord> by_seed;
   for (const auto& j : jobs) by_seed[nlohmann::json::parse(j.params_json)["seed"].get<int>()] = j;
 
@@ -81,11 +80,6 @@ TEST(SweepRun, FailuresAreRetriedAndResumeFromTheLatestCheckpoint) {
   EXPECT_NE(crashed.error.find("exited with code 7"), std::string::npos) << crashed.error;
   EXPECT_NE(crashed.error.find("planned crash at step 2"), std::string::npos) << crashed.error;
 
-  const JobRecord& diverged = by_seed[2];
-  EXPECT_EQ(diverged.state, JobState::kDiverged);
-  EXPECT_EQ(diverged.attempt, 1);  // not retried
-  EXPECT_EQ(diverged.error, "train: loss is NaN at step 3");
-
   // `sweep retry` re-queues the failed job with a fresh budget; it fails twice more.
   r = w.sweep({"retry", "retry"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -93,20 +87,6 @@ TEST(SweepRun, FailuresAreRetriedAndResumeFromTheLatestCheckpoint) {
   r = w.sweep({"run", spec});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(store->get_job(crashed.id)->attempt, 4);
-}
-
-TEST(SweepRun, AJobPastMaxJobTimeIsStoppedAndFailed) {
-  SweepWorld w("timeout");
-  w.write_plan({{"0", {{"mode", "hang"}, {"fail_at_step", 1}}}});
-  std::string spec = w.write_spec("timeout", 2, 3, 0, "max_job_time: 1\nretries: 2\n");
-  auto r = w.sweep({"run", spec});
-  ASSERT_EQ(r.code, 0) << r.err;
-  auto store = w.store();
-  auto jobs = *store->list_jobs(sweep_id(*store, "timeout"));
-  EXPECT_EQ(jobs[0].state, JobState::kFailed);
-  EXPECT_EQ(jobs[0].attempt, 1);
-  EXPECT_EQ(jobs[0].error, "ran past max_job_time (1 s)");
-  EXPECT_EQ(jobs[1].state, JobState::kSucceeded);
 }
 
 TEST(SweepRun, KillNineMidSweepThenRerunLosesNothingAndDuplicatesNothing) {
@@ -119,9 +99,9 @@ TEST(SweepRun, KillNineMidSweepThenRerunLosesNothingAndDuplicatesNothing) {
   orchestrator.wait();
   // One worker dies with it (as on a machine reboot): its job must come back as lost.
   auto store = w.store();
-  // (A job still recorded as running may have finished after the orchestrator died: pick a live one.)
-  // If the kill landed while the only other slot was being refilled, there is none: the lost path
-  // is then not exercised by this run, the rest still is.
+  // (A job still recorded as running may have finished after the orchestrator died: pick a live
+  // one.) If the kill landed while the only other slot was being refilled, there is none: the lost
+  // path is then not exercised by this run, the rest still is.
   std::vector<JobRecord> running;
   auto listed = *store->list_jobs(sweep_id(*store, "crash"), JobState::kRunning);
   for (const JobRecord& j : listed) {
@@ -166,7 +146,8 @@ TEST(SweepRun, ASecondRunOfTheSameSweepIsRefusedAndCancelStopsTheFirst) {
   auto second = w.sweep({"run", spec});
   EXPECT_EQ(second.code, 1);
   EXPECT_NE(second.err.find("already being run by process " + std::to_string(first.id())),
-            std::string::npos) << second.err;
+            std::string::npos)
+      << second.err;
   auto cancel = w.sweep({"cancel", "twice"});
   EXPECT_EQ(cancel.code, 0) << cancel.err;
   first.wait();
@@ -180,15 +161,20 @@ TEST(SweepRun, CtrlCStopsWorkersWhichResumeOnTheNextRun) {
   w.write_plan({{"default", {{"step_sleep_ms", 50}}}});
   std::string spec = w.write_spec("ctrlc", 4, 20, 0);
   auto run = w.sweep_async({"run", spec});
-  ASSERT_TRUE(wait_until([&] {
-    auto store = w.store();
-    auto running = *store->list_jobs(sweep_id(*store, "ctrlc"), JobState::kRunning);
-    return running.size() == 2 && *store->latest_metrics(running[0].id) != std::map<std::string, double>{};
-  }, 30));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto store = w.store();
+        auto running = *store->list_jobs(sweep_id(*store, "ctrlc"), JobState::kRunning);
+        return running.size() == 2 &&
+               *store->latest_metrics(running[0].id) != std::map<std::string, double>{};
+      },
+      30));
   auto status = w.sweep({"status", "ctrlc"});
   EXPECT_EQ(status.code, 0) << status.err;
-  EXPECT_NE(status.out.find("ctrlc: pending 2, running 2 (running: process " + std::to_string(run.id())),
-            std::string::npos) << status.out;
+  EXPECT_NE(
+      status.out.find("ctrlc: pending 2, running 2 (running: process " + std::to_string(run.id())),
+      std::string::npos)
+      << status.out;
   ::kill(run.id(), SIGINT);
   run.wait();
   EXPECT_EQ(run.exit_code(), 130);
@@ -209,34 +195,12 @@ TEST(SweepRun, CtrlCStopsWorkersWhichResumeOnTheNextRun) {
   EXPECT_EQ(resumed, 2);
 }
 
-TEST(SweepRun, GpuSlotsSetCudaVisibleDevicesOnePerGpu) {
-  SweepWorld w("gpus");
-  w.write_plan({{"default", {{"step_sleep_ms", 100}}}});
-  std::string spec = w.write_spec("gpus", 2, 3, 0);
-  std::string text = testing::read_file(spec);
-  text.replace(text.find("resources: {slots: 2, threads_per_job: 1}"),
-               std::string("resources: {slots: 2, threads_per_job: 1}").size(),
-               "resources: {gpus: [3, 5], jobs_per_gpu: 1}");
-  std::ofstream(spec) << text;
-  auto r = w.sweep({"run", spec});
-  ASSERT_EQ(r.code, 0) << r.err;
-  auto store = w.store();
-  auto jobs = *store->list_jobs(sweep_id(*store, "gpus"));
-  std::set<std::string> seen, devices;
-  for (const JobRecord& j : jobs) {
-    EXPECT_EQ(j.state, JobState::kSucceeded) << j.error;
-    seen.insert(nlohmann::json::parse(j.info_json)["started"]["cuda_visible_devices"].get<std::string>());
-    devices.insert(j.device);
-    EXPECT_EQ(JobFile::read(j.run_dir + "/job.json").device, "cuda");
-  }
-  EXPECT_EQ(seen, (std::set<std::string>{"3", "5"}));
-  EXPECT_EQ(devices, (std::set<std::string>{"cuda:3", "cuda:5"}));
-}
-
 TEST(SweepRun, LeaderboardRanksByMinOrMaxAndBestPrintsAnExistingDirectory) {
   SweepWorld w("board");
   // Final val_loss per seed: seed 1 best (lowest), then 2, then 0; seed 3 fails.
-  w.write_plan({{"0", {{"val_loss", 3.0}}}, {"1", {{"val_loss", 1.0}}}, {"2", {{"val_loss", 2.0}}},
+  w.write_plan({{"0", {{"val_loss", 3.0}}},
+                {"1", {{"val_loss", 1.0}}},
+                {"2", {{"val_loss", 2.0}}},
                 {"3", {{"mode", "fail"}}}});
   std::string spec = w.write_spec("board", 4, 4, 2);
   ASSERT_EQ(w.sweep({"run", spec}).code, 0);
@@ -249,12 +213,14 @@ TEST(SweepRun, LeaderboardRanksByMinOrMaxAndBestPrintsAnExistingDirectory) {
   EXPECT_DOUBLE_EQ(rows[2]["val_loss"].get<double>(), 3.0);
   EXPECT_EQ(rows[0]["step"], 4);
   // val_token_acc = 1 / (1 + val_loss): maximised, so the same order.
-  lb = w.sweep({"leaderboard", "board", "--metric", "val_token_acc", "--format", "json", "--top", "2"});
+  lb = w.sweep(
+      {"leaderboard", "board", "--metric", "val_token_acc", "--format", "json", "--top", "2"});
   rows = nlohmann::json::parse(lb.out);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_DOUBLE_EQ(rows[0]["val_token_acc"].get<double>(), 0.5);
   auto table = w.sweep({"leaderboard", "board"});
-  EXPECT_NE(table.out.find("not ranked: 1 failed/lost, 0 diverged"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("not ranked: 1 failed/lost, 0 diverged"), std::string::npos)
+      << table.out;
 
   auto best = w.sweep({"best", "board"});
   ASSERT_EQ(best.code, 0) << best.err;
@@ -274,15 +240,35 @@ TEST(SweepRun, BestExitsOneWhenNoJobFinished) {
   EXPECT_NE(best.err.find("no job of sweep 'nobest' has finished"), std::string::npos) << best.err;
 }
 
+TEST(SweepRun, CommandsWithoutASweepNameNeedASingleSweepInTheDatabase) {
+  SweepWorld w("names");
+  ASSERT_EQ(w.sweep({"run", w.write_spec("first", 1, 2, 0)}).code, 0);
+  auto only = w.sweep({"leaderboard", "--format", "json"});
+  EXPECT_EQ(only.code, 0) << only.err;
+  ASSERT_EQ(w.sweep({"run", w.write_spec("second", 1, 2, 0)}).code, 0);
+  for (const char* command : {"leaderboard", "best", "jobs"}) {
+    auto r = w.sweep({command});
+    EXPECT_EQ(r.code, 1) << command;
+    EXPECT_NE(r.err.find("holds several sweeps: first, second"), std::string::npos) << r.err;
+  }
+  auto named = w.sweep({"best", "first"});
+  EXPECT_EQ(named.code, 0) << named.err;
+  auto unknown = w.sweep({"status", "third"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("sweep 'third' is not in database"), std::string::npos) << unknown.err;
+}
+
 TEST(SweepRun, AMissingWorkerProgramIsAnErrorBeforeAnythingStarts) {
   SweepWorld w("noworker");
   std::string spec = w.write_spec("noworker", 1, 2, 0);
   std::string text = testing::read_file(spec);
-  text.replace(text.find(FAKE_WORKER_EXE), std::string(FAKE_WORKER_EXE).size(), "/nonexistent/trainer");
+  text.replace(text.find(FAKE_WORKER_EXE), std::string(FAKE_WORKER_EXE).size(),
+               "/nonexistent/trainer");
   std::ofstream(spec) << text;
   auto r = w.sweep({"run", spec});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("worker program /nonexistent/trainer is missing"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("worker program /nonexistent/trainer is missing"), std::string::npos)
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(w.db()));
 }
 
@@ -291,7 +277,8 @@ TEST(SweepRun, AnUnreadableBaseModelIsAnErrorBeforeAnythingStarts) {
   std::filesystem::remove(w.root() + "/model/config.json");
   auto r = w.sweep({"run", w.write_spec("nomodel", 1, 2, 0)});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("base_model: cannot read " + w.root() + "/model/config.json"), std::string::npos)
+  EXPECT_NE(r.err.find("base_model: cannot read " + w.root() + "/model/config.json"),
+            std::string::npos)
       << r.err;
 }
 

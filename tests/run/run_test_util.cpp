@@ -31,7 +31,9 @@ bool wait_until(const std::function<bool()>& done, double timeout_s) {
 }
 
 SweepWorld::SweepWorld(const std::string& name) {
-  root_ = (fs::temp_directory_path() / ("sweep-run-test-" + name + "-" + std::to_string(::getpid()))).string();
+  root_ =
+      (fs::temp_directory_path() / ("sweep-run-test-" + name + "-" + std::to_string(::getpid())))
+          .string();
   fs::remove_all(root_);
   fs::create_directories(root_ + "/images");
   fs::create_directories(root_ + "/model");
@@ -59,7 +61,8 @@ std::string SweepWorld::write_spec(const std::string& name, int jobs, int max_st
                       << "base_model: " << root_ << "/model\n"
                       << "data:\n  train: " << root_ << "/train.json\n  val: " << root_
                       << "/train.json\n  image_folder: " << root_ << "/images\n"
-                      << "train:\n  max_steps: " << max_steps << "\n  eval_every: " << eval_every << "\n"
+                      << "train:\n  max_steps: " << max_steps << "\n  eval_every: " << eval_every
+                      << "\n"
                       << "grid:\n  seed: [" << seeds.str() << "]\n"
                       << "objective: {metric: val_loss, mode: min}\n"
                       << "resources: {slots: " << slots << ", threads_per_job: 1}\n"
@@ -74,7 +77,7 @@ void SweepWorld::write_plan(const nlohmann::json& plan) {
 
 CmdResult SweepWorld::sweep(const std::vector<std::string>& args) {
   std::string base = root_ + "/cmd-" + std::to_string(++calls_);
-  bp::child c(SWEEP_EXE, bp::args = args, bp::std_in < bp::null, bp::std_out > base + ".out",
+  bp::child c(SWEEP_EXE, bp::args = args, bp::std_in<bp::null, bp::std_out> base + ".out",
               bp::std_err > base + ".err");
   c.wait();
   return CmdResult{c.exit_code(), read_file(base + ".out"), read_file(base + ".err")};
@@ -82,7 +85,7 @@ CmdResult SweepWorld::sweep(const std::vector<std::string>& args) {
 
 bp::child SweepWorld::sweep_async(const std::vector<std::string>& args) {
   std::string base = root_ + "/async-" + std::to_string(++calls_);
-  return bp::child(SWEEP_EXE, bp::args = args, bp::std_in < bp::null, bp::std_out > base + ".out",
+  return bp::child(SWEEP_EXE, bp::args = args, bp::std_in<bp::null, bp::std_out> base + ".out",
                    bp::std_err > base + ".err");
 }
 

@@ -1,5 +1,5 @@
-// Unit tests of the run loop's pieces that need no processes: slots, retry decisions, event
-// ingestion into an in-memory store, and the run lock.
+// Unit tests of the run loop's pieces that need no processes: slots, event ingestion into an
+// in-memory store, and the run lock. (The retry rules are tested in run_loop_retry_test.cpp.)
 #include <unistd.h>
 
 #include <filesystem>
@@ -37,19 +37,6 @@ TEST(Scheduler, CpuSlotsAreHandedOutUntilAllAreBusy) {
   ASSERT_NE(s.free_slot(), nullptr);
   EXPECT_EQ(s.free_slot()->device(), "cpu");
   EXPECT_EQ(s.busy(), 1);
-}
-
-TEST(Scheduler, FailuresAreRetriedWhileAttemptsRemainButDivergenceIsFinal) {
-  EXPECT_TRUE(Scheduler::decide(AttemptEnd::kFailed, 1, 3).requeue);
-  EXPECT_FALSE(Scheduler::decide(AttemptEnd::kFailed, 3, 3).requeue);
-  EXPECT_EQ(Scheduler::decide(AttemptEnd::kFailed, 3, 3).state, JobState::kFailed);
-  EXPECT_FALSE(Scheduler::decide(AttemptEnd::kDiverged, 1, 3).requeue);
-  EXPECT_EQ(Scheduler::decide(AttemptEnd::kDiverged, 1, 3).state, JobState::kDiverged);
-  EXPECT_EQ(Scheduler::decide(AttemptEnd::kLost, 1, 2).state, JobState::kLost);
-  EXPECT_TRUE(Scheduler::decide(AttemptEnd::kLost, 1, 2).requeue);
-  EXPECT_EQ(Scheduler::decide(AttemptEnd::kTimedOut, 1, 5).state, JobState::kFailed);
-  EXPECT_FALSE(Scheduler::decide(AttemptEnd::kTimedOut, 1, 5).requeue);
-  EXPECT_EQ(Scheduler::decide(AttemptEnd::kStopped, 1, 1).state, JobState::kPending);
 }
 
 class IngestorTest : public ::testing::Test {

@@ -51,8 +51,10 @@ TEST(SweepSpecParse, DefaultsForOptionalSections) {
 }
 
 TEST(SweepSpecParse, ObjectiveModeDefaultsByMetric) {
-  EXPECT_EQ(testing::parse("objective: {metric: val_token_acc}\n")->objective.mode, "max");
-  EXPECT_EQ(testing::parse("objective: {metric: val_loss}\n")->objective.mode, "min");
+  EXPECT_STREQ(to_string(testing::parse("objective: {metric: val_token_acc}\n")->objective.mode),
+               "max");
+  EXPECT_STREQ(to_string(testing::parse("objective: {metric: val_loss}\n")->objective.mode),
+               "min");
 }
 
 TEST(SweepSpecParse, DurationsInSecondsOrUnits) {

@@ -1,0 +1,55 @@
+#include "orchestrator/run/retry_policy.h"
+
+namespace sweep {
+
+int allowed_attempts(int retries, int extra_attempts) { return retries + 1 + extra_attempts; }
+
+RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed) {
+  bool left = attempt < allowed;
+  switch (end) {
+    case AttemptEnd::kFinished:
+      return {JobState::kSucceeded, false};
+    case AttemptEnd::kFailed:
+      return {JobState::kFailed, left};
+    case AttemptEnd::kDiverged:
+      return {JobState::kDiverged, false};  // the same settings diverge again
+    case AttemptEnd::kStopped:
+      return {JobState::kPending, true};
+    case AttemptEnd::kTimedOut:
+      return {JobState::kFailed, false};  // a rerun would hit the same limit
+    case AttemptEnd::kCancelled:
+      return {JobState::kCancelled, false};
+    case AttemptEnd::kLost:
+      return {JobState::kLost, left};
+    case AttemptEnd::kOrphaned:
+      return {JobState::kLost, true};
+  }
+  return {JobState::kFailed, false};
+}
+
+bool can_retry_from(JobState state) {
+  return state != JobState::kPending && state != JobState::kRunning;
+}
+
+int extra_attempts_for_retry(int attempts_so_far) { return attempts_so_far; }
+
+Result<int> requeue_for_retry(Store& store, int64_t sweep_id, const std::vector<JobState>& states) {
+  int requeued = 0;
+  Status status = store.transaction([&]() -> Status {
+    for (JobState state : states) {
+      auto jobs = store.list_jobs(sweep_id, state);
+      if (!jobs.ok()) return jobs.error();
+      for (const JobRecord& job : *jobs) {
+        SWEEP_RETURN_IF_ERROR(
+            store.set_extra_attempts(job.id, extra_attempts_for_retry(job.attempt)));
+        SWEEP_RETURN_IF_ERROR(store.set_state(job.id, JobState::kPending));
+        ++requeued;
+      }
+    }
+    return ok_status();
+  });
+  if (!status.ok()) return status.error();
+  return requeued;
+}
+
+}  // namespace sweep
