@@ -21,6 +21,7 @@ const std::vector<Command>& commands() {
       {"merge", "CKPT [--base DIR] --out DIR  fold a LoRA checkpoint into its base model", cmd_merge},
       {"make-builtin", "tiny-llava  make the built-in base model once; prints its directory", cmd_make_builtin},
       {"init-model", "--preset tiny|small --out DIR [--seed N] [--vocab-size N]  random LLaVA, HF layout", cmd_init_model},
+      {"bench", "--model DIR [--batch B] [--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16]  time LoRA training steps", cmd_bench},
   };
   return all;
 }
@@ -36,6 +37,7 @@ void print_help(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace sweep::worker;
+  using sweep::kExitBadInput, sweep::kExitInternal, sweep::kExitOk;
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_help(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? kExitBadInput : kExitOk;
