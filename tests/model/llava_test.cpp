@@ -260,14 +260,13 @@ TEST(Checkpoint, NewTransformersLayoutLoadsToSameLogits) {
   std::string dir = temp_dir("layout2");
   write_config(c, dir);
   std::vector<std::pair<std::string, torch::Tensor>> renamed;
+  const std::string body = "language_model.model.";
   for (auto& [name, t] : state_dict(m)) {
-    std::string n = name;
-    if (n.rfind("language_model.model.", 0) == 0)
-      n = "model.language_model." + n.substr(21);
-    else if (n == "language_model.lm_head.weight")
-      n = "lm_head.weight";
-    else
-      n = "model." + n;
+    const TensorClass c = classify(name);
+    std::string n = "model." + name;  // vision tower and projector
+    if (c.role == TensorRole::kLmHead) n = "lm_head.weight";
+    if (c.part == ModelPart::kLanguageModel && c.role != TensorRole::kLmHead)
+      n = "model.language_model." + name.substr(body.size());
     renamed.emplace_back(n, t);
   }
   save_tensors(dir + "/model.safetensors", renamed);
