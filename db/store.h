@@ -177,6 +177,10 @@ class Store {
   // Plain state change (re-queue as pending, cancel, mark lost). `error` replaces the job's error
   // when non-empty.
   Status set_state(int64_t job_id, JobState state, const std::string& error = "");
+  // Attempts granted by `sweep retry` on top of the sweep file's retries + 1 (0 until then);
+  // orchestrator/run/retry_policy.h decides with it.
+  Result<int> extra_attempts(int64_t job_id);
+  Status set_extra_attempts(int64_t job_id, int extra_attempts);
 
   // Ingestion. Call inside transaction() together with set_cursor so that the cursor and the
   // rows move together. All are idempotent: re-ingesting the same events changes nothing.
@@ -186,10 +190,6 @@ class Store {
   // INSERT OR REPLACE on (job_id, step, name): one eval_metrics row per metric.
   Status add_eval(int64_t job_id, int attempt, int64_t step,
                   const std::map<std::string, double>& metrics);
-  // Attempts granted by `sweep retry` on top of the sweep file's retries + 1 (0 until then);
-  // orchestrator/run/retry_policy.h decides with it.
-  Result<int> extra_attempts(int64_t job_id);
-  Status set_extra_attempts(int64_t job_id, int extra_attempts);
   // INSERT OR REPLACE on (job_id, path); kept = 1.
   Status add_checkpoint(int64_t job_id, int64_t step, const std::string& path,
                         const std::string& metrics_json);
