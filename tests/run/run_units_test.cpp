@@ -108,8 +108,9 @@ TEST_F(IngestorTest, FinalEventOfAnEarlierAttemptDoesNotEndTheCurrentOne) {
 }
 
 TEST(RunLock, SecondHolderIsRefusedWithTheFirstHoldersPid) {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("lock-" + std::to_string(::getpid())) / ".lock").string();
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("lock-" + std::to_string(::getpid())) / ".lock")
+          .string();
   auto first = RunLock::acquire(path);
   ASSERT_TRUE(first.ok()) << first.error().message;
   auto second = RunLock::acquire(path);
