@@ -24,5 +24,6 @@ int cmd_score(const Args& args);         // cmd_score.cpp
 int cmd_merge(const Args& args);         // cmd_merge.cpp
 int cmd_make_builtin(const Args& args);  // cmd_make_builtin.cpp
 int cmd_init_model(const Args& args);    // cmd_init_model.cpp
+int cmd_bench(const Args& args);         // cmd_bench.cpp
 
 }  // namespace sweep::worker

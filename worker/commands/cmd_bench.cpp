@@ -1,0 +1,148 @@
+// `sweep-worker bench --model DIR [--batch B] [--text-tokens T] [--steps N] [--threads K]
+//  [--rank R] [--precision fp32|bf16]`: times LoRA training steps of the model in DIR on random
+// inputs and prints one JSON line (docs/performance.md). A step is what a sweep job's step is:
+// splice, forward, loss, backward, AdamW; LoRA rank R (alpha 2R) on q/k/v/o/gate/up/down of the
+// language model, projector and vision tower frozen. Each sample is one image and T text tokens,
+// the last half of the text supervised. Two warm-up steps are not timed.
+// bench/worker/peer.py runs the same step in PyTorch-Python; bench/worker/side_by_side.sh both.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "data/special_tokens.h"
+#include "worker/commands/commands.h"
+#include "worker/model/causal_lm_loss.h"
+#include "worker/model/checkpoint.h"
+#include "worker/model/lora.h"
+#include "worker/train/tool_args.h"
+
+namespace sweep::worker {
+namespace {
+
+struct BenchOptions {
+  std::string model_dir;
+  int batch = 4;
+  int text_tokens = 64;
+  int steps = 5;
+  int threads = 1;
+  int rank = 8;
+  std::string precision = "fp32";
+};
+
+BenchOptions parse(const Args& args) {
+  train::ToolArgs a("bench", args,
+                    {"model", "batch", "text-tokens", "steps", "threads", "rank", "precision"});
+  BenchOptions o;
+  o.model_dir = a.required("model");
+  o.batch = a.get_int("batch", o.batch);
+  o.text_tokens = a.get_int("text-tokens", o.text_tokens);
+  o.steps = a.get_int("steps", o.steps);
+  o.threads = a.get_int("threads", o.threads);
+  o.rank = a.get_int("rank", o.rank);
+  o.precision = a.get("precision", o.precision);
+  auto at_least = [](const char* name, int value, int low) {
+    if (value < low)
+      throw train::ToolArgsError("bench: --" + std::string(name) + " must be >= " +
+                                 std::to_string(low) + ", got " + std::to_string(value));
+  };
+  at_least("batch", o.batch, 1);
+  at_least("text-tokens", o.text_tokens, 2);  // BOS and at least one supervised token
+  at_least("steps", o.steps, 1);
+  at_least("threads", o.threads, 1);
+  at_least("rank", o.rank, 1);
+  if (o.precision != "fp32" && o.precision != "bf16")
+    throw train::ToolArgsError("bench: --precision must be fp32 or bf16, got '" + o.precision +
+                               "'");
+  return o;
+}
+
+// B samples of BOS, the image placeholder, then T - 1 text ids; labels on the last T / 2 text
+// tokens. Ids are drawn from the generator so every run times the same inputs.
+model::MultimodalInputs random_batch(const model::LlavaConfig& c, const BenchOptions& o) {
+  torch::manual_seed(0);
+  const int64_t vocab = c.text.vocab_size;
+  model::MultimodalInputs in;
+  for (int b = 0; b < o.batch; ++b) {
+    std::vector<int64_t> ids = {1, data::kImageTokenIndex};
+    auto text = torch::randint(3, vocab, {o.text_tokens - 1}, torch::kLong);
+    for (int64_t i = 0; i < text.size(0); ++i) ids.push_back(text[i].item<int64_t>());
+    std::vector<int64_t> labels(ids.size(), data::kIgnoreIndex);
+    const size_t first_supervised = ids.size() - static_cast<size_t>(o.text_tokens / 2);
+    for (size_t i = first_supervised; i < ids.size(); ++i) labels[i] = ids[i];
+    in.input_ids.push_back(std::move(ids));
+    in.labels.push_back(std::move(labels));
+    in.has_image.push_back(true);
+  }
+  in.pixel_values = torch::randn({o.batch, 3, c.image_size(), c.image_size()});  // (B, 3, S, S)
+  return in;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  return train::run_tool("bench", [&]() -> int {
+    const BenchOptions o = parse(args);
+    torch::set_num_threads(o.threads);
+    const torch::Dtype base_dtype = o.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    model::LlavaForConditionalGeneration m = model::load_llava(o.model_dir, base_dtype, torch::kCPU);
+    model::LoraSettings lora;
+    lora.r = o.rank;
+    lora.alpha = 2.0 * o.rank;
+    lora.dropout = 0.0;
+    model::apply_lora(m, lora, /*seed=*/1);
+    model::TrainableGroups groups =
+        model::set_trainable(m, /*lora_mode=*/true, /*train_projector=*/false);
+    torch::optim::AdamW adamw(groups.lora, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
+    m->train();
+
+    const model::MultimodalInputs in = random_batch(m->config(), o);
+    double loss_value = 0;
+    auto step = [&] {
+      adamw.zero_grad();
+      model::SplicedBatch b = m->splice(in, /*max_length=*/0);
+      torch::Tensor loss = model::causal_lm_loss(m->forward(b), b.labels);
+      loss.backward();
+      adamw.step();
+      loss_value = loss.item<double>();
+    };
+    for (int i = 0; i < 2; ++i) step();  // warm-up: allocator, OpenMP pool, first-touch pages
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < o.steps; ++i) step();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / o.steps;
+
+    const int64_t image_tokens = m->config().num_image_tokens();
+    const double tokens_per_step = static_cast<double>(o.batch) * (image_tokens + o.text_tokens);
+    nlohmann::json line = {{"impl", "sweep-worker"},
+                           {"model", o.model_dir},
+                           {"precision", o.precision},
+                           {"threads", o.threads},
+                           {"batch", o.batch},
+                           {"image_tokens", image_tokens},
+                           {"text_tokens", o.text_tokens},
+                           {"rank", o.rank},
+                           {"steps", o.steps},
+                           {"step_ms", seconds * 1e3},
+                           {"tokens_per_s", tokens_per_step / seconds},
+                           {"samples_per_s", o.batch / seconds},
+                           {"peak_rss_mb", peak_rss_mb()},
+                           {"loss", loss_value}};
+    std::cout << line.dump() << std::endl;
+    return kExitOk;
+  });
+}
+
+}  // namespace sweep::worker
