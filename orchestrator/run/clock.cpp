@@ -42,7 +42,7 @@ Clock& system_clock() {
 void FakeClock::wait(double seconds, int wake_fd) {
   if (wake_fd >= 0 && readable(wake_fd, 0)) return;
   now_ += seconds;
-  if (on_wait) on_wait(now_);
+  if (on_wait_) on_wait_(now_);
 }
 
 }  // namespace sweep

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 
 namespace sweep {
 
@@ -27,8 +28,8 @@ class SystemClock : public Clock {
 Clock& system_clock();
 
 // A clock that moves only when told to. wait() returns at once: if wake_fd is readable the time
-// stays (a wake-up came first), otherwise the clock jumps by `seconds` and `on_wait` runs, which
-// is where a test acts between two ticks of the loop (asks it to stop, checks a state).
+// stays (a wake-up came first), otherwise the clock jumps by `seconds` and the on_wait hook runs:
+// that is where a test acts between two ticks of the loop (asks it to stop, writes a file).
 class FakeClock : public Clock {
  public:
   explicit FakeClock(double start = 1.7e9) : now_(start) {}
@@ -36,12 +37,12 @@ class FakeClock : public Clock {
   double now() override { return now_; }
   void wait(double seconds, int wake_fd) override;
   void advance(double seconds) { now_ += seconds; }
-
   // Called with the new time after every wait that moved the clock.
-  std::function<void(double now)> on_wait;
+  void set_on_wait(std::function<void(double now)> hook) { on_wait_ = std::move(hook); }
 
  private:
   double now_;
+  std::function<void(double now)> on_wait_;
 };
 
 }  // namespace sweep

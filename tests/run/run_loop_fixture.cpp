@@ -18,8 +18,8 @@ bool RecordingObserver::saw(const std::string& text) const {
 }
 
 RunLoopTest::RunLoopTest()
-    : script([](const JobFile&) { return WorkerScript::succeeding(3); }),
-      executor_(clock_, [this](const JobFile& job) { return script(job); }) {
+    : script_([](const JobFile&) { return WorkerScript::succeeding(3); }),
+      executor_(clock_, [this](const JobFile& job) { return script_(job); }) {
   const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
   root_ = (fs::temp_directory_path() / ("sweep-loop-" + std::to_string(::getpid()) + "-" +
                                         test->test_suite_name() + "-" + test->name()))

@@ -1,5 +1,5 @@
 // The world of a run-loop unit test: an in-memory store holding one sweep with a job per seed, a
-// FakeClock and a FakeExecutor whose workers follow `script`, and a run directory under the
+// FakeClock and a FakeExecutor whose workers follow `script_`, and a run directory under the
 // system temp dir. Nothing here starts a process or sleeps.
 #pragma once
 
@@ -62,7 +62,7 @@ class RunLoopTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   FakeClock clock_;
   // What every launched worker does; by default it trains 3 steps and finishes.
-  std::function<WorkerScript(const JobFile& job)> script;
+  std::function<WorkerScript(const JobFile& job)> script_;
   FakeExecutor executor_;
   RecordingObserver observer_;
   int64_t sweep_id_ = 0;

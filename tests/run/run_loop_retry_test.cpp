@@ -20,7 +20,7 @@ using RunLoopRetry = RunLoopTest;
 TEST_F(RunLoopRetry, AFailedAttemptIsRetriedWithResumeUntilTheRetriesAreUsed) {
   add_jobs(2);
   // Seed 0 fails once and then succeeds; seed 1 fails every time.
-  script = [](const JobFile& job) {
+  script_ = [](const JobFile& job) {
     if (seed_of(job) == 0 && job.attempt > 1) return WorkerScript::succeeding(4);
     return WorkerScript::failing(2, "boom at step 2");
   };
@@ -52,7 +52,7 @@ TEST_F(RunLoopRetry, AFailedAttemptIsRetriedWithResumeUntilTheRetriesAreUsed) {
 
 TEST_F(RunLoopRetry, AnExitWithoutAFinalEventFailsWithTheLastStderrLines) {
   add_jobs(1);
-  script = [](const JobFile&) {
+  script_ = [](const JobFile&) {
     return WorkerScript::training(2).stderr_text("loading\nfatal: out of memory\n").exit(2, 7);
   };
   ASSERT_TRUE(run(config()).ok());
@@ -65,7 +65,7 @@ TEST_F(RunLoopRetry, AnExitWithoutAFinalEventFailsWithTheLastStderrLines) {
 
 TEST_F(RunLoopRetry, SweepRetryGivesFailedJobsAFreshBudget) {
   add_jobs(2);
-  script = [](const JobFile& job) {
+  script_ = [](const JobFile& job) {
     return seed_of(job) == 0 ? WorkerScript::failing(1, "boom") : WorkerScript::succeeding(1);
   };
   RunConfig c = config();
@@ -88,7 +88,7 @@ TEST_F(RunLoopRetry, SweepRetryGivesFailedJobsAFreshBudget) {
 
 TEST_F(RunLoopRetry, ADivergedJobIsNeverRetried) {
   add_jobs(2);
-  script = [](const JobFile& job) {
+  script_ = [](const JobFile& job) {
     if (seed_of(job) == 0) return WorkerScript::failing(3, "loss is NaN at step 3", true);
     // A NaN loss and an exit without a final event is divergence too.
     double nan = std::numeric_limits<double>::quiet_NaN();
@@ -107,7 +107,7 @@ TEST_F(RunLoopRetry, ADivergedJobIsNeverRetried) {
 
 TEST_F(RunLoopRetry, AJobPastMaxJobTimeGetsSigtermThenSigkillAfterTheGraceAndFails) {
   add_jobs(1);
-  script = [](const JobFile&) { return WorkerScript::training(100).ignore_term(); };
+  script_ = [](const JobFile&) { return WorkerScript::training(100).ignore_term(); };
   RunConfig c = config();
   c.max_job_time_s = 10;
   c.term_grace_s = 5;
@@ -129,7 +129,7 @@ TEST_F(RunLoopRetry, AJobPastMaxJobTimeGetsSigtermThenSigkillAfterTheGraceAndFai
 
 TEST_F(RunLoopRetry, AWorkerThatStopsOnSigtermAfterMaxJobTimeIsNotKilled) {
   add_jobs(1);
-  script = [](const JobFile&) { return WorkerScript::training(100); };
+  script_ = [](const JobFile&) { return WorkerScript::training(100); };
   RunConfig c = config();
   c.max_job_time_s = 10;
   ASSERT_TRUE(run(c).ok());
@@ -142,7 +142,7 @@ TEST_F(RunLoopRetry, AWorkerThatStopsOnSigtermAfterMaxJobTimeIsNotKilled) {
 
 TEST_F(RunLoopRetry, AWorkerThatVanishesWithoutAFinalEventIsLostAndRequeuedWhileRetriesAllow) {
   add_jobs(2);
-  script = [](const JobFile& job) {
+  script_ = [](const JobFile& job) {
     if (seed_of(job) == 0 && job.attempt > 1) return WorkerScript::succeeding(3);
     return WorkerScript::training(2).vanish(2);
   };

@@ -67,7 +67,7 @@ TEST_F(RunLoopScheduling, GpuSlotsSetCudaVisibleDevicesOnePerGpu) {
 
 TEST_F(RunLoopScheduling, AFreedSlotIsRefilledInTheTickThatFreedIt) {
   add_jobs(3);
-  script = [](const JobFile& job) { return WorkerScript::succeeding(seed_of(job) == 0 ? 2 : 6); };
+  script_ = [](const JobFile& job) { return WorkerScript::succeeding(seed_of(job) == 0 ? 2 : 6); };
   ASSERT_TRUE(run(config()).ok());
   ASSERT_EQ(executor_.launches().size(), 3u);
   int64_t first = executor_.launches()[0].pid;

@@ -11,16 +11,16 @@ using RunLoopStop = RunLoopTest;
 
 TEST_F(RunLoopStop, TheFirstStopRequestSendsSigtermAndLeavesTheJobsResumable) {
   add_jobs(3);
-  script = [](const JobFile&) { return WorkerScript::training(100); };
+  script_ = [](const JobFile&) { return WorkerScript::training(100); };
   RunLoop loop(*store_, executor_, config(), &observer_, clock_);
   double stop_at = clock_.now() + 5;
   bool asked = false;
-  clock_.on_wait = [&](double now) {
+  clock_.set_on_wait([&](double now) {
     if (now >= stop_at && !asked) {
       asked = true;
       loop.request_stop();
     }
-  };
+  });
   auto summary = loop.run();
   ASSERT_TRUE(summary.ok()) << summary.error().to_string();
   EXPECT_TRUE(summary->interrupted);
@@ -42,7 +42,7 @@ TEST_F(RunLoopStop, TheFirstStopRequestSendsSigtermAndLeavesTheJobsResumable) {
   EXPECT_TRUE(attempts(2).empty());
 
   // The next run resumes them.
-  script = [](const JobFile&) { return WorkerScript::succeeding(2); };
+  script_ = [](const JobFile&) { return WorkerScript::succeeding(2); };
   ASSERT_TRUE(run(config()).ok());
   EXPECT_EQ(counts()[JobState::kSucceeded], 3);
   EXPECT_EQ(job(0).attempt, 2);
@@ -51,16 +51,16 @@ TEST_F(RunLoopStop, TheFirstStopRequestSendsSigtermAndLeavesTheJobsResumable) {
 
 TEST_F(RunLoopStop, TheSecondStopRequestKillsTheWorkers) {
   add_jobs(2);
-  script = [](const JobFile&) { return WorkerScript::training(100).ignore_term(); };
+  script_ = [](const JobFile&) { return WorkerScript::training(100).ignore_term(); };
   RunLoop loop(*store_, executor_, config(), &observer_, clock_);
   double start = clock_.now();
   int asked = 0;
-  clock_.on_wait = [&](double now) {
+  clock_.set_on_wait([&](double now) {
     if ((asked == 0 && now >= start + 5) || (asked == 1 && now >= start + 7)) {
       ++asked;
       loop.request_stop();
     }
-  };
+  });
   auto summary = loop.run();
   ASSERT_TRUE(summary.ok()) << summary.error().to_string();
   EXPECT_TRUE(summary->interrupted);
@@ -82,15 +82,15 @@ TEST_F(RunLoopStop, TheSecondStopRequestKillsTheWorkers) {
 
 TEST_F(RunLoopStop, ACancelRequestCancelsRunningAndPendingJobs) {
   add_jobs(3);
-  script = [](const JobFile&) { return WorkerScript::training(100); };
+  script_ = [](const JobFile&) { return WorkerScript::training(100); };
   double cancel_at = clock_.now() + 3;
   bool asked = false;
-  clock_.on_wait = [&](double now) {
+  clock_.set_on_wait([&](double now) {
     if (now >= cancel_at && !asked) {
       asked = true;
       std::ofstream(cancel_request_path(sweep_dir())) << "1\n";  // what `sweep cancel` writes
     }
-  };
+  });
   auto summary = run(config());
   ASSERT_TRUE(summary.ok()) << summary.error().to_string();
   EXPECT_EQ(summary->counts[JobState::kCancelled], 3);
