@@ -1,7 +1,6 @@
 #include "data/conversation.h"
 
-#include <stdexcept>
-
+#include "common/failure.h"
 #include "data/text_util.h"
 
 namespace sweep::data {
@@ -26,9 +25,9 @@ std::vector<Turn> template_turns(const Sample& s, bool has_image) {
   for (size_t j = 0; j < turns.size(); ++j) {
     const char* expected = j % 2 == 0 ? "human" : "gpt";
     if (turns[j].from != expected) {
-      throw std::runtime_error("sample " + s.id + ": conversations[" +
-                               std::to_string(j + first) + "] is from \"" + turns[j].from +
-                               "\", expected \"" + expected + "\" (roles must alternate)");
+      fail(ErrorKind::kUser, "sample " + s.id + ": conversations[" + std::to_string(j + first) +
+                                 "] is from \"" + turns[j].from + "\", expected \"" + expected +
+                                 "\" (roles must alternate)");
     }
     if (has_image) turns[j].value = move_image_token_to_front(turns[j].value);
   }

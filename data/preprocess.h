@@ -26,8 +26,8 @@ struct TokenizedSample {
 // `has_image`: the sample has an image (the <image> token is moved to the front and split out).
 // Not truncated here: the model truncates after splicing the image features. `max_length` only
 // decides, like LLaVA, whether the mismatch check applies (it is skipped when the counted length
-// reaches max_length); 0 = always check. Throws std::runtime_error naming the sample when roles
-// do not alternate.
+// reaches max_length); 0 = always check. Throws Failure (kUser) naming the sample when roles do
+// not alternate.
 TokenizedSample tokenize_sample(const Sample& s, const Tokenizer& tok, bool has_image,
                                 int64_t max_length = 0);
 

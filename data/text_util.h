@@ -16,10 +16,4 @@ std::string replace_all(const std::string& s, const std::string& from, const std
 std::vector<std::string> split_all(const std::string& s, const std::string& sep);
 size_t count_occurrences(const std::string& s, const std::string& needle);
 
-// The turns the template sees: a leading non-human turn dropped, <image> moved to the front
-// when `has_image`. Throws Failure (common/failure.h) naming the sample when roles do not alternate.
-std::vector<Turn> template_turns(const Sample& s, bool has_image);
-// The vicuna_v1 prompt of turns that already alternate human/gpt.
-std::string vicuna_v1_prompt_of(const std::vector<Turn>& turns);
-
 }  // namespace sweep::data
