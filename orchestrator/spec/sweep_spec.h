@@ -1,4 +1,4 @@
-// The sweep file (DESIGN.md §4, docs/sweep-file.md): parsing and strict validation of the YAML into
+// The sweep file (docs/sweep-file.md): parsing and strict validation of the YAML into
 // a typed SweepSpec, expansion of its grid into jobs, and the stable identity (hash) of a job.
 // LibTorch-free. Every function here is pure apart from load_sweep_spec reading one file; all are
 // safe to call from several threads on distinct arguments.
