@@ -3,7 +3,11 @@
 // evaluation both use these functions, so a validation loss is the training loss of the same
 // tokens.
 //
-// Shapes: B batch, T positions, V vocabulary.
+// The supervised-only path computes the same loss without a (B, T, V) tensor: supervised_positions
+// picks the N positions whose next label is supervised, the model computes logits (N, V) there
+// only (LlavaForConditionalGeneration::loss), and token_losses scores them.
+//
+// Shapes: B batch, T positions, V vocabulary, N supervised positions.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +32,19 @@ std::pair<torch::Tensor, int64_t> causal_lm_loss_sum(const torch::Tensor& logits
 
 // Mean over supervised tokens; 0 (with a graph) when nothing is supervised.
 torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
+
+// The positions t whose label at t + 1 is supervised (!= kIgnoreIndex), in row-major order.
+struct SupervisedPositions {
+  torch::Tensor rows;     // (N) int64, flat index b * T + t into a (B * T, ...) view
+  torch::Tensor samples;  // (N) int64, b of each row
+  torch::Tensor targets;  // (N) int64, the label at t + 1
+  int64_t count = 0;      // N
+};
+// labels (B, T) -> positions on the labels' device.
+SupervisedPositions supervised_positions(const torch::Tensor& labels);
+
+// Per-token cross-entropy (N) in fp32 (fp64 for fp64 logits) of logits (N, V) against targets (N).
+// With N = 0 the sum is 0 and still has a graph to the logits.
+torch::Tensor token_losses(const torch::Tensor& logits, const torch::Tensor& targets);
 
 }  // namespace sweep::model

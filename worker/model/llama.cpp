@@ -1,5 +1,5 @@
 // Shapes: B batch, T new tokens, S = cached + new tokens, H hidden, nh query heads, nkv key/value
-// heads, hd head dim, V vocab.
+// heads, hd head dim, V vocab, N gathered rows (flat b * T + t).
 #include "worker/model/llama.h"
 
 #include <cmath>
@@ -32,16 +32,17 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& positi
                                                      int64_t head_dim, double theta) {
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
   auto i = torch::arange(0, head_dim, 2, opts);
-  auto inv_freq = torch::pow(theta, i / double(head_dim)).reciprocal();       // [hd/2]
-  auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;     // [B,T,hd/2]
-  auto emb = torch::cat({freqs, freqs}, -1);                                   // [B,T,hd]
+  auto inv_freq = torch::pow(theta, i / double(head_dim)).reciprocal();    // [hd/2]
+  auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [B,T,hd/2]
+  auto emb = torch::cat({freqs, freqs}, -1);                               // [B,T,hd]
   return {emb.cos(), emb.sin()};
 }
 
 namespace {
 
 // q or k [B,n,T,hd] with cos/sin [B,T,hd].
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
+                         const torch::Tensor& sin) {
   auto c = cos.unsqueeze(1).to(x.scalar_type());
   auto s = sin.unsqueeze(1).to(x.scalar_type());
   return x * c + rotate_half(x) * s;
@@ -68,7 +69,8 @@ torch::Tensor LlamaAttentionImpl::scores(const torch::Tensor& x, const torch::Te
                                          const torch::Tensor& sin) {
   int64_t B = x.size(0), T = x.size(1);
   auto q = apply_rope(q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2), cos, sin);
-  auto k = apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
+  auto k =
+      apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
   k = repeat_kv(k, heads_ / kv_heads_);
   return torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim_));  // [B,nh,T,T]
 }
@@ -78,7 +80,8 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
                                           torch::Tensor* k_cache, torch::Tensor* v_cache) {
   int64_t B = x.size(0), T = x.size(1);
   auto q = apply_rope(q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2), cos, sin);
-  auto k = apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
+  auto k =
+      apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
   auto v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // [B,nkv,T,hd]
   if (k_cache) {
     if (k_cache->defined()) {
@@ -105,6 +108,38 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   return o_proj->forward(out);
 }
 
+torch::Tensor LlamaAttentionImpl::forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
+                                               const torch::Tensor& sin,
+                                               const torch::Tensor& key_mask,
+                                               const torch::Tensor& rows) {
+  const int64_t B = x.size(0), T = x.size(1), N = rows.size(0), groups = heads_ / kv_heads_;
+  auto k = apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos,
+                      sin);                                                        // [B,nkv,T,hd]
+  auto v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // [B,nkv,T,hd]
+  auto samples = torch::div(rows, T, /*rounding_mode=*/"floor");                   // [N]
+  auto positions = rows - samples * T;                                             // [N]
+  auto x_rows = x.reshape({B * T, -1}).index_select(0, rows);                      // [N,H]
+  auto cos_rows = cos.reshape({B * T, head_dim_}).index_select(0, rows).unsqueeze(1);  // [N,1,hd]
+  auto sin_rows = sin.reshape({B * T, head_dim_}).index_select(0, rows).unsqueeze(1);  // [N,1,hd]
+  auto q = apply_rope(q_proj->forward(x_rows).view({N, heads_, 1, head_dim_}), cos_rows, sin_rows);
+  // Query head h reads key head h / groups (HF repeat_kv), so group the queries by key head
+  // instead of repeating the keys: [N,nkv,groups,hd] against the row's sample's [N,nkv,T,hd].
+  q = q.view({N, kv_heads_, groups, head_dim_});
+  k = k.index_select(0, samples);                       // [N,nkv,T,hd]
+  v = v.index_select(0, samples);                       // [N,nkv,T,hd]
+  auto scores = torch::matmul(q, k.transpose(-1, -2));  // [N,nkv,groups,T]
+  if (q.scalar_type() != torch::kFloat64) scores = scores.to(torch::kFloat32);
+  scores = scores / std::sqrt(double(head_dim_));
+  auto key_index = torch::arange(T, positions.options()).view({1, T});
+  auto allowed = key_index.le(positions.view({N, 1}));  // [N,T] causal
+  if (key_mask.defined()) allowed = allowed.logical_and(key_mask.index_select(0, samples));
+  scores = scores.masked_fill(allowed.logical_not().view({N, 1, 1, T}),
+                              std::numeric_limits<float>::lowest());
+  auto probs = torch::softmax(scores, -1).to(q.scalar_type());
+  auto out = torch::matmul(probs, v).reshape({N, heads_ * head_dim_});  // [N, nh*hd]
+  return o_proj->forward(out);                                          // [N,H]
+}
+
 LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) {
   gate_proj = register_module("gate_proj", LoraLinear(c.hidden_size, c.intermediate_size, false));
   up_proj = register_module("up_proj", LoraLinear(c.hidden_size, c.intermediate_size, false));
@@ -124,10 +159,21 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c) {
 }
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                             const torch::Tensor& sin, const torch::Tensor& key_mask,
-                                             torch::Tensor* k_cache, torch::Tensor* v_cache) {
-  auto h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, key_mask, k_cache, v_cache);
+                                             const torch::Tensor& sin,
+                                             const torch::Tensor& key_mask, torch::Tensor* k_cache,
+                                             torch::Tensor* v_cache) {
+  auto h =
+      x + self_attn->forward(input_layernorm->forward(x), cos, sin, key_mask, k_cache, v_cache);
   return h + mlp->forward(post_attention_layernorm->forward(h));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
+                                                  const torch::Tensor& sin,
+                                                  const torch::Tensor& key_mask,
+                                                  const torch::Tensor& rows) {
+  auto x_rows = x.reshape({-1, x.size(2)}).index_select(0, rows);  // [N,H]
+  auto h = x_rows + self_attn->forward_rows(input_layernorm->forward(x), cos, sin, key_mask, rows);
+  return h + mlp->forward(post_attention_layernorm->forward(h));  // [N,H]
 }
 
 LlamaModelImpl::LlamaModelImpl(const TextConfig& c) : config_(c) {
@@ -154,6 +200,21 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& inputs_embeds,
   return norm->forward(x);
 }
 
+torch::Tensor LlamaModelImpl::forward_rows(const torch::Tensor& inputs_embeds,
+                                           const torch::Tensor& position_ids,
+                                           const torch::Tensor& attention_mask,
+                                           const torch::Tensor& rows) {
+  auto [cos, sin] = rope_cos_sin(position_ids, config_.head_dim, config_.rope_theta);
+  const size_t L = layers->size();
+  auto x = inputs_embeds;  // [B,T,H]
+  for (size_t i = 0; i + 1 < L; ++i)
+    x = (*layers)[i]->as<LlamaDecoderLayer>()->forward(x, cos, sin, attention_mask, nullptr,
+                                                       nullptr);
+  if (L == 0) return norm->forward(x.reshape({-1, x.size(2)}).index_select(0, rows));
+  auto last = (*layers)[L - 1]->as<LlamaDecoderLayer>();
+  return norm->forward(last->forward_rows(x, cos, sin, attention_mask, rows));  // [N,H]
+}
+
 LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) {
   model = register_module("model", LlamaModel(c));
   lm_head = register_module("lm_head", LoraLinear(c.hidden_size, c.vocab_size, /*bias=*/false));
@@ -163,6 +224,13 @@ torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& inputs_embeds,
                                             const torch::Tensor& position_ids,
                                             const torch::Tensor& attention_mask, KvCache* cache) {
   return lm_head->forward(model->forward(inputs_embeds, position_ids, attention_mask, cache));
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward_rows(const torch::Tensor& inputs_embeds,
+                                                 const torch::Tensor& position_ids,
+                                                 const torch::Tensor& attention_mask,
+                                                 const torch::Tensor& rows) {
+  return lm_head->forward(model->forward_rows(inputs_embeds, position_ids, attention_mask, rows));
 }
 
 }  // namespace sweep::model

@@ -48,6 +48,11 @@ class LlamaAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& key_mask, torch::Tensor* k_cache,
                         torch::Tensor* v_cache);
+  // The attention output (N, H) at flat rows (b * T + t) only: keys and values of every position
+  // of x [B,T,H], queries at `rows` (N). No cache; key_mask as in forward.
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
+                             const torch::Tensor& sin, const torch::Tensor& key_mask,
+                             const torch::Tensor& rows);
   // Pre-softmax attention scores [B, nh, T, S] (scaled, unmasked); for tests of RoPE.
   torch::Tensor scores(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
@@ -71,6 +76,10 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& key_mask, torch::Tensor* k_cache,
                         torch::Tensor* v_cache);
+  // The layer's output (N, H) at flat rows (b * T + t) of x [B,T,H] only (forward, then gather).
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
+                             const torch::Tensor& sin, const torch::Tensor& key_mask,
+                             const torch::Tensor& rows);
   LlamaAttention self_attn{nullptr};
   LlamaMlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -84,6 +93,10 @@ class LlamaModelImpl : public torch::nn::Module {
   // (undefined = all valid). Causal. Returns the final-norm hidden states [B,T,H].
   torch::Tensor forward(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
                         const torch::Tensor& attention_mask, KvCache* cache = nullptr);
+  // forward(...).reshape({B*T, H}).index_select(0, rows) -> [N,H], without the rest: the last
+  // layer and the final norm run only at `rows` (N flat indices b * T + t). No cache.
+  torch::Tensor forward_rows(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
+                             const torch::Tensor& attention_mask, const torch::Tensor& rows);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
@@ -98,6 +111,9 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   explicit LlamaForCausalLMImpl(const TextConfig& c);
   torch::Tensor forward(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
                         const torch::Tensor& attention_mask, KvCache* cache = nullptr);  // logits
+  // Logits [N,V] at flat rows (b * T + t) only, as model->forward_rows then lm_head.
+  torch::Tensor forward_rows(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
+                             const torch::Tensor& attention_mask, const torch::Tensor& rows);
   LlamaModel model{nullptr};
   LoraLinear lm_head{nullptr};
 };

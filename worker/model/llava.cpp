@@ -1,6 +1,7 @@
 // Shapes: B batch, T tokens after splicing, H text width, P image tokens per image, V vocab.
 #include "worker/model/llava.h"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -114,6 +115,18 @@ SplicedBatch LlavaForConditionalGenerationImpl::splice(const MultimodalInputs& i
 
 torch::Tensor LlavaForConditionalGenerationImpl::forward(const SplicedBatch& b) {
   return language_model->forward(b.inputs_embeds, b.position_ids, b.attention_mask);  // [B,T,V]
+}
+
+torch::Tensor LlavaForConditionalGenerationImpl::logits_at(const SplicedBatch& b,
+                                                           const torch::Tensor& rows) {
+  return language_model->forward_rows(b.inputs_embeds, b.position_ids, b.attention_mask,
+                                      rows.to(device()));  // [N,V]
+}
+
+torch::Tensor LlavaForConditionalGenerationImpl::loss(const SplicedBatch& b) {
+  const SupervisedPositions at = supervised_positions(b.labels);
+  torch::Tensor losses = token_losses(logits_at(b, at.rows), at.targets);  // [N] fp32
+  return losses.sum() / static_cast<double>(std::max<int64_t>(at.count, 1));
 }
 
 std::vector<int64_t> LlavaForConditionalGenerationImpl::generate(

@@ -45,6 +45,12 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
   // one placeholder, on an id outside the vocabulary or on label/id length mismatch.
   SplicedBatch splice(const MultimodalInputs& in, int64_t max_length);
   torch::Tensor forward(const SplicedBatch& b);  // logits [B, T, V] in the base dtype
+  // forward(b).reshape({B*T, V}).index_select(0, rows) -> [N, V], without computing the rest: the
+  // last decoder layer, the final norm and lm_head run only at `rows` (flat b * T + t).
+  torch::Tensor logits_at(const SplicedBatch& b, const torch::Tensor& rows);
+  // causal_lm_loss(forward(b), b.labels) (same value and gradients) with logits computed only at
+  // the supervised positions: mean over supervised tokens, 0 with a graph when there are none.
+  torch::Tensor loss(const SplicedBatch& b);
 
   // Greedy decoding with a KV cache; prompt_ids may contain one kImageTokenIndex. Returns only the
   // new tokens; stops after eos (eos excluded) or after max_new_tokens. Runs under NoGradGuard.
