@@ -13,12 +13,11 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "data/special_tokens.h"
 #include "worker/commands/commands.h"
-#include "worker/model/causal_lm_loss.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
 #include "worker/train/tool_args.h"
@@ -97,7 +96,8 @@ int cmd_bench(const Args& args) {
     const BenchOptions o = parse(args);
     torch::set_num_threads(o.threads);
     const torch::Dtype base_dtype = o.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-    model::LlavaForConditionalGeneration m = model::load_llava(o.model_dir, base_dtype, torch::kCPU);
+    model::LlavaForConditionalGeneration m =
+        model::load_llava(o.model_dir, base_dtype, torch::kCPU);
     model::LoraSettings lora;
     lora.r = o.rank;
     lora.alpha = 2.0 * o.rank;
@@ -113,7 +113,7 @@ int cmd_bench(const Args& args) {
     auto step = [&] {
       adamw.zero_grad();
       model::SplicedBatch b = m->splice(in, /*max_length=*/0);
-      torch::Tensor loss = model::causal_lm_loss(m->forward(b), b.labels);
+      torch::Tensor loss = m->loss(b);  // logits at supervised positions only
       loss.backward();
       adamw.step();
       loss_value = loss.item<double>();

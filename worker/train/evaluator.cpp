@@ -56,20 +56,28 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
     for (size_t i = first; i < std::min(items_.size(), first + B); ++i)
       batch.push_back({i, items_[i].id, items_[i].tokens, items_[i].pixels});
     model::SplicedBatch b = m->splice(collate(batch, opt_.image_size, device), opt_.max_length);
-    torch::Tensor logits = m->forward(b);  // (B, T, V)
-    model::NextTokenTargets next = model::shift_for_next_token(logits, b.labels);
-    torch::Tensor supervised = next.labels.ne(data::kIgnoreIndex);  // (B, T-1)
-    torch::Tensor correct =
-        next.logits.argmax(-1).eq(next.labels).logical_and(supervised).sum(1).cpu();  // (B)
+    // Loss and accuracy count only at supervised positions, so logits are computed there only.
+    const model::SupervisedPositions at = model::supervised_positions(b.labels);
+    torch::Tensor logits = m->logits_at(b, at.rows);                          // (N, V)
+    torch::Tensor losses = model::token_losses(logits, at.targets);           // (N) fp32
+    torch::Tensor hits = logits.argmax(-1).eq(at.targets).to(torch::kInt64);  // (N)
+    const auto samples = static_cast<int64_t>(batch.size());
+    torch::Tensor loss_sums =
+        torch::zeros({samples}, losses.options()).index_add_(0, at.samples, losses);
+    torch::Tensor counts =
+        torch::zeros({samples}, hits.options()).index_add_(0, at.samples, torch::ones_like(hits));
+    torch::Tensor correct = torch::zeros({samples}, hits.options()).index_add_(0, at.samples, hits);
+    loss_sums = loss_sums.to(torch::kFloat64).cpu();  // (B)
+    counts = counts.cpu();                            // (B)
+    correct = correct.cpu();                          // (B)
     for (size_t j = 0; j < batch.size(); ++j) {
       const auto row = static_cast<int64_t>(j);
-      auto [loss_sum, tokens] =
-          model::causal_lm_loss_sum(logits.narrow(0, row, 1), b.labels.narrow(0, row, 1));
+      const int64_t tokens = counts[row].item<int64_t>();
       SampleScore& s = scores[first + j];
       s.id = items_[first + j].id;
       s.tokens = tokens;
       s.correct = correct[row].item<int64_t>();
-      s.loss = tokens ? loss_sum.item<double>() / static_cast<double>(tokens) : 0.0;
+      s.loss = tokens ? loss_sums[row].item<double>() / static_cast<double>(tokens) : 0.0;
     }
   }
 

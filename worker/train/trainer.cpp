@@ -1,5 +1,6 @@
 #include "worker/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -25,6 +26,19 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Real (unpadded) tokens of the batch splice makes from `in`, from the host-side ids: each image
+// placeholder becomes `image_tokens` positions, then each sample is cut to max_length (if > 0).
+int64_t spliced_length(const model::MultimodalInputs& in, int64_t image_tokens,
+                       int64_t max_length) {
+  int64_t total = 0;
+  for (const std::vector<int64_t>& ids : in.input_ids) {
+    auto n = static_cast<int64_t>(ids.size());
+    if (model::image_placeholder_position(ids)) n += image_tokens - 1;
+    total += max_length > 0 ? std::min(n, max_length) : n;
+  }
+  return total;
+}
+
 }  // namespace
 
 Trainer::Trainer(model::LlavaForConditionalGeneration model, const model::TrainableGroups& groups,
@@ -35,7 +49,8 @@ Trainer::Trainer(model::LlavaForConditionalGeneration model, const model::Traina
       opt_(std::make_unique<OptimizerSetup>(make_optimizer(model_, groups, p))),
       schedule_(parse_schedule_kind(p.lr_scheduler), p.max_steps,
                 resolve_warmup_steps(p.max_steps, p.warmup_ratio, p.warmup_steps)),
-      image_size_(model_->config().image_size()) {}
+      image_size_(model_->config().image_size()),
+      image_tokens_(model_->config().num_image_tokens()) {}
 
 Trainer::~Trainer() = default;
 
@@ -48,25 +63,27 @@ StepResult Trainer::step() {
   set_lr_factor(*opt_, schedule_.factor(step_));
   opt_->optimizer->zero_grad();
 
-  double loss_sum = 0;
+  // The losses stay on the device until the step ends: one host read for the logged value and the
+  // divergence check, not one per micro-batch.
+  torch::Tensor loss_sum;  // scalar fp64, detached
   for (int micro = 0; micro < accum; ++micro) {
     std::vector<data::LoadedSample> batch = loader_.next();
     model::MultimodalInputs in = collate(batch, image_size_, model_->device());
     model::SplicedBatch b = model_->splice(in, p_.model_max_length);  // (B, T, H) embeds
-    torch::Tensor logits = model_->forward(b);                        // (B, T, V)
-    torch::Tensor loss = model::causal_lm_loss(logits, b.labels);     // scalar, fp32
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value))
-      throw DivergedError("loss is " + std::to_string(loss_value) + " at step " +
-                          std::to_string(step_ + 1) + " (lower learning_rate or set max_grad_norm)");
+    torch::Tensor loss = model_->loss(b);  // scalar fp32, logits at supervised positions only
     (loss / accum).backward();
-    loss_sum += loss_value;
+    torch::Tensor value = loss.detach().to(torch::kFloat64);
+    loss_sum = loss_sum.defined() ? loss_sum + value : value;
     r.samples += static_cast<int64_t>(batch.size());
-    r.tokens += b.attention_mask.sum().item<int64_t>();
+    r.tokens += spliced_length(in, image_tokens_, p_.model_max_length);
   }
+  const double loss_value = loss_sum.item<double>();
+  if (!std::isfinite(loss_value))
+    throw DivergedError("loss is " + std::to_string(loss_value / accum) + " at step " +
+                        std::to_string(step_ + 1) + " (lower learning_rate or set max_grad_norm)");
 
-  const double max_norm = p_.max_grad_norm > 0 ? p_.max_grad_norm
-                                               : std::numeric_limits<double>::infinity();
+  const double max_norm =
+      p_.max_grad_norm > 0 ? p_.max_grad_norm : std::numeric_limits<double>::infinity();
   r.grad_norm = torch::nn::utils::clip_grad_norm_(opt_->params, max_norm);
   if (!std::isfinite(r.grad_norm))
     throw DivergedError("gradient norm is " + std::to_string(r.grad_norm) + " at step " +
@@ -77,8 +94,9 @@ StepResult Trainer::step() {
   samples_seen_ += r.samples;
   tokens_seen_ += r.tokens;
   r.step = step_;
-  r.loss = loss_sum / accum;
-  r.lr = static_cast<torch::optim::AdamWOptions&>(opt_->optimizer->param_groups()[0].options()).lr();
+  r.loss = loss_value / accum;
+  r.lr =
+      static_cast<torch::optim::AdamWOptions&>(opt_->optimizer->param_groups()[0].options()).lr();
   r.data_wait_seconds = loader_.seconds_waited() - waited0;
   r.seconds = seconds_since(t0);
   return r;

@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/loader.h"
+#include "protocol/train_params.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
-#include "protocol/train_params.h"
 #include "worker/train/lr_schedule.h"
 
 namespace sweep::train {
@@ -27,14 +27,14 @@ class DivergedError : public std::runtime_error {
 };
 
 struct StepResult {
-  int step = 0;                   // optimiser steps done, this one included
-  double loss = 0;                // mean loss of the step's micro-batches
-  double lr = 0;                  // learning rate of the first param group for this update
-  double grad_norm = 0;           // global L2 norm before clipping
-  int64_t samples = 0;            // samples in this step
-  int64_t tokens = 0;             // real (non-padding) tokens after image splicing
-  double seconds = 0;             // wall time of the step
-  double data_wait_seconds = 0;   // part of it spent waiting for the loader
+  int step = 0;                  // optimiser steps done, this one included
+  double loss = 0;               // mean loss of the step's micro-batches
+  double lr = 0;                 // learning rate of the first param group for this update
+  double grad_norm = 0;          // global L2 norm before clipping
+  int64_t samples = 0;           // samples in this step
+  int64_t tokens = 0;            // real (non-padding) tokens after image splicing
+  double seconds = 0;            // wall time of the step
+  double data_wait_seconds = 0;  // part of it spent waiting for the loader
 };
 
 class Trainer {
@@ -72,6 +72,7 @@ class Trainer {
   std::unique_ptr<OptimizerSetup> opt_;
   LrSchedule schedule_;
   int64_t image_size_;
+  int64_t image_tokens_;  // positions one image placeholder becomes
   int step_ = 0;
   int64_t samples_seen_ = 0;
   int64_t tokens_seen_ = 0;
