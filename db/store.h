@@ -1,4 +1,4 @@
-// The results store: the orchestrator's only door to the SQLite database (DESIGN.md §5,
+// The results store: the orchestrator's only door to the SQLite database (docs/architecture.md,
 // docs/database.md). Every method returns a Result/Status; a SQLite failure is a kDatabase error
 // whose message says what was being done and carries sqlite3_errmsg.
 //
@@ -118,8 +118,17 @@ struct LeaderRow {
   std::string state;
   std::optional<double> objective;  // best value of the metric over the job's evals
   int64_t best_step = 0;
-  std::string checkpoint_path;  // checkpoint at best_step, empty when none was kept
+  std::string checkpoint_path;  // kept checkpoint at best_step; empty if none saved or kept = 0
   std::map<std::string, double> metrics;  // every eval metric at best_step
+};
+
+// A checkpoint still kept (kept = 1), with the job's evaluation of a metric at its step.
+struct RankedCheckpoint {
+  int64_t job_id = 0;
+  std::string hash;
+  int64_t step = 0;
+  std::string path;
+  double value = 0;
 };
 
 class Store {
@@ -193,6 +202,8 @@ class Store {
   // INSERT OR REPLACE on (job_id, path); kept = 1.
   Status add_checkpoint(int64_t job_id, int64_t step, const std::string& path,
                         const std::string& metrics_json);
+  // kept = 0 and deleted_at (first time only): the worker's retention policy removed `path` (a
+  // checkpoint event's `deleted`). kNotFound when the path was never recorded.
   Status mark_checkpoint_deleted(int64_t job_id, const std::string& path);
   Result<std::vector<CheckpointRow>> checkpoints(int64_t job_id);  // by step
   Status set_cursor(int64_t job_id, uint64_t events_offset, int64_t last_seq);
@@ -205,6 +216,11 @@ class Store {
   // cancelled, lost and pending are left out).
   Result<std::vector<LeaderRow>> leaderboard(int64_t sweep_id, const std::string& metric,
                                              bool maximize);
+  // Kept checkpoints of the sweep's succeeded jobs that have an eval of `metric` at their step,
+  // best value first (ties: job id, then the earlier step): what `sweep best` falls back on when
+  // the best job's checkpoint is gone.
+  Result<std::vector<RankedCheckpoint>> kept_checkpoints(int64_t sweep_id,
+                                                         const std::string& metric, bool maximize);
   // Best value of `metric` over each job's evals, for every job of the sweep that has one,
   // whatever its state (for `sweep jobs`).
   Result<std::map<int64_t, double>> best_objectives(int64_t sweep_id, const std::string& metric,

@@ -78,18 +78,18 @@ Status put_values(Db& db, const char* table, int64_t job_id, int attempt, int64_
 Status Store::add_metrics(int64_t job_id, int attempt, int64_t step,
                           const std::map<std::string, double>& values) {
   return transaction([&] {
-    return put_values(*db_, "metrics", job_id, attempt, step, values,
-                      "recording metrics of " + job_label(job_id) + " at step " +
-                          std::to_string(step));
+    return put_values(
+        *db_, "metrics", job_id, attempt, step, values,
+        "recording metrics of " + job_label(job_id) + " at step " + std::to_string(step));
   });
 }
 
 Status Store::add_eval(int64_t job_id, int attempt, int64_t step,
                        const std::map<std::string, double>& metrics) {
   return transaction([&] {
-    return put_values(*db_, "eval_metrics", job_id, attempt, step, metrics,
-                      "recording the eval of " + job_label(job_id) + " at step " +
-                          std::to_string(step));
+    return put_values(
+        *db_, "eval_metrics", job_id, attempt, step, metrics,
+        "recording the eval of " + job_label(job_id) + " at step " + std::to_string(step));
   });
 }
 
@@ -102,9 +102,8 @@ Status Store::add_checkpoint(int64_t job_id, int64_t step, const std::string& pa
       "metrics = excluded.metrics, kept = 1, deleted_at = NULL",
       what);
   if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR(stmt->bind_all(job_id, step, path,
-                                       metrics_json.empty() ? std::string("{}") : metrics_json,
-                                       now_seconds()));
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(
+      job_id, step, path, metrics_json.empty() ? std::string("{}") : metrics_json, now_seconds()));
   return stmt->run();
 }
 

@@ -18,9 +18,11 @@ namespace {
 // and the first step that reached it. Served by jobs_by_sweep_state and eval_metrics_by_value.
 std::string best_per_job_sql(const std::string& state_filter) {
   return "WITH best AS ("
-         "  SELECT j.id AS job_id, CASE WHEN ?3 THEN MAX(e.value) ELSE MIN(e.value) END AS objective"
+         "  SELECT j.id AS job_id, CASE WHEN ?3 THEN MAX(e.value) ELSE MIN(e.value) END AS "
+         "objective"
          "  FROM jobs j JOIN eval_metrics e ON e.job_id = j.id AND e.name = ?2"
-         "  WHERE j.sweep_id = ?1 " + state_filter +
+         "  WHERE j.sweep_id = ?1 " +
+         state_filter +
          "  GROUP BY j.id) "
          "SELECT b.job_id, b.objective,"
          "  (SELECT MIN(e.step) FROM eval_metrics e"
@@ -66,16 +68,16 @@ Error read_only_refusal(const std::string& why) {
 Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::string& metric,
                                                   bool maximize) {
   std::string what = "ranking jobs of sweep " + std::to_string(sweep_id) + " by " + metric;
-  auto stmt = db_->prepare(
-      "SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step FROM (" +
-          best_per_job_sql("AND j.state IN ('succeeded', 'running')") +
-          ") r JOIN jobs j ON j.id = r.job_id "
-          "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
-      what);
+  auto stmt =
+      db_->prepare("SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step FROM (" +
+                       best_per_job_sql("AND j.state IN ('succeeded', 'running')") +
+                       ") r JOIN jobs j ON j.id = r.job_id "
+                       "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
+                   what);
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
-  auto metrics = db_->prepare("SELECT name, value FROM eval_metrics WHERE job_id = ? AND step = ?",
-                              what);
+  auto metrics =
+      db_->prepare("SELECT name, value FROM eval_metrics WHERE job_id = ? AND step = ?", what);
   if (!metrics.ok()) return metrics.error();
   auto checkpoint = db_->prepare(
       "SELECT path FROM checkpoints WHERE job_id = ? AND step = ? AND kept = 1 "
@@ -105,11 +107,33 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
   return rows;
 }
 
+Result<std::vector<RankedCheckpoint>> Store::kept_checkpoints(int64_t sweep_id,
+                                                              const std::string& metric,
+                                                              bool maximize) {
+  auto stmt = db_->prepare(
+      "SELECT c.job_id, j.hash, c.step, c.path, e.value FROM checkpoints c "
+      "JOIN jobs j ON j.id = c.job_id "
+      "JOIN eval_metrics e ON e.job_id = c.job_id AND e.step = c.step AND e.name = ?2 "
+      "WHERE j.sweep_id = ?1 AND j.state = 'succeeded' AND c.kept = 1 AND e.value IS NOT NULL "
+      "ORDER BY CASE WHEN ?3 THEN -e.value ELSE e.value END, c.job_id, c.step, c.id DESC",
+      "listing the kept checkpoints of sweep " + std::to_string(sweep_id) + " by " + metric);
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
+  std::vector<RankedCheckpoint> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.push_back(RankedCheckpoint{stmt->int64(0), stmt->text(1), stmt->int64(2), stmt->text(3),
+                                   stmt->real(4)});
+  }
+  return out;
+}
+
 Result<std::map<int64_t, double>> Store::best_objectives(int64_t sweep_id,
-                                                         const std::string& metric,
-                                                         bool maximize) {
-  auto stmt = db_->prepare(best_per_job_sql(""), "finding the best " + metric + " of sweep " +
-                                                     std::to_string(sweep_id));
+                                                         const std::string& metric, bool maximize) {
+  auto stmt = db_->prepare(best_per_job_sql(""),
+                           "finding the best " + metric + " of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
   std::map<int64_t, double> best;
@@ -143,9 +167,9 @@ Result<std::vector<EvalRow>> Store::evals(int64_t job_id) {
 
 Result<std::map<std::string, double>> Store::latest_metrics(int64_t job_id) {
   // SQLite takes the bare column `value` from the row holding MAX(step) within each group.
-  auto stmt = db_->prepare(
-      "SELECT name, value, MAX(step) FROM metrics WHERE job_id = ? GROUP BY name",
-      "reading the latest metrics of " + job_label(job_id));
+  auto stmt =
+      db_->prepare("SELECT name, value, MAX(step) FROM metrics WHERE job_id = ? GROUP BY name",
+                   "reading the latest metrics of " + job_label(job_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, job_id));
   std::map<std::string, double> latest;
@@ -161,10 +185,10 @@ Result<std::map<std::string, double>> Store::latest_metrics(int64_t job_id) {
 }
 
 Result<std::vector<std::pair<int64_t, double>>> Store::metric_curve(int64_t job_id,
-                                                                   const std::string& name) {
-  auto stmt = db_->prepare(
-      "SELECT step, value FROM metrics WHERE job_id = ? AND name = ? ORDER BY step",
-      "reading the " + name + " curve of " + job_label(job_id));
+                                                                    const std::string& name) {
+  auto stmt =
+      db_->prepare("SELECT step, value FROM metrics WHERE job_id = ? AND name = ? ORDER BY step",
+                   "reading the " + name + " curve of " + job_label(job_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(job_id, name));
   std::vector<std::pair<int64_t, double>> curve;
@@ -188,7 +212,8 @@ Result<QueryResult> Store::query_readonly(const std::string& sql) {
           (guard.refused().empty() ? std::string("schema changes") : guard.refused()) +
           " is not allowed");
     }
-    return make_error(ErrorKind::kUser, "sweep query: " + std::string(sqlite3_errmsg(db_->handle())),
+    return make_error(ErrorKind::kUser,
+                      "sweep query: " + std::string(sqlite3_errmsg(db_->handle())),
                       "check the SQL; the tables are described in docs/database.md");
   }
   if (stmt->handle() == nullptr) {
@@ -203,7 +228,8 @@ Result<QueryResult> Store::query_readonly(const std::string& sql) {
                                tail.substr(0, 60) + "\")");
     }
   }
-  if (!stmt->readonly() && !guard.read_pragma()) return read_only_refusal("the statement would change the database");
+  if (!stmt->readonly() && !guard.read_pragma())
+    return read_only_refusal("the statement would change the database");
 
   QueryResult result;
   int ncols = stmt->column_count();
@@ -228,7 +254,8 @@ Result<QueryResult> Store::query_readonly(const std::string& sql) {
     }
     result.rows.push_back(std::move(cells));
   }
-  for (int c = 0; c < ncols; ++c) result.numeric_column.push_back(non_null[c] > 0 && numeric[c] == non_null[c]);
+  for (int c = 0; c < ncols; ++c)
+    result.numeric_column.push_back(non_null[c] > 0 && numeric[c] == non_null[c]);
   return result;
 }
 

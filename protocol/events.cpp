@@ -2,13 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
-#include <stdexcept>
+
+#include "common/failure.h"
 
 namespace sweep {
 
@@ -18,6 +22,395 @@ double unix_time_now() {
   using namespace std::chrono;
   return duration_cast<duration<double>>(system_clock::now().time_since_epoch()).count();
 }
+
+namespace {
+
+// Keys of the envelope: never fields, never metrics.
+const char* const kEnvelopeKeys[] = {"seq", "time", "type", "attempt"};
+// Bookkeeping of an evaluation that may sit beside its metrics (the eval event's own fields, and
+// old workers copied them into checkpoint/finished metrics objects): never metrics.
+const char* const kEvalBookkeeping[] = {"step", "val_samples", "seconds"};
+
+template <size_t N>
+bool one_of(const std::string& key, const char* const (&keys)[N]) {
+  return std::any_of(std::begin(keys), std::end(keys), [&](const char* k) { return key == k; });
+}
+
+bool is_envelope(const std::string& key) { return one_of(key, kEnvelopeKeys); }
+
+double metric_value(const json& v) {
+  return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
+}
+
+json metric_json(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+// Reads the fields of one event type; every error names the type and the field.
+class Fields {
+ public:
+  Fields(const json& j, const char* what) : j_(j), what_(what) {}
+
+  [[noreturn]] void bad(const std::string& key, const std::string& problem) const {
+    fail(ErrorKind::kUser, what_ + ": field '" + key + "' " + problem);
+  }
+
+  const json* find(const char* key) const {
+    auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? nullptr : &*it;
+  }
+
+  std::optional<int64_t> opt_integer(const char* key) const {
+    const json* v = find(key);
+    if (!v) return std::nullopt;
+    if (v->is_number_integer()) return v->get<int64_t>();
+    if (v->is_number_float()) {
+      double d = v->get<double>();
+      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15)
+        return static_cast<int64_t>(d);
+    }
+    bad(key, "must be an integer, not " + describe(*v));
+  }
+  int64_t integer(const char* key) const {
+    if (auto v = opt_integer(key)) return *v;
+    bad(key, "is missing");
+  }
+  std::optional<double> opt_number(const char* key) const {
+    const json* v = find(key);
+    if (!v) return std::nullopt;
+    if (!v->is_number()) bad(key, "must be a number, not " + describe(*v));
+    return v->get<double>();
+  }
+  std::optional<std::string> opt_string(const char* key) const {
+    const json* v = find(key);
+    if (!v) return std::nullopt;
+    if (!v->is_string()) bad(key, "must be a string, not " + describe(*v));
+    return v->get<std::string>();
+  }
+  std::string string(const char* key) const { return opt_string(key).value_or(""); }
+  bool boolean(const char* key) const {
+    const json* v = find(key);
+    if (!v) return false;
+    if (!v->is_boolean()) bad(key, "must be true or false, not " + describe(*v));
+    return v->get<bool>();
+  }
+
+  // A nested metrics object ({"val_loss": 0.7, ...}); null or missing is empty. Evaluation
+  // bookkeeping (step, val_samples, seconds) inside it is not a metric and is skipped.
+  Metrics metrics_object(const char* key) const {
+    const json* v = find(key);
+    if (!v) return {};
+    if (!v->is_object()) bad(key, "must be an object of metrics, not " + describe(*v));
+    return metrics_of(*v, key);
+  }
+  Metrics metrics_of(const json& object, const std::string& prefix) const {
+    Metrics out;
+    for (auto it = object.begin(); it != object.end(); ++it) {
+      if (one_of(it.key(), kEvalBookkeeping)) continue;
+      out[it.key()] = metric(prefix.empty() ? it.key() : prefix + "." + it.key(), *it);
+    }
+    return out;
+  }
+  // The flat metrics of progress/eval: every key that is neither envelope nor one of `own`.
+  template <size_t N>
+  Metrics flat_metrics(const char* const (&own)[N]) const {
+    Metrics out;
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      if (is_envelope(it.key()) || one_of(it.key(), own)) continue;
+      out[it.key()] = metric(it.key(), *it);
+    }
+    return out;
+  }
+
+ private:
+  double metric(const std::string& key, const json& v) const {
+    if (!v.is_number() && !v.is_null())
+      bad(key, "must be a number (a metric) or null, not " + describe(v));
+    return metric_value(v);
+  }
+  static std::string describe(const json& v) {
+    if (v.is_string()) return "the string " + v.dump();
+    if (v.is_number()) return "the number " + v.dump();
+    if (v.is_object()) return "an object";
+    if (v.is_array()) return "a list";
+    return v.dump();  // true, false, null
+  }
+
+  const json& j_;
+  std::string what_;
+};
+
+std::string event_what(const char* type) { return std::string(type) + " event"; }
+
+// Metrics written flat beside fields of their own: a clash would overwrite one of them.
+template <size_t N>
+void put_flat_metrics(json& j, const Metrics& metrics, const char* type,
+                      const char* const (&own)[N]) {
+  for (const auto& [name, value] : metrics) {
+    if (is_envelope(name) || one_of(name, own)) {
+      fail(ErrorKind::kInternal, event_what(type) + ": metric '" + name + "' clashes with a field");
+    }
+    j[name] = metric_json(value);
+  }
+}
+
+json opt_json(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
+json opt_json(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+
+const char* const kProgressOwn[] = {"step"};
+const char* const kEvalOwn[] = {"step", "val_samples", "seconds"};
+
+}  // namespace
+
+json metrics_to_json(const Metrics& metrics) {
+  json j = json::object();
+  for (const auto& [name, value] : metrics) j[name] = metric_json(value);
+  return j;
+}
+
+Metrics metrics_from_json(const json& object) {
+  if (object.is_null()) return {};
+  if (!object.is_object())
+    fail(ErrorKind::kUser, "metrics must be a JSON object, not " + std::string(object.type_name()));
+  return Fields(object, "metrics").metrics_of(object, "");
+}
+
+// --- started -------------------------------------------------------------------------------
+
+void to_json(json& j, const StartedEvent& e) {
+  j = json{{"pid", e.pid},           {"host", e.host},
+           {"device", e.device},     {"threads", e.threads},
+           {"versions", e.versions}, {"resumed_from_step", opt_json(e.resumed_from_step)}};
+  if (e.cuda_visible_devices) j["cuda_visible_devices"] = *e.cuda_visible_devices;
+}
+
+void from_json(const json& j, StartedEvent& e) {
+  Fields f(j, event_what(StartedEvent::kType).c_str());
+  e = StartedEvent{};
+  e.pid = f.opt_integer("pid").value_or(0);
+  e.host = f.string("host");
+  e.device = f.string("device");
+  e.threads = static_cast<int>(f.opt_integer("threads").value_or(0));
+  if (const json* v = f.find("versions")) {
+    if (!v->is_object()) f.bad("versions", "must be an object of strings");
+    // Shown to people only: a number (a third-party worker's own version) is kept as its text.
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      e.versions[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
+    }
+  }
+  e.resumed_from_step = f.opt_integer("resumed_from_step");
+  e.cuda_visible_devices = f.opt_string("cuda_visible_devices");
+}
+
+// --- progress ------------------------------------------------------------------------------
+
+void to_json(json& j, const ProgressEvent& e) {
+  j = json{{"step", e.step}};
+  put_flat_metrics(j, e.metrics, ProgressEvent::kType, kProgressOwn);
+}
+
+void from_json(const json& j, ProgressEvent& e) {
+  Fields f(j, event_what(ProgressEvent::kType).c_str());
+  e.step = f.integer("step");
+  e.metrics = f.flat_metrics(kProgressOwn);
+}
+
+// --- eval ----------------------------------------------------------------------------------
+
+void to_json(json& j, const EvalEvent& e) {
+  j = json{{"step", e.step}};
+  if (e.val_samples) j["val_samples"] = *e.val_samples;
+  if (e.seconds) j["seconds"] = *e.seconds;
+  put_flat_metrics(j, e.metrics, EvalEvent::kType, kEvalOwn);
+}
+
+void from_json(const json& j, EvalEvent& e) {
+  Fields f(j, event_what(EvalEvent::kType).c_str());
+  e.step = f.integer("step");
+  e.val_samples = f.opt_integer("val_samples");
+  e.seconds = f.opt_number("seconds");
+  e.metrics = f.flat_metrics(kEvalOwn);
+}
+
+// --- checkpoint ----------------------------------------------------------------------------
+
+void to_json(json& j, const CheckpointEvent& e) {
+  j = json{{"step", e.step},
+           {"path", e.path},
+           {"metrics", metrics_to_json(e.metrics)},
+           {"deleted", e.deleted}};
+}
+
+void from_json(const json& j, CheckpointEvent& e) {
+  Fields f(j, event_what(CheckpointEvent::kType).c_str());
+  e.step = f.integer("step");
+  e.path = f.string("path");
+  if (e.path.empty()) f.bad("path", "is missing");
+  e.metrics = f.metrics_object("metrics");
+  e.deleted.clear();
+  if (const json* v = f.find("deleted")) {
+    if (!v->is_array()) f.bad("deleted", "must be a list of paths");
+    for (const json& p : *v) {
+      if (!p.is_string() || p.get<std::string>().empty())
+        f.bad("deleted", "must be a list of paths");
+      e.deleted.push_back(p.get<std::string>());
+    }
+  }
+}
+
+// --- finished ------------------------------------------------------------------------------
+
+void to_json(json& j, const FinishedEvent& e) {
+  json best = nullptr;
+  if (e.best) {
+    best = metrics_to_json(e.best->metrics);
+    best["step"] = e.best->step;
+  }
+  j = json{{"step", e.step},
+           {"final", metrics_to_json(e.final_metrics)},
+           {"best", best},
+           {"best_checkpoint", opt_json(e.best_checkpoint)}};
+}
+
+void from_json(const json& j, FinishedEvent& e) {
+  Fields f(j, event_what(FinishedEvent::kType).c_str());
+  e.step = f.opt_integer("step").value_or(0);
+  e.final_metrics = f.metrics_object("final");
+  e.best.reset();
+  if (const json* v = f.find("best")) {
+    if (!v->is_object()) f.bad("best", "must be an object {step, metrics...}");
+    Fields best(*v, "finished event: best");
+    e.best = BestEvaluation{best.integer("step"), best.metrics_of(*v, "")};
+  }
+  e.best_checkpoint = f.opt_string("best_checkpoint");
+}
+
+// --- stopped, failed, heartbeat ------------------------------------------------------------
+
+void to_json(json& j, const StoppedEvent& e) {
+  j = json{{"step", e.step}, {"checkpoint", opt_json(e.checkpoint)}};
+}
+
+void from_json(const json& j, StoppedEvent& e) {
+  Fields f(j, event_what(StoppedEvent::kType).c_str());
+  e.step = f.opt_integer("step").value_or(0);
+  e.checkpoint = f.opt_string("checkpoint");
+}
+
+void to_json(json& j, const FailedEvent& e) {
+  j = json{{"stage", e.stage}, {"message", e.message}};
+  if (e.diverged) j["diverged"] = true;
+}
+
+void from_json(const json& j, FailedEvent& e) {
+  Fields f(j, event_what(FailedEvent::kType).c_str());
+  e.stage = f.string("stage");
+  e.message = f.string("message");
+  e.diverged = f.boolean("diverged");
+}
+
+void to_json(json& j, const HeartbeatEvent& e) { j = json{{"step", e.step}}; }
+
+void from_json(const json& j, HeartbeatEvent& e) {
+  Fields f(j, event_what(HeartbeatEvent::kType).c_str());
+  e.step = f.opt_integer("step").value_or(0);
+}
+
+// --- the envelope --------------------------------------------------------------------------
+
+namespace {
+
+template <typename T>
+EventPayload decode_as(const json& j) {
+  return j.get<T>();
+}
+
+using Decoder = EventPayload (*)(const json&);
+const std::pair<const char*, Decoder> kDecoders[] = {
+    {StartedEvent::kType, decode_as<StartedEvent>},
+    {ProgressEvent::kType, decode_as<ProgressEvent>},
+    {EvalEvent::kType, decode_as<EvalEvent>},
+    {CheckpointEvent::kType, decode_as<CheckpointEvent>},
+    {FinishedEvent::kType, decode_as<FinishedEvent>},
+    {StoppedEvent::kType, decode_as<StoppedEvent>},
+    {FailedEvent::kType, decode_as<FailedEvent>},
+    {HeartbeatEvent::kType, decode_as<HeartbeatEvent>},
+};
+
+// The seq of a line, read from the envelope alone (what a writer must continue after, even when
+// the rest of the line does not decode).
+std::optional<int64_t> envelope_seq(const std::string& line) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find("seq");
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
+}  // namespace
+
+std::string Event::type() const {
+  return std::visit(
+      [](const auto& p) -> std::string {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, UnknownEvent>) {
+          return p.type;
+        } else {
+          return T::kType;
+        }
+      },
+      payload);
+}
+
+void to_json(json& j, const Event& e) {
+  j = std::visit(
+      [](const auto& p) -> json {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, UnknownEvent>) {
+          return json::object();
+        } else {
+          return json(p);
+        }
+      },
+      e.payload);
+  j["seq"] = e.seq;
+  j["time"] = e.time;
+  j["type"] = e.type();
+  if (e.attempt) j["attempt"] = *e.attempt;
+}
+
+Event decode_event(const json& j) {
+  if (!j.is_object()) fail(ErrorKind::kUser, "not a JSON object");
+  Event ev;
+  Fields envelope(j, "event");
+  auto seq = envelope.opt_integer("seq");
+  if (!seq) envelope.bad("seq", "is missing");
+  ev.seq = *seq;
+  auto type = envelope.opt_string("type");
+  if (!type || type->empty()) envelope.bad("type", "is missing");
+  ev.time = envelope.opt_number("time").value_or(0.0);
+  if (auto attempt = envelope.opt_integer("attempt")) ev.attempt = static_cast<int>(*attempt);
+  ev.payload = UnknownEvent{*type};
+  for (const auto& [name, decode] : kDecoders) {
+    if (*type != name) continue;
+    try {
+      ev.payload = decode(j);
+    } catch (const Failure& f) {
+      fail(f.kind(), "seq " + std::to_string(ev.seq) + ": " + f.error().message, f.error().hint);
+    } catch (const json::exception& e) {  // a conversion the field checks missed
+      fail(ErrorKind::kUser,
+           "seq " + std::to_string(ev.seq) + ": " + *type + " event: " + e.what());
+    }
+    break;
+  }
+  return ev;
+}
+
+Result<Event> parse_event(const std::string& line) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return make_error(ErrorKind::kUser, "not a JSON object");
+  return capture([&] { return decode_event(j); });
+}
+
+// --- EventWriter ---------------------------------------------------------------------------
 
 struct EventWriter::Impl {
   std::mutex mu;
@@ -35,8 +428,7 @@ int64_t last_seq_in(const std::string& path) {
   int64_t last = 0;
   std::string line;
   while (std::getline(in, line)) {
-    std::string err;
-    if (auto ev = parse_event(line, &err)) last = std::max(last, ev->seq);
+    if (auto seq = envelope_seq(line)) last = std::max(last, *seq);
   }
   return last;
 }
@@ -49,9 +441,10 @@ EventWriter::EventWriter(std::string path, int attempt) : impl_(new Impl) {
   impl_->seq = last_seq_in(impl_->path);
   impl_->file = std::fopen(impl_->path.c_str(), "ab");
   if (!impl_->file) {
-    std::string msg = impl_->path + ": cannot open events file for appending: " + std::strerror(errno);
+    std::string msg =
+        impl_->path + ": cannot open events file for appending: " + std::strerror(errno);
     delete impl_;
-    throw std::runtime_error(msg);
+    fail(ErrorKind::kIo, msg);
   }
 }
 
@@ -60,19 +453,18 @@ EventWriter::~EventWriter() {
   delete impl_;
 }
 
-void EventWriter::emit(const std::string& type, json fields) {
+void EventWriter::write(const char* type, const json& fields) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  json ev = json::object();
+  json ev = fields;
   ev["seq"] = ++impl_->seq;
   ev["time"] = unix_time_now();
   ev["type"] = type;
   ev["attempt"] = impl_->attempt;
-  for (auto& [k, v] : fields.items()) ev[k] = std::move(v);
-  // NaN/inf are not JSON: dump() writes them as null, which readers treat as "not a number".
+  // Metrics are finite or null already; `replace` keeps a bad UTF-8 byte in a message writable.
   std::string line = ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   if (std::fwrite(line.data(), 1, line.size(), impl_->file) != line.size() ||
       std::fflush(impl_->file) != 0) {
-    throw std::runtime_error(impl_->path + ": cannot write event: " + std::strerror(errno));
+    fail(ErrorKind::kIo, impl_->path + ": cannot write event: " + std::strerror(errno));
   }
 }
 
@@ -81,28 +473,32 @@ int64_t EventWriter::last_seq() const {
   return impl_->seq;
 }
 
-std::optional<Event> parse_event(const std::string& line, std::string* error) {
-  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    if (error) *error = "not a JSON object";
-    return std::nullopt;
-  }
-  if (!j.contains("seq") || !j["seq"].is_number_integer() || !j.contains("type") ||
-      !j["type"].is_string()) {
-    if (error) *error = "missing integer 'seq' or string 'type'";
-    return std::nullopt;
-  }
-  Event ev;
-  ev.seq = j["seq"].get<int64_t>();
-  ev.time = j.contains("time") && j["time"].is_number() ? j["time"].get<double>() : 0.0;
-  ev.type = j["type"].get<std::string>();
-  ev.body = std::move(j);
-  return ev;
+// --- EventTail -----------------------------------------------------------------------------
+
+EventTail::EventTail(std::string path, uint64_t offset) : path_(std::move(path)), offset_(offset) {
+  if (offset_ == 0) line_ = 1;
 }
 
-EventTail::EventTail(std::string path, uint64_t offset) : path_(std::move(path)), offset_(offset) {}
+int64_t EventTail::first_line() {
+  if (!line_) {
+    // Started mid-file (a cursor from the database): count the lines before it, once.
+    int64_t lines = 1;
+    if (std::FILE* f = std::fopen(path_.c_str(), "rb")) {
+      char buf[1 << 16];
+      uint64_t left = offset_;
+      size_t n;
+      while (left > 0 && (n = std::fread(buf, 1, std::min<uint64_t>(sizeof buf, left), f)) > 0) {
+        lines += std::count(buf, buf + n, '\n');
+        left -= n;
+      }
+      std::fclose(f);
+    }
+    line_ = lines;
+  }
+  return *line_;
+}
 
-std::vector<Event> EventTail::poll(std::vector<std::string>* errors) {
+std::vector<Event> EventTail::poll(std::vector<Error>* errors) {
   std::vector<Event> out;
   std::FILE* f = std::fopen(path_.c_str(), "rb");
   if (!f) return out;
@@ -117,17 +513,20 @@ std::vector<Event> EventTail::poll(std::vector<std::string>* errors) {
   std::fclose(f);
 
   size_t start = 0;
-  for (size_t nl; (nl = chunk.find('\n', start)) != std::string::npos; start = nl + 1) {
-    std::string line = chunk.substr(start, nl - start);
-    if (line.empty()) continue;
-    std::string err;
-    if (auto ev = parse_event(line, &err)) {
+  int64_t lines = 0;  // complete lines read in this poll
+  for (size_t nl; (nl = chunk.find('\n', start)) != std::string::npos; start = nl + 1, ++lines) {
+    if (nl == start) continue;
+    auto ev = parse_event(chunk.substr(start, nl - start));
+    if (ev.ok()) {
       out.push_back(std::move(*ev));
     } else if (errors) {
-      errors->push_back(path_ + " at byte " + std::to_string(offset_ + start) + ": " + err);
+      Error e = ev.error();
+      e.message = path_ + ":" + std::to_string(first_line() + lines) + ": " + e.message;
+      errors->push_back(std::move(e));
     }
   }
   offset_ += start;
+  if (line_) *line_ += lines;
   return out;
 }
 

@@ -2,67 +2,213 @@
 // docs/worker-protocol.md). One JSON object per line, flushed per event:
 //   {"seq": 7, "time": 1700000000.25, "type": "progress", "attempt": 1, ...fields}
 // `seq` grows by one per event across all attempts of a job, so re-reading a file is idempotent.
-// Types and their fields:
-//   started    pid, host, device, threads, versions{...}, resumed_from_step
-//   progress   step, epoch, samples_seen, tokens_seen, train_loss, lr, grad_norm, tokens_per_s, mem_mb
-//   eval       step, val_loss, val_token_acc, val_exact_match, val_samples
-//   checkpoint step, path, metrics{...}
-//   finished   step, final{...metrics}, best{step, ...metrics}, best_checkpoint
-//   stopped    step, checkpoint            (SIGTERM: stopped cleanly; resumable)
-//   failed     stage, message, [diverged: true]
-//   heartbeat  step
+//
+// This header is the one definition of the event types: one struct per type below, and its JSON
+// form (to_json/from_json in events.cpp) is the only code that names its fields. The fields sit
+// flat beside the envelope (seq, time, type, attempt), as they always have.
+//
+// Metrics (`Metrics` maps) are kept apart from bookkeeping fields: only metrics become rows of
+// the results database. A NaN/inf metric is written as null and read back as NaN.
 // LibTorch-free.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/result.h"
+
 namespace sweep {
 
+// Metric name -> value.
+using Metrics = std::map<std::string, double>;
+
+// The worker is running: where, and from which step.
+struct StartedEvent {
+  static constexpr const char* kType = "started";
+  int64_t pid = 0;
+  std::string host;
+  std::string device;  // "cpu", "cuda:0"
+  int threads = 0;
+  std::map<std::string, std::string> versions;      // {"sweep": "0.1.0", "torch": "2.1.0"}
+  std::optional<int64_t> resumed_from_step;         // null for a fresh start
+  std::optional<std::string> cuda_visible_devices;  // as the worker saw it; omitted when unset
+};
+
+// Training progress every `logging_steps`.
+//   metrics: train_loss (mean since the last progress event; NaN marks divergence), lr,
+//   grad_norm, tokens_per_s, mem_mb, epoch, samples_seen, tokens_seen, data_wait_s, and any
+//   other number a worker reports. One `metrics` row each (loss curves).
+struct ProgressEvent {
+  static constexpr const char* kType = "progress";
+  int64_t step = 0;
+  Metrics metrics;
+};
+
+// An evaluation on the validation set.
+//   metrics: val_loss, val_token_acc, val_exact_match (and any other number a worker reports);
+//   one `eval_metrics` row each. val_samples and seconds describe the run, they are not metrics.
+struct EvalEvent {
+  static constexpr const char* kType = "eval";
+  int64_t step = 0;
+  Metrics metrics;
+  std::optional<int64_t> val_samples;  // samples scored
+  std::optional<double> seconds;       // how long the evaluation took
+};
+
+// A checkpoint was written to `path`; the retention policy (save_top_k) removed `deleted`.
+struct CheckpointEvent {
+  static constexpr const char* kType = "checkpoint";
+  int64_t step = 0;
+  std::string path;  // absolute checkpoint directory
+  Metrics metrics;   // the evaluation at `step` plus train_loss; empty without an evaluation
+  std::vector<std::string> deleted;  // checkpoint directories removed from disk by this save
+};
+
+// The best evaluation of a run (after step 0), in `finished`: {"step": 40, "val_loss": ...}.
+struct BestEvaluation {
+  int64_t step = 0;
+  Metrics metrics;
+};
+
+// The run completed max_steps.
+struct FinishedEvent {
+  static constexpr const char* kType = "finished";
+  int64_t step = 0;
+  Metrics final_metrics;  // "final": the last evaluation plus train_loss
+  std::optional<BestEvaluation> best;
+  std::optional<std::string> best_checkpoint;  // the best kept checkpoint, else the latest
+};
+
+// SIGTERM: stopped cleanly after writing a checkpoint; resumable.
+struct StoppedEvent {
+  static constexpr const char* kType = "stopped";
+  int64_t step = 0;
+  std::optional<std::string> checkpoint;
+};
+
+// The run failed at `stage` (load_model, load_data, train, eval, checkpoint).
+struct FailedEvent {
+  static constexpr const char* kType = "failed";
+  std::string stage;
+  std::string message;
+  bool diverged = false;  // NaN/inf loss: final, never retried
+};
+
+// Liveness while no other event is due.
+struct HeartbeatEvent {
+  static constexpr const char* kType = "heartbeat";
+  int64_t step = 0;
+};
+
+// A type this version does not know (a newer or third-party worker's own): kept only so that its
+// seq counts; ignored otherwise.
+struct UnknownEvent {
+  std::string type;
+};
+
+using EventPayload =
+    std::variant<StartedEvent, ProgressEvent, EvalEvent, CheckpointEvent, FinishedEvent,
+                 StoppedEvent, FailedEvent, HeartbeatEvent, UnknownEvent>;
+
+// A parsed line: the envelope plus the typed payload.
 struct Event {
   int64_t seq = 0;
-  double time = 0;  // seconds since the Unix epoch
-  std::string type;
-  nlohmann::json body;  // the whole object, seq/time/type included
+  double time = 0;             // seconds since the Unix epoch; 0 when the line has none
+  std::optional<int> attempt;  // nullopt when the line has none (the reader's attempt applies)
+  EventPayload payload;
+
+  // "started", "progress", ..., or the unknown type's name.
+  std::string type() const;
+  // The payload as `T`, or nullptr when it is another type.
+  template <typename T>
+  const T* as() const {
+    return std::get_if<T>(&payload);
+  }
 };
+
+// JSON forms, defined once. from_json throws Failure (kUser) naming the event type and the field
+// at fault; envelope keys and unknown keys that are not metrics are ignored.
+void to_json(nlohmann::json& j, const StartedEvent& e);
+void from_json(const nlohmann::json& j, StartedEvent& e);
+void to_json(nlohmann::json& j, const ProgressEvent& e);
+void from_json(const nlohmann::json& j, ProgressEvent& e);
+void to_json(nlohmann::json& j, const EvalEvent& e);
+void from_json(const nlohmann::json& j, EvalEvent& e);
+void to_json(nlohmann::json& j, const CheckpointEvent& e);
+void from_json(const nlohmann::json& j, CheckpointEvent& e);
+void to_json(nlohmann::json& j, const FinishedEvent& e);
+void from_json(const nlohmann::json& j, FinishedEvent& e);
+void to_json(nlohmann::json& j, const StoppedEvent& e);
+void from_json(const nlohmann::json& j, StoppedEvent& e);
+void to_json(nlohmann::json& j, const FailedEvent& e);
+void from_json(const nlohmann::json& j, FailedEvent& e);
+void to_json(nlohmann::json& j, const HeartbeatEvent& e);
+void from_json(const nlohmann::json& j, HeartbeatEvent& e);
+// The whole line: envelope and fields.
+void to_json(nlohmann::json& j, const Event& e);
+
+// A metrics map as a JSON object (NaN/inf as null), e.g. for the checkpoints.metrics column.
+nlohmann::json metrics_to_json(const Metrics& metrics);
+// The metrics of a JSON object such as {"val_loss": 0.7, "val_samples": 200, "step": 40}:
+// numbers (null = NaN), without evaluation bookkeeping (step, val_samples, seconds). Throws
+// Failure (kUser) naming an entry that is not a number.
+Metrics metrics_from_json(const nlohmann::json& object);
+
+// Decodes one event object. Throws Failure (kUser) naming the field at fault.
+Event decode_event(const nlohmann::json& object);
+// Parses one line. The error (kUser) names the field at fault; the caller adds the line.
+Result<Event> parse_event(const std::string& line);
 
 // Appends events to a file. Continues the sequence of an existing file. Thread-safe.
 class EventWriter {
  public:
-  // Throws std::runtime_error naming the file when it cannot be opened for appending.
+  // Throws Failure (kIo) naming the file when it cannot be opened for appending.
   EventWriter(std::string path, int attempt);
   ~EventWriter();
   EventWriter(const EventWriter&) = delete;
   EventWriter& operator=(const EventWriter&) = delete;
 
-  // Adds seq, time, type and attempt to `fields`, writes one line, flushes to the OS.
-  void emit(const std::string& type, nlohmann::json fields = nlohmann::json::object());
+  // Writes one line (seq, time, type, attempt and the event's fields) and flushes it to the OS.
+  // Throws Failure (kIo) when the write fails.
+  void emit(const StartedEvent& e) { write(StartedEvent::kType, e); }
+  void emit(const ProgressEvent& e) { write(ProgressEvent::kType, e); }
+  void emit(const EvalEvent& e) { write(EvalEvent::kType, e); }
+  void emit(const CheckpointEvent& e) { write(CheckpointEvent::kType, e); }
+  void emit(const FinishedEvent& e) { write(FinishedEvent::kType, e); }
+  void emit(const StoppedEvent& e) { write(StoppedEvent::kType, e); }
+  void emit(const FailedEvent& e) { write(FailedEvent::kType, e); }
+  void emit(const HeartbeatEvent& e) { write(HeartbeatEvent::kType, e); }
   int64_t last_seq() const;
 
  private:
+  void write(const char* type, const nlohmann::json& fields);
+
   struct Impl;
   Impl* impl_;
 };
-
-// Parses one line. nullopt with `*error` set when it is not an event object.
-std::optional<Event> parse_event(const std::string& line, std::string* error);
 
 // Reads the complete lines appended to a file since the last poll; a trailing line without a
 // newline (a write in progress) is left for the next poll. Missing file = no events yet.
 class EventTail {
  public:
   explicit EventTail(std::string path, uint64_t offset = 0);
-  // Malformed lines are skipped and described in `errors` (if given).
-  std::vector<Event> poll(std::vector<std::string>* errors = nullptr);
+  // Malformed lines are skipped and described in `errors` (if given): kUser errors whose message
+  // starts with "<path>:<line>: ".
+  std::vector<Event> poll(std::vector<Error>* errors = nullptr);
   uint64_t offset() const { return offset_; }
 
  private:
+  int64_t first_line();  // 1-based number of the line at offset_ (counted once when unknown)
+
   std::string path_;
   uint64_t offset_;
+  std::optional<int64_t> line_;  // line number at offset_, once counted
 };
 
 double unix_time_now();

@@ -60,8 +60,8 @@ int bench_ingest(const std::string& root, int events) {
   {
     sweep::EventWriter w(path, 1);
     for (int s = 1; s <= events; ++s) {
-      w.emit("progress", {{"step", s}, {"train_loss", 1.0 / s}, {"lr", 1e-4}, {"grad_norm", 1.0},
-                          {"tokens_per_s", 900.0}});
+      w.emit(sweep::ProgressEvent{
+          s, {{"train_loss", 1.0 / s}, {"lr", 1e-4}, {"grad_norm", 1.0}, {"tokens_per_s", 900.0}}});
     }
   }
   sweep::Ingestor in(*store, job, 1, path, 0, 0);

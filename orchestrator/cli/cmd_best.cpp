@@ -1,5 +1,7 @@
 // `sweep best [SWEEP] [--metric M]`: prints the best finished job's checkpoint directory and
-// nothing else, so that it composes: `sweep merge $(sweep best) --out merged/`.
+// nothing else, so that it composes: `sweep merge $(sweep best) --out merged/`. The path is
+// always on disk: when the best checkpoint is gone (deleted by save_top_k, or removed by hand) it
+// prints the best kept one instead and says so on stderr, or fails (exit 1) when none is left.
 #include <iostream>
 
 #include "orchestrator/cli/commands.h"
@@ -19,9 +21,10 @@ void best_command(const BestFlags& f, CliContext& ctx) {
   if (!store.ok()) return ctx.fail(store.error());
   auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
-  auto path = best_checkpoint(**store, *sweep, f.metric);
-  if (!path.ok()) return ctx.fail(path.error());
-  std::cout << *path << "\n";
+  auto best = best_checkpoint(**store, *sweep, f.metric);
+  if (!best.ok()) return ctx.fail(best.error());
+  if (!best->fallback.empty()) std::cerr << "warning: " << best->fallback << "\n";
+  std::cout << best->path << "\n";
 }
 
 }  // namespace

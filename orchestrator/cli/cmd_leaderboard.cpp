@@ -1,6 +1,8 @@
 // `sweep leaderboard [SWEEP] [--metric M] [--top N] [--format table|csv|json]`: jobs ranked by
 // their best evaluation of the objective (min or max per the sweep file), with the step and
-// checkpoint of that evaluation. Failed and diverged jobs are not ranked but counted.
+// checkpoint of that evaluation. Failed and diverged jobs are not ranked but counted. The
+// checkpoint column shows only checkpoints still kept (a checkpoint the worker's save_top_k
+// retention deleted has kept = 0 and shows empty).
 #include <iostream>
 #include <set>
 
@@ -63,6 +65,7 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
   columns.insert(columns.end(), other_metrics.begin(), other_metrics.end());
   for (const char* c : {"step", "state", "checkpoint"}) columns.push_back(c);
   std::vector<Row> rows;
+  int without_checkpoint = 0;
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const LeaderRow& lr = r.rows[i];
     Row row{Cell::num(static_cast<long long>(i + 1)), Cell::str(lr.hash)};
@@ -75,16 +78,23 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
     row.push_back(Cell::num(static_cast<long long>(lr.best_step)));
     row.push_back(Cell::str(lr.state));
     row.push_back(lr.checkpoint_path.empty() ? Cell::null() : Cell::str(lr.checkpoint_path));
+    if (lr.checkpoint_path.empty()) ++without_checkpoint;
     rows.push_back(std::move(row));
   }
   print_rows(std::cout, columns, rows, format);
   if (format == OutputFormat::kTable) {
-    std::cout << "ranked by " << r.metric << " (" << (r.maximize ? "max" : "min") << ", best evaluation)";
+    std::cout << "ranked by " << r.metric << " (" << (r.maximize ? "max" : "min")
+              << ", best evaluation)";
     if (r.excluded_failed + r.excluded_diverged > 0) {
       std::cout << "; not ranked: " << r.excluded_failed << " failed/lost, " << r.excluded_diverged
                 << " diverged";
     }
     std::cout << "\n";
+    if (without_checkpoint > 0) {
+      std::cout << "no checkpoint: " << without_checkpoint
+                << " job(s) kept none at their best step (save_top_k deleted it, or none was "
+                   "saved there); `sweep best` falls back to the best kept one\n";
+    }
   }
 }
 

@@ -1,51 +1,52 @@
 #include "orchestrator/run/ingestor.h"
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace sweep {
 
 namespace {
 
-const char* const kEnvelope[] = {"seq", "time", "attempt", "type", "step"};
-
-bool is_envelope(const std::string& key) {
-  for (const char* k : kEnvelope) {
-    if (key == k) return true;
-  }
-  return false;
-}
-
-int64_t step_of(const nlohmann::json& body) {
-  auto it = body.find("step");
-  return it != body.end() && it->is_number() ? it->get<int64_t>() : 0;
-}
-
-std::optional<double> number_of(const nlohmann::json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || !it->is_number()) return std::nullopt;
-  return it->get<double>();
-}
-
-}  // namespace
-
-std::map<std::string, double> numeric_fields(const nlohmann::json& body) {
-  std::map<std::string, double> out;
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    if (is_envelope(it.key()) || !it->is_number()) continue;
-    double v = it->get<double>();
-    if (std::isfinite(v)) out[it.key()] = v;
+// The finite metrics: a NaN (null in the file) is not stored.
+Metrics finite(const Metrics& metrics) {
+  Metrics out;
+  for (const auto& [name, value] : metrics) {
+    if (std::isfinite(value)) out.emplace(name, value);
   }
   return out;
 }
 
+std::optional<double> finite_metric(const Metrics& metrics, const char* name) {
+  auto it = metrics.find(name);
+  if (it == metrics.end() || !std::isfinite(it->second)) return std::nullopt;
+  return it->second;
+}
+
+template <typename... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+}  // namespace
+
 Ingestor::Ingestor(Store& store, int64_t job_id, int attempt, const std::string& events_path,
                    uint64_t offset, int64_t last_seq)
-    : store_(store), job_id_(job_id), attempt_(attempt), tail_(events_path, offset),
+    : store_(store),
+      job_id_(job_id),
+      attempt_(attempt),
+      tail_(events_path, offset),
       last_seq_(last_seq) {}
 
 Result<int> Ingestor::poll() {
-  std::vector<Event> events = tail_.poll();
+  std::vector<Error> malformed;
+  std::vector<Event> events = tail_.poll(&malformed);
+  if (!malformed.empty()) {
+    progress_.malformed_count += static_cast<int>(malformed.size());
+    progress_.last_malformed = std::move(malformed.back());
+  }
   if (events.empty()) return 0;
   JobProgress before = progress_;
   int64_t seq_before = last_seq_;
@@ -68,35 +69,62 @@ Result<int> Ingestor::poll() {
 }
 
 Status Ingestor::apply(const Event& e) {
-  const nlohmann::json& b = e.body;
-  int attempt = b.value("attempt", attempt_);
-  int64_t step = step_of(b);
+  const int attempt = e.attempt.value_or(attempt_);
+  const bool current = attempt == attempt_;
   progress_.last_event_time = e.time;
-  bool current = attempt == attempt_;
-  if (e.type == "progress") {
-    if (current) {
-      progress_.step = step;
-      progress_.train_loss = number_of(b, "train_loss");
-      progress_.tokens_per_s = number_of(b, "tokens_per_s");
-      if (b.contains("train_loss") && !progress_.train_loss) progress_.nonfinite_loss = true;
-    }
-    return store_.add_metrics(job_id_, attempt, step, numeric_fields(b));
+  // started/finished/failed/stopped: the whole event (envelope included) as job info.
+  auto info = [&]() { return store_.set_job_info(job_id_, e.type(), nlohmann::json(e).dump()); };
+  return std::visit(
+      Overloaded{
+          [&](const ProgressEvent& p) -> Status {
+            if (current) {
+              progress_.step = p.step;
+              progress_.train_loss = finite_metric(p.metrics, "train_loss");
+              progress_.tokens_per_s = finite_metric(p.metrics, "tokens_per_s");
+              if (p.metrics.count("train_loss") && !progress_.train_loss) {
+                progress_.nonfinite_loss = true;
+              }
+            }
+            return store_.add_metrics(job_id_, attempt, p.step, finite(p.metrics));
+          },
+          [&](const EvalEvent& ev) -> Status {
+            // Only the metrics: val_samples and seconds are not leaderboard columns.
+            return store_.add_eval(job_id_, attempt, ev.step, finite(ev.metrics));
+          },
+          [&](const CheckpointEvent& c) -> Status { return apply_checkpoint(c); },
+          [&](const HeartbeatEvent& h) -> Status {
+            if (current) progress_.step = std::max(progress_.step, h.step);
+            return ok_status();
+          },
+          [&](const StartedEvent&) -> Status {
+            if (current) progress_.final_event.reset();
+            return info();
+          },
+          [&](const auto& end) -> Status {
+            using T = std::decay_t<decltype(end)>;
+            if constexpr (std::is_same_v<T, UnknownEvent>) {
+              return ok_status();  // unknown types are ignored: newer workers may add some
+            } else {
+              static_assert(std::is_same_v<T, FinishedEvent> || std::is_same_v<T, FailedEvent> ||
+                            std::is_same_v<T, StoppedEvent>);
+              if (current) progress_.final_event = e;
+              return info();
+            }
+          },
+      },
+      e.payload);
+}
+
+Status Ingestor::apply_checkpoint(const CheckpointEvent& c) {
+  SWEEP_RETURN_IF_ERROR(
+      store_.add_checkpoint(job_id_, c.step, c.path, metrics_to_json(c.metrics).dump()));
+  // The worker's retention policy removed these directories: kept = 0. A path never recorded
+  // (its save was interrupted before the event was written) has no row to mark.
+  for (const std::string& path : c.deleted) {
+    Status st = store_.mark_checkpoint_deleted(job_id_, path);
+    if (!st.ok() && st.error().kind != ErrorKind::kNotFound) return st;
   }
-  if (e.type == "eval") return store_.add_eval(job_id_, attempt, step, numeric_fields(b));
-  if (e.type == "checkpoint") {
-    nlohmann::json metrics = b.value("metrics", nlohmann::json::object());
-    return store_.add_checkpoint(job_id_, step, b.value("path", ""), metrics.dump());
-  }
-  if (e.type == "heartbeat") {
-    if (current) progress_.step = std::max(progress_.step, step);
-    return ok_status();
-  }
-  if (e.type == "started" || e.type == "finished" || e.type == "failed" || e.type == "stopped") {
-    if (current && e.type != "started") progress_.final_event = e;
-    if (current && e.type == "started") progress_.final_event.reset();
-    return store_.set_job_info(job_id_, e.type, b.dump());
-  }
-  return ok_status();  // unknown types are ignored: newer workers may add some
+  return ok_status();
 }
 
 }  // namespace sweep

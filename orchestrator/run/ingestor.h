@@ -2,14 +2,16 @@
 // appended since the job's cursor and writes their rows together with the new cursor
 // (events_offset, last_seq) in one transaction, so a crash at any moment loses nothing and
 // re-reading never duplicates: events at or below last_seq are skipped, and every row is keyed.
+//
+// What becomes a row (docs/database.md): the metrics of progress events (`metrics`) and of eval
+// events (`eval_metrics`), never their bookkeeping fields (step, val_samples, seconds) and never a
+// NaN; checkpoints, with kept = 0 for the paths a checkpoint event lists as deleted; started,
+// finished, failed and stopped events as job info.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
-
 #include "db/store.h"
 #include "protocol/events.h"
 
@@ -25,6 +27,10 @@ struct JobProgress {
   double last_event_time = 0;
   // The attempt's final event (finished | failed | stopped), once seen.
   std::optional<Event> final_event;
+  // Lines of events.jsonl that could not be read are skipped (their rows are missing): how many,
+  // and the latest one's error ("<path>:<line>: seq 7: progress event: field 'step' ...").
+  int malformed_count = 0;
+  std::optional<Error> last_malformed;
 };
 
 class Ingestor {
@@ -42,6 +48,7 @@ class Ingestor {
 
  private:
   Status apply(const Event& event);
+  Status apply_checkpoint(const CheckpointEvent& c);
 
   Store& store_;
   int64_t job_id_;
@@ -50,8 +57,5 @@ class Ingestor {
   int64_t last_seq_;
   JobProgress progress_;
 };
-
-// Numeric fields of an event body, without the envelope (seq, time, attempt, type) and `step`.
-std::map<std::string, double> numeric_fields(const nlohmann::json& body);
 
 }  // namespace sweep

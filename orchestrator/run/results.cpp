@@ -1,6 +1,7 @@
 #include "orchestrator/run/results.h"
 
 #include <filesystem>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -27,23 +28,75 @@ Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::str
   return r;
 }
 
-Result<std::string> best_checkpoint(Store& store, const SweepRecord& sweep, const std::string& metric) {
+namespace {
+
+bool on_disk(const std::string& path) {
+  std::error_code ec;
+  return !path.empty() && fs::is_directory(path, ec);
+}
+
+std::string format_value(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+// Why the best job's checkpoint at its best step cannot be used.
+Result<std::string> why_gone(Store& store, const LeaderRow& row) {
+  if (!row.checkpoint_path.empty()) {
+    return row.checkpoint_path + " is recorded as kept but is not on disk";
+  }
+  auto checkpoints = store.checkpoints(row.job_id);
+  if (!checkpoints.ok()) return checkpoints.error();
+  std::string deleted;
+  for (const CheckpointRow& c : *checkpoints) {
+    if (c.step == row.best_step && !c.kept) deleted = c.path;
+  }
+  if (!deleted.empty()) return deleted + " was deleted by the worker's save_top_k retention";
+  return std::string("no checkpoint was saved at that step");
+}
+
+}  // namespace
+
+Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
+                                       const std::string& metric) {
   auto ranking = rank_jobs(store, sweep, metric, 0);
   if (!ranking.ok()) return ranking.error();
+  const LeaderRow* best = nullptr;
   for (const LeaderRow& row : ranking->rows) {
-    if (row.state != "succeeded") continue;
-    if (row.checkpoint_path.empty()) {
-      return make_error(ErrorKind::kNotFound,
-                        "the best job " + row.hash + " kept no checkpoint at its best step " +
-                            std::to_string(row.best_step),
-                        "raise save_top_k, or see `sweep leaderboard` for the others");
+    if (row.state == "succeeded") {
+      best = &row;
+      break;
     }
-    return row.checkpoint_path;
+  }
+  if (!best) {
+    return make_error(ErrorKind::kNotFound,
+                      "no job of sweep '" + sweep.name + "' has finished with a " +
+                          ranking->metric + " evaluation yet",
+                      "see `sweep status " + sweep.name + "`");
+  }
+  if (on_disk(best->checkpoint_path)) return BestCheckpoint{best->checkpoint_path, ""};
+
+  auto why = why_gone(store, *best);
+  if (!why.ok()) return why.error();
+  std::string gone = "the best checkpoint, job " + best->hash + " at step " +
+                     std::to_string(best->best_step) + " (" + ranking->metric + " " +
+                     (best->objective ? format_value(*best->objective) : "?") +
+                     "), is gone: " + *why;
+  auto kept = store.kept_checkpoints(sweep.id, ranking->metric, ranking->maximize);
+  if (!kept.ok()) return kept.error();
+  for (const RankedCheckpoint& c : *kept) {
+    if (!on_disk(c.path)) continue;
+    return BestCheckpoint{c.path, gone + "; using the best kept checkpoint instead: job " + c.hash +
+                                      " at step " + std::to_string(c.step) + " (" +
+                                      ranking->metric + " " + format_value(c.value) + "), " +
+                                      c.path};
   }
   return make_error(ErrorKind::kNotFound,
-                    "no job of sweep '" + sweep.name + "' has finished with a " + ranking->metric +
-                        " evaluation yet",
-                    "see `sweep status " + sweep.name + "`");
+                    gone + "; no other kept checkpoint of a finished job is on disk",
+                    "raise save_top_k in the sweep file so that the best checkpoints are kept "
+                    "(the worker keeps the best save_top_k plus the latest), then run the job "
+                    "again; `sweep leaderboard` shows what is kept");
 }
 
 }  // namespace sweep

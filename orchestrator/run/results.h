@@ -24,8 +24,19 @@ struct Ranking {
 // `metric` empty: the sweep's objective metric. `top` <= 0: every row.
 Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::string& metric, int top);
 
-// The checkpoint directory of the best succeeded job. kNotFound with the reason when no job has
-// finished, or when the best one kept no checkpoint at its best step.
-Result<std::string> best_checkpoint(Store& store, const SweepRecord& sweep, const std::string& metric);
+struct BestCheckpoint {
+  std::string path;  // a checkpoint directory that exists on disk
+  // Empty when `path` is the best succeeded job's checkpoint at its best step. Otherwise why
+  // that one is gone (deleted by save_top_k, missing on disk, never saved) and which kept
+  // checkpoint `path` is instead.
+  std::string fallback;
+};
+
+// The checkpoint directory of the best succeeded job, checked on disk. When it is gone, the best
+// kept checkpoint of a succeeded job that is on disk (ranked by its evaluation of `metric`), with
+// the reason in `fallback`. kNotFound with the reason when no job has finished, or when no kept
+// checkpoint is on disk (naming the best job and its missing path; hint: raise save_top_k).
+Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
+                                       const std::string& metric);
 
 }  // namespace sweep

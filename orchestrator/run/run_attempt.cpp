@@ -23,10 +23,8 @@ int64_t max_steps_of(const std::string& params_json) {
   return 0;
 }
 
-std::string final_message(const Event& e) {
-  std::string stage = e.body.value("stage", "");
-  std::string message = e.body.value("message", "");
-  return stage.empty() ? message : stage + ": " + message;
+std::string final_message(const FailedEvent& e) {
+  return e.stage.empty() ? e.message : e.stage + ": " + e.message;
 }
 
 }  // namespace
@@ -143,13 +141,13 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
   }
   if (p.final_event) {
     const Event& e = *p.final_event;
-    if (e.type == "finished") return AttemptEnd::kFinished;
-    if (e.type == "failed") {
-      *error = final_message(e);
-      return e.body.value("diverged", false) || p.nonfinite_loss ? AttemptEnd::kDiverged
-                                                                 : AttemptEnd::kFailed;
+    if (e.as<FinishedEvent>()) return AttemptEnd::kFinished;
+    if (const auto* failed = e.as<FailedEvent>()) {
+      *error = final_message(*failed);
+      return failed->diverged || p.nonfinite_loss ? AttemptEnd::kDiverged : AttemptEnd::kFailed;
     }
-    *error = "stopped at step " + std::to_string(e.body.value("step", int64_t{0}));
+    const auto* stopped = e.as<StoppedEvent>();
+    *error = "stopped at step " + std::to_string(stopped ? stopped->step : int64_t{0});
     return a.cancelled ? AttemptEnd::kCancelled : AttemptEnd::kStopped;
   }
   if (a.cancelled) {

@@ -112,9 +112,10 @@ TEST_F(SweepCli, QueryRefusesWritesWithExitCodeOneAndLeavesTheDatabaseUnchanged)
 }
 
 TEST_F(SweepCli, QueryPrintsJsonFromTheDatabaseNamedBySweepDb) {
-  RunResult r = run("query 'SELECT id, hash, json_extract(params, \"$.lora_r\") AS r FROM jobs "
-                    "ORDER BY id' --format json",
-                    "SWEEP_DB=" + shell_quote(db_));
+  RunResult r =
+      run("query 'SELECT id, hash, json_extract(params, \"$.lora_r\") AS r FROM jobs "
+          "ORDER BY id' --format json",
+          "SWEEP_DB=" + shell_quote(db_));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 3u);
@@ -135,15 +136,17 @@ TEST_F(SweepCli, QueryOnAMissingDatabaseFailsWithoutCreatingIt) {
 TEST_F(SweepCli, JobsListsEveryJobWithParamsAndBestObjective) {
   RunResult r = run("jobs --db " + shell_quote(db_) + " --format csv");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out,
-            "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n"
-            "1,h0,pending,0,4,16,0.0003,8,,\n"
-            "2,h1,pending,0,8,16,0.0003,8,0.75,\n"
-            "3,h2,pending,0,16,16,0.0003,8,,\n");
+  EXPECT_EQ(
+      r.out,
+      "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n"
+      "1,h0,pending,0,4,16,0.0003,8,,\n"
+      "2,h1,pending,0,8,16,0.0003,8,0.75,\n"
+      "3,h2,pending,0,16,16,0.0003,8,,\n");
   RunResult none = run("jobs r_alpha --state running --db " + shell_quote(db_) + " --format csv");
   ASSERT_EQ(none.exit_code, 0) << none.err;
-  EXPECT_EQ(none.out,
-            "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n");
+  EXPECT_EQ(
+      none.out,
+      "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n");
 }
 
 TEST_F(SweepCli, JobsWithoutANameNeedsASingleSweep) {
@@ -163,6 +166,117 @@ TEST_F(SweepCli, JobsWithoutANameNeedsASingleSweep) {
   RunResult state = run("jobs r_alpha --state done --db " + shell_quote(db_));
   EXPECT_EQ(state.exit_code, 1);
   EXPECT_NE(state.err.find("error: --state 'done' is not a job state"), std::string::npos);
+}
+
+// `sweep best` and the leaderboard's checkpoint column against checkpoints that are gone. Job h0:
+// val_loss 0.5 at step 20 (its best) and 0.75 at step 40; job h1: 0.6 at step 30; job h2: 0.9 at
+// step 10. Every job succeeded and kept a checkpoint at each evaluated step, on disk.
+class BestCheckpoint : public SweepCli {
+ protected:
+  void SetUp() override {
+    SweepCli::SetUp();
+    auto store = Store::open(db_);
+    ASSERT_TRUE(store.ok());
+    auto sweeps = (*store)->list_sweeps();
+    ASSERT_TRUE(sweeps.ok() && sweeps->size() == 1u);
+    auto jobs = (*store)->list_jobs(sweeps->at(0).id);
+    ASSERT_TRUE(jobs.ok());
+    // h1's eval at step 40 replaces the one SweepCli recorded.
+    const std::vector<std::vector<std::pair<int64_t, double>>> evals = {
+        {{20, 0.5}, {40, 0.75}}, {{30, 0.6}, {40, 0.6}}, {{10, 0.9}}};
+    for (size_t i = 0; i < jobs->size(); ++i) {
+      const JobRecord& job = (*jobs)[i];
+      ids_.push_back(job.id);
+      ASSERT_TRUE((*store)->start_attempt(job.id, 100, "h", "cpu", dir_).ok());
+      for (const auto& [step, loss] : evals[i]) {
+        ASSERT_TRUE((*store)->add_eval(job.id, 1, step, {{"val_loss", loss}}).ok());
+        std::string path = checkpoint(i, step);
+        fs::create_directories(path);
+        ASSERT_TRUE((*store)->add_checkpoint(job.id, step, path, "{}").ok());
+      }
+      ASSERT_TRUE((*store)->finish_attempt(job.id, JobState::kSucceeded, 0, "").ok());
+    }
+  }
+  std::string checkpoint(size_t job, int64_t step) const {
+    return dir_ + "/runs/h" + std::to_string(job) + "/checkpoints/step-" + std::to_string(step);
+  }
+  // The worker's retention deleted the checkpoint: kept = 0 and gone from disk.
+  void worker_deleted(size_t job, int64_t step) {
+    auto store = Store::open(db_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->mark_checkpoint_deleted(ids_[job], checkpoint(job, step)).ok());
+    fs::remove_all(checkpoint(job, step));
+  }
+  std::vector<int64_t> ids_;
+};
+
+TEST_F(BestCheckpoint, PrintsTheBestJobsCheckpointWhenItIsOnDisk) {
+  RunResult r = run("best --db " + shell_quote(db_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, checkpoint(0, 20) + "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(BestCheckpoint, FallsBackToTheBestKeptCheckpointWhenTheWorkerDeletedTheBest) {
+  worker_deleted(0, 20);
+  RunResult r = run("best r_alpha --db " + shell_quote(db_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // h1 at step 30 (0.6) beats h0's kept step 40 (0.75); ties at 0.6 go to the earlier step.
+  EXPECT_EQ(r.out, checkpoint(1, 30) + "\n");
+  EXPECT_EQ(r.err, "warning: the best checkpoint, job h0 at step 20 (val_loss 0.5), is gone: " +
+                       checkpoint(0, 20) +
+                       " was deleted by the worker's save_top_k retention; using the best kept "
+                       "checkpoint instead: job h1 at step 30 (val_loss 0.6), " +
+                       checkpoint(1, 30) + "\n");
+}
+
+TEST_F(BestCheckpoint, SkipsCheckpointsThatAreRecordedAsKeptButMissingOnDisk) {
+  fs::remove_all(checkpoint(0, 20));  // removed by hand: the database still says kept
+  fs::remove_all(checkpoint(1, 30));
+  RunResult r = run("best --db " + shell_quote(db_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, checkpoint(1, 40) + "\n");
+  EXPECT_NE(r.err.find("is gone: " + checkpoint(0, 20) + " is recorded as kept but is not on disk"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("instead: job h1 at step 40 (val_loss 0.6), " + checkpoint(1, 40)),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(BestCheckpoint, FailsNamingTheJobAndTheMissingPathWhenNoCheckpointIsLeft) {
+  worker_deleted(0, 20);
+  for (auto [job, step] :
+       std::vector<std::pair<size_t, int64_t>>{{0, 40}, {1, 30}, {1, 40}, {2, 10}}) {
+    fs::remove_all(checkpoint(job, step));
+  }
+  RunResult r = run("best --db " + shell_quote(db_));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("error: the best checkpoint, job h0 at step 20 (val_loss 0.5), is gone: " +
+                            checkpoint(0, 20) +
+                            " was deleted by the worker's save_top_k retention; "
+                            "no other kept checkpoint of a finished job is on disk\n",
+                        0),
+            0u)
+      << r.err;
+  EXPECT_NE(r.err.find("hint: raise save_top_k"), std::string::npos) << r.err;
+}
+
+TEST_F(BestCheckpoint, LeaderboardShowsNoCheckpointForADeletedOne) {
+  worker_deleted(0, 20);
+  RunResult r = run("leaderboard --db " + shell_quote(db_) + " --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["job"], "h0");
+  EXPECT_TRUE(rows[0]["checkpoint"].is_null()) << rows[0].dump();
+  EXPECT_EQ(rows[1]["checkpoint"], checkpoint(1, 30));
+  RunResult table = run("leaderboard --db " + shell_quote(db_));
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("no checkpoint: 1 job(s) kept none at their best step"),
+            std::string::npos)
+      << table.out;
 }
 
 }  // namespace

@@ -73,9 +73,9 @@ TEST(StoreMigrations, EmptyFileIsMigratedToTheLatestVersion) {
   ASSERT_TRUE(tables.ok()) << tables.error().to_string();
   std::vector<std::string> names;
   for (const auto& row : tables->rows) names.push_back(*row[0]);
-  EXPECT_EQ(names, (std::vector<std::string>{"attempts", "checkpoints", "eval_metrics", "evals",
-                                             "jobs", "leaderboard", "metrics", "schema_version",
-                                             "sweeps"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"attempts", "checkpoints", "eval_metrics", "evals", "jobs",
+                                      "leaderboard", "metrics", "schema_version", "sweeps"}));
   auto mode = store->query_readonly("PRAGMA journal_mode");
   ASSERT_TRUE(mode.ok()) << mode.error().to_string();
   EXPECT_EQ(*mode->rows[0][0], "wal");
@@ -112,8 +112,9 @@ TEST(StoreMigrations, NewerSchemaVersionIsRefused) {
   // A database written by a future sweep: record version 99 with a plain connection.
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "INSERT INTO schema_version VALUES (99, 0)", nullptr, nullptr, nullptr),
-            SQLITE_OK)
+  ASSERT_EQ(
+      sqlite3_exec(raw, "INSERT INTO schema_version VALUES (99, 0)", nullptr, nullptr, nullptr),
+      SQLITE_OK)
       << sqlite3_errmsg(raw);
   sqlite3_close(raw);
 
@@ -322,8 +323,10 @@ TEST_F(StoreWithJobs, IngestingTheSameEventsTwiceChangesNothing) {
     return store_->transaction([&]() -> Status {
       SWEEP_RETURN_IF_ERROR(store_->add_metrics(id, 1, 10, {{"train_loss", 2.5}, {"lr", 1e-4}}));
       SWEEP_RETURN_IF_ERROR(store_->add_metrics(id, 1, 20, {{"train_loss", 2.0}, {"lr", 2e-4}}));
-      SWEEP_RETURN_IF_ERROR(store_->add_eval(id, 1, 20, {{"val_loss", 1.5}, {"val_token_acc", 0.4}}));
-      SWEEP_RETURN_IF_ERROR(store_->add_checkpoint(id, 20, "runs/r_alpha/1/checkpoint-20", "{\"val_loss\":1.5}"));
+      SWEEP_RETURN_IF_ERROR(
+          store_->add_eval(id, 1, 20, {{"val_loss", 1.5}, {"val_token_acc", 0.4}}));
+      SWEEP_RETURN_IF_ERROR(
+          store_->add_checkpoint(id, 20, "runs/r_alpha/1/checkpoint-20", "{\"val_loss\":1.5}"));
       return store_->set_cursor(id, 4096, 7);
     });
   };
@@ -386,15 +389,16 @@ TEST_F(StoreWithJobs, CheckpointsCanBeMarkedDeleted) {
   EXPECT_EQ((*rows)[1].metrics_json, "{}");
   Status missing = store_->mark_checkpoint_deleted(id, "ck-99");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().message, "checkpoint ck-99 of job " + std::to_string(id) +
-                                         " was never recorded");
+  EXPECT_EQ(missing.error().message,
+            "checkpoint ck-99 of job " + std::to_string(id) + " was never recorded");
 }
 
 TEST_F(StoreWithJobs, JobInfoKeysAreMerged) {
   int64_t id = ids_[0];
   ASSERT_TRUE(store_->set_job_info(id, "started", R"({"torch":"1.13"})").ok());
   ASSERT_TRUE(store_->set_job_info(id, "finished", R"({"best_step":40})").ok());
-  EXPECT_EQ(store_->get_job(id)->info_json, R"({"finished":{"best_step":40},"started":{"torch":"1.13"}})");
+  EXPECT_EQ(store_->get_job(id)->info_json,
+            R"({"finished":{"best_step":40},"started":{"torch":"1.13"}})");
   Status bad = store_->set_job_info(id, "x", "{not json");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::kUser);
@@ -407,9 +411,11 @@ class Leaderboard : public StoreWithJobs {
   void SetUp() override {
     StoreWithJobs::SetUp();
     auto eval = [&](int job, int64_t step, double loss, double acc) {
-      ASSERT_TRUE(store_->add_eval(ids_[job], 1, step, {{"val_loss", loss}, {"val_token_acc", acc}}).ok());
+      ASSERT_TRUE(
+          store_->add_eval(ids_[job], 1, step, {{"val_loss", loss}, {"val_token_acc", acc}}).ok());
     };
-    for (int j = 0; j < 4; ++j) ASSERT_TRUE(store_->start_attempt(ids_[j], 1, "h", "cpu", "d").ok());
+    for (int j = 0; j < 4; ++j)
+      ASSERT_TRUE(store_->start_attempt(ids_[j], 1, "h", "cpu", "d").ok());
     eval(0, 10, 1.2, 0.30);
     eval(0, 20, 0.9, 0.50);
     eval(0, 30, 0.95, 0.55);
@@ -468,6 +474,36 @@ TEST_F(Leaderboard, ViewFollowsTheSweepObjective) {
   EXPECT_FALSE(rows->numeric_column[4]);
 }
 
+TEST_F(Leaderboard, KeptCheckpointsAreRankedByTheEvalAtTheirStep) {
+  // Job 0 kept steps 20 (0.9) and 30 (0.95) but its retention deleted step 20; running job 3 and
+  // failed job 2 are not finished.
+  ASSERT_TRUE(store_->add_checkpoint(ids_[0], 20, "ck-0-20", "{}").ok());
+  ASSERT_TRUE(store_->add_checkpoint(ids_[0], 30, "ck-0-30", "{}").ok());
+  ASSERT_TRUE(store_->add_checkpoint(ids_[2], 10, "ck-2-10", "{}").ok());
+  ASSERT_TRUE(store_->add_checkpoint(ids_[3], 10, "ck-3-10", "{}").ok());
+  ASSERT_TRUE(store_->add_checkpoint(ids_[1], 25, "ck-1-25", "{}").ok());  // no eval at step 25
+  ASSERT_TRUE(store_->mark_checkpoint_deleted(ids_[0], "ck-0-20").ok());
+  auto kept = store_->kept_checkpoints(sweep_, "val_loss", /*maximize=*/false);
+  ASSERT_TRUE(kept.ok()) << kept.error().to_string();
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ((*kept)[0].path, "runs/r_alpha/2/checkpoint-40");
+  EXPECT_EQ((*kept)[0].job_id, ids_[1]);
+  EXPECT_EQ((*kept)[0].hash, "hash1");
+  EXPECT_EQ((*kept)[0].step, 40);
+  EXPECT_EQ((*kept)[0].value, 0.7);
+  EXPECT_EQ((*kept)[1].path, "ck-0-30");
+  EXPECT_EQ((*kept)[1].value, 0.95);
+  auto by_acc = store_->kept_checkpoints(sweep_, "val_token_acc", /*maximize=*/true);
+  ASSERT_TRUE(by_acc.ok());
+  ASSERT_EQ(by_acc->size(), 2u);
+  EXPECT_EQ((*by_acc)[0].path, "ck-0-30");  // 0.55 beats 0.45
+  // The leaderboard's checkpoint column follows kept: job 0's best step 20 shows none.
+  auto rows = store_->leaderboard(sweep_, "val_loss", false);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[2].job_id, ids_[0]);
+  EXPECT_EQ((*rows)[2].checkpoint_path, "");
+}
+
 TEST_F(Leaderboard, BestObjectivesIncludeEveryState) {
   auto best = store_->best_objectives(sweep_, "val_loss", false);
   ASSERT_TRUE(best.ok());
@@ -514,7 +550,8 @@ TEST_F(StoreWithJobs, QueryRefusesEveryWriteOnAWritableConnection) {
   expect_refusals(*store_);
   EXPECT_EQ(count_rows(*store_, "jobs"), 4);
   EXPECT_EQ(count_rows(*store_, "sweeps"), 1);
-  auto views = store_->query_readonly("SELECT COUNT(*) FROM sqlite_master WHERE name = 'leaderboard'");
+  auto views =
+      store_->query_readonly("SELECT COUNT(*) FROM sqlite_master WHERE name = 'leaderboard'");
   ASSERT_TRUE(views.ok());
   EXPECT_EQ(*views->rows[0][0], "1");
   EXPECT_FALSE(fs::exists("/tmp/sweep_db_test_other.db"));

@@ -92,15 +92,23 @@ int main(int argc, char** argv) {
   int64_t fail_at = plan.value("fail_at_step", std::max<int64_t>(1, max_steps / 2));
   int sleep_ms = plan.value("step_sleep_ms", 0);
   double final_loss = plan.value("val_loss", 1.0 + static_cast<double>(seed) / 1000.0);
-  if (!(mode == "hang" && plan.value("ignore_term", false))) ::signal(SIGTERM, on_term);
-  else ::signal(SIGTERM, SIG_IGN);
+  if (!(mode == "hang" && plan.value("ignore_term", false)))
+    ::signal(SIGTERM, on_term);
+  else
+    ::signal(SIGTERM, SIG_IGN);
 
   sweep::EventWriter events(job.events_path(), job.attempt);
   int64_t start = job.resume ? latest_checkpoint(job.checkpoints_dir()) : 0;
-  events.emit("started", {{"pid", ::getpid()}, {"host", "fake"}, {"device", job.device},
-                          {"threads", job.threads}, {"versions", {{"fake_worker", 1}}},
-                          {"resumed_from_step", start},
-                          {"cuda_visible_devices", std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : ""}});
+  sweep::StartedEvent started;
+  started.pid = ::getpid();
+  started.host = "fake";
+  started.device = job.device;
+  started.threads = job.threads;
+  started.versions = {{"fake_worker", "1"}};
+  started.resumed_from_step = start;
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  started.cuda_visible_devices = visible ? visible : "";
+  events.emit(started);
   for (int64_t step = start + 1; step <= max_steps; ++step) {
     if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
     if (mode == "hang" && step == fail_at) {
@@ -108,21 +116,28 @@ int main(int argc, char** argv) {
     }
     if (g_term) {
       std::string ckpt = write_checkpoint(job, step - 1);
-      events.emit("stopped", {{"step", step - 1}, {"checkpoint", ckpt}});
+      events.emit(sweep::StoppedEvent{step - 1, ckpt});
       return 0;
     }
     bool nan = mode == "nan" && step >= fail_at;
     double loss = nan ? std::numeric_limits<double>::quiet_NaN() : 2.0 / static_cast<double>(step);
-    events.emit("progress", {{"step", step}, {"epoch", 0.0}, {"samples_seen", step * 8},
-                             {"tokens_seen", step * 800}, {"train_loss", loss}, {"lr", 1e-4},
-                             {"grad_norm", 1.0}, {"tokens_per_s", 1000.0}, {"mem_mb", 10.0}});
+    events.emit(sweep::ProgressEvent{step,
+                                     {{"epoch", 0.0},
+                                      {"samples_seen", step * 8.0},
+                                      {"tokens_seen", step * 800.0},
+                                      {"train_loss", loss},
+                                      {"lr", 1e-4},
+                                      {"grad_norm", 1.0},
+                                      {"tokens_per_s", 1000.0},
+                                      {"mem_mb", 10.0}}});
     if (nan) {
-      events.emit("failed", {{"stage", "train"}, {"message", "loss is NaN at step " + std::to_string(step)},
-                             {"diverged", true}});
+      events.emit(sweep::FailedEvent{"train", "loss is NaN at step " + std::to_string(step),
+                                     /*diverged=*/true});
       return 3;
     }
     if (mode == "fail" && step == fail_at) {
-      events.emit("failed", {{"stage", "train"}, {"message", "planned failure at step " + std::to_string(step)}});
+      events.emit(sweep::FailedEvent{"train", "planned failure at step " + std::to_string(step),
+                                     /*diverged=*/false});
       return 2;
     }
     if (mode == "crash" && step == fail_at) {
@@ -131,15 +146,23 @@ int main(int argc, char** argv) {
     }
     if ((eval_every > 0 && step % eval_every == 0) || step == max_steps) {
       double vl = val_loss_at(final_loss, step, max_steps);
-      events.emit("eval", {{"step", step}, {"val_loss", vl}, {"val_token_acc", 1.0 / (1.0 + vl)},
-                           {"val_exact_match", 0.5}, {"val_samples", 4}});
+      sweep::EvalEvent eval;
+      eval.step = step;
+      eval.metrics = {
+          {"val_loss", vl}, {"val_token_acc", 1.0 / (1.0 + vl)}, {"val_exact_match", 0.5}};
+      eval.val_samples = 4;
+      eval.seconds = 0.01;
+      events.emit(eval);
       std::string ckpt = write_checkpoint(job, step);
-      events.emit("checkpoint", {{"step", step}, {"path", ckpt}, {"metrics", {{"val_loss", vl}}}});
+      events.emit(sweep::CheckpointEvent{step, ckpt, {{"val_loss", vl}}, {}});
     }
   }
   double vl = val_loss_at(final_loss, max_steps, max_steps);
-  events.emit("finished", {{"step", max_steps}, {"final", {{"val_loss", vl}}},
-                           {"best", {{"step", max_steps}, {"val_loss", vl}}},
-                           {"best_checkpoint", job.checkpoints_dir() + "/step-" + std::to_string(max_steps)}});
+  sweep::FinishedEvent finished;
+  finished.step = max_steps;
+  finished.final_metrics = {{"val_loss", vl}};
+  finished.best = sweep::BestEvaluation{max_steps, {{"val_loss", vl}}};
+  finished.best_checkpoint = job.checkpoints_dir() + "/step-" + std::to_string(max_steps);
+  events.emit(finished);
   return 0;
 }

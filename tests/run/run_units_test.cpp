@@ -2,8 +2,10 @@
 // in-memory store, and the run lock. (The retry rules are tested in run_loop_retry_test.cpp.)
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -47,29 +49,41 @@ class IngestorTest : public ::testing::Test {
     events_ = (dir_ / "events.jsonl").string();
     std::filesystem::remove(events_);
     store_ = std::move(Store::open(":memory:").value());
-    int64_t sweep = *store_->upsert_sweep("s", "s.yaml", "{}", "val_loss", "min");
-    ASSERT_TRUE(store_->upsert_jobs(sweep, {NewJob{"h1", 0, "{}", 2.0}}).ok());
-    job_ = (*store_->list_jobs(sweep))[0].id;
+    sweep_ = *store_->upsert_sweep("s", "s.yaml", "{}", "val_loss", "min");
+    ASSERT_TRUE(store_->upsert_jobs(sweep_, {NewJob{"h1", 0, "{}", 2.0}}).ok());
+    job_ = (*store_->list_jobs(sweep_))[0].id;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::filesystem::path dir_;
   std::string events_;
+  std::vector<std::string> column(const std::string& sql) {
+    auto rows = store_->query_readonly(sql);
+    EXPECT_TRUE(rows.ok()) << rows.error().message;
+    std::vector<std::string> out;
+    if (rows.ok()) {
+      for (const auto& r : rows->rows) out.push_back(r.at(0).value_or("NULL"));
+    }
+    return out;
+  }
   std::unique_ptr<Store> store_;
+  int64_t sweep_ = 0;
   int64_t job_ = 0;
 };
 
 TEST_F(IngestorTest, RereadingTheFileFromTheStartAddsNothing) {
   {
     EventWriter w(events_, 1);
-    w.emit("started", {{"pid", 1}});
-    for (int s = 1; s <= 3; ++s) w.emit("progress", {{"step", s}, {"train_loss", 1.0 / s}});
-    w.emit("eval", {{"step", 3}, {"val_loss", 0.5}});
-    w.emit("finished", {{"step", 3}});
+    w.emit(StartedEvent{});
+    for (int s = 1; s <= 3; ++s) w.emit(ProgressEvent{s, {{"train_loss", 1.0 / s}}});
+    w.emit(EvalEvent{3, {{"val_loss", 0.5}}, 16, 2.5});
+    FinishedEvent finished;
+    finished.step = 3;
+    w.emit(finished);
   }
   Ingestor first(*store_, job_, 1, events_, 0, 0);
   ASSERT_EQ(*first.poll(), 6);
   ASSERT_TRUE(first.progress().final_event.has_value());
-  EXPECT_EQ(first.progress().final_event->type, "finished");
+  EXPECT_NE(first.progress().final_event->as<FinishedEvent>(), nullptr);
   JobRecord job = *store_->get_job(job_);
   EXPECT_EQ(job.last_seq, 6);
   // From offset 0 but with the stored last_seq: every event is skipped.
@@ -85,7 +99,7 @@ TEST_F(IngestorTest, RereadingTheFileFromTheStartAddsNothing) {
 TEST_F(IngestorTest, NullLossMarksTheAttemptNonFinite) {
   {
     EventWriter w(events_, 1);
-    w.emit("progress", {{"step", 1}, {"train_loss", nullptr}});
+    w.emit(ProgressEvent{1, {{"train_loss", std::nan("")}}});
   }
   Ingestor in(*store_, job_, 1, events_, 0, 0);
   ASSERT_EQ(*in.poll(), 1);
@@ -95,16 +109,124 @@ TEST_F(IngestorTest, NullLossMarksTheAttemptNonFinite) {
 TEST_F(IngestorTest, FinalEventOfAnEarlierAttemptDoesNotEndTheCurrentOne) {
   {
     EventWriter w(events_, 1);
-    w.emit("failed", {{"stage", "train"}, {"message", "boom"}});
+    w.emit(FailedEvent{"train", "boom", false});
   }
   {
     EventWriter w(events_, 2);
-    w.emit("progress", {{"step", 4}, {"train_loss", 0.3}});
+    w.emit(ProgressEvent{4, {{"train_loss", 0.3}}});
   }
   Ingestor in(*store_, job_, 2, events_, 0, 0);
   ASSERT_EQ(*in.poll(), 2);
   EXPECT_FALSE(in.progress().final_event.has_value());
   EXPECT_EQ(in.progress().step, 4);
+}
+
+TEST_F(IngestorTest, OnlyMetricsBecomeRowsNotTheEvalBookkeeping) {
+  {
+    // An eval line as the worker wrote it before typed events, then a typed one.
+    std::ofstream(events_) << R"({"seq":1,"time":1.0,"type":"eval","attempt":1,"step":0,)"
+                           << R"("val_loss":2.0,"val_token_acc":0.1,"val_exact_match":0.0,)"
+                           << R"("val_samples":3,"seconds":0.5})"
+                           << "\n";
+    EventWriter w(events_, 1);
+    w.emit(ProgressEvent{4, {{"train_loss", 1.5}, {"lr", 1e-4}, {"mem_mb", 100}}});
+    w.emit(EvalEvent{
+        4, {{"val_loss", 1.25}, {"val_token_acc", 0.5}, {"val_exact_match", 0.25}}, 200, 12.5});
+  }
+  ASSERT_TRUE(store_->start_attempt(job_, 1, "h", "cpu", dir_.string()).ok());
+  Ingestor in(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*in.poll(), 3);
+  EXPECT_EQ(column("SELECT DISTINCT name FROM eval_metrics ORDER BY name"),
+            (std::vector<std::string>{"val_exact_match", "val_loss", "val_token_acc"}));
+  EXPECT_EQ(column("SELECT name FROM metrics ORDER BY name"),
+            (std::vector<std::string>{"lr", "mem_mb", "train_loss"}));
+  // So the leaderboard shows no val_samples or seconds column.
+  auto board = store_->leaderboard(sweep_, "val_loss", false);
+  ASSERT_TRUE(board.ok()) << board.error().message;
+  ASSERT_EQ(board->size(), 1u);
+  EXPECT_EQ((*board)[0].best_step, 4);
+  EXPECT_EQ((*board)[0].metrics,
+            (std::map<std::string, double>{
+                {"val_exact_match", 0.25}, {"val_loss", 1.25}, {"val_token_acc", 0.5}}));
+}
+
+TEST_F(IngestorTest, CheckpointsTheWorkerDeletedAreNoLongerKept) {
+  const std::string a = (dir_ / "step-2").string(), b = (dir_ / "step-4").string(),
+                    c = (dir_ / "step-6").string();
+  {
+    EventWriter w(events_, 1);
+    w.emit(EvalEvent{2, {{"val_loss", 0.5}}, std::nullopt, std::nullopt});
+    w.emit(CheckpointEvent{2, a, {{"val_loss", 0.5}}, {}});
+    w.emit(EvalEvent{4, {{"val_loss", 0.9}}, std::nullopt, std::nullopt});
+    w.emit(CheckpointEvent{4, b, {{"val_loss", 0.9}}, {a}});
+    // save_top_k: 0 keeps only the latest; a path that was never recorded is no error.
+    w.emit(CheckpointEvent{6, c, {}, {b, (dir_ / "never-recorded").string()}});
+  }
+  ASSERT_TRUE(store_->start_attempt(job_, 1, "h", "cpu", dir_.string()).ok());
+  auto kept = [&] {
+    std::map<std::string, bool> out;
+    auto rows = store_->checkpoints(job_);
+    EXPECT_TRUE(rows.ok());
+    if (rows.ok()) {
+      for (const CheckpointRow& r : *rows) out[r.path] = r.kept;
+    }
+    return out;
+  };
+  Ingestor in(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*in.poll(), 5);
+  EXPECT_EQ(kept(), (std::map<std::string, bool>{{a, false}, {b, false}, {c, true}}));
+  EXPECT_EQ(column("SELECT COUNT(*) FROM checkpoints WHERE deleted_at IS NOT NULL"),
+            std::vector<std::string>{"2"});
+  // Re-reading the whole file ends in the same state.
+  Ingestor blind(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*blind.poll(), 5);
+  EXPECT_EQ(kept(), (std::map<std::string, bool>{{a, false}, {b, false}, {c, true}}));
+  // The best evaluation (step 2) has no kept checkpoint: the leaderboard shows none.
+  auto board = store_->leaderboard(sweep_, "val_loss", false);
+  ASSERT_TRUE(board.ok());
+  ASSERT_EQ(board->size(), 1u);
+  EXPECT_EQ((*board)[0].best_step, 2);
+  EXPECT_EQ((*board)[0].checkpoint_path, "");
+}
+
+TEST_F(IngestorTest, MalformedLinesAreSkippedAndReportedWithTheirLine) {
+  {
+    std::ofstream(events_) << R"({"seq":1,"type":"progress","step":"one","train_loss":1.0})"
+                           << "\n";
+    EventWriter w(events_, 1);
+    w.emit(ProgressEvent{2, {{"train_loss", 0.5}}});
+  }
+  Ingestor in(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*in.poll(), 1);
+  EXPECT_EQ(in.last_seq(), 2);
+  EXPECT_EQ(in.progress().malformed_count, 1);
+  ASSERT_TRUE(in.progress().last_malformed.has_value());
+  EXPECT_EQ(
+      in.progress().last_malformed->message,
+      events_ +
+          ":1: seq 1: progress event: field 'step' must be an integer, not the string \"one\"");
+  EXPECT_EQ(in.progress().step, 2);
+}
+
+TEST_F(IngestorTest, FinalEventsAreStoredAsTypedJobInfo) {
+  {
+    EventWriter w(events_, 1);
+    StartedEvent started;
+    started.pid = 77;
+    started.resumed_from_step = 4;
+    w.emit(started);
+    w.emit(FailedEvent{"train", "loss is NaN", true});
+  }
+  Ingestor in(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*in.poll(), 2);
+  const auto* failed = in.progress().final_event->as<FailedEvent>();
+  ASSERT_NE(failed, nullptr);
+  EXPECT_TRUE(failed->diverged);
+  auto info = nlohmann::json::parse(store_->get_job(job_)->info_json);
+  EXPECT_EQ(info["started"]["resumed_from_step"], 4);
+  EXPECT_EQ(info["started"]["pid"], 77);
+  EXPECT_EQ(info["failed"]["message"], "loss is NaN");
+  EXPECT_EQ(info["failed"]["seq"], 2);
 }
 
 TEST(RunLock, SecondHolderIsRefusedWithTheFirstHoldersPid) {

@@ -2,8 +2,10 @@
 // layout and the event stream.
 #include "worker/train/job_runner.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -75,11 +77,11 @@ TEST(JobRunner, ResumeFromACheckpointReproducesTheUninterruptedLosses) {
     EXPECT_EQ(resumed[i].first, expected[6 + i].first);
     EXPECT_NEAR(resumed[i].second, expected[6 + i].second, 1e-6) << "step " << resumed[i].first;
   }
-  const Event* started = nullptr;
+  const StartedEvent* started = nullptr;
   for (const auto& e : events)
-    if (e.type == "started" && e.body["attempt"] == 2) started = &e;
+    if (e.as<StartedEvent>() && e.attempt == 2) started = e.as<StartedEvent>();
   ASSERT_NE(started, nullptr);
-  EXPECT_EQ(started->body["resumed_from_step"], 6);
+  EXPECT_EQ(started->resumed_from_step, 6);
 }
 
 TEST(JobRunner, HugeLearningRateEndsAsDiverged) {
@@ -92,11 +94,11 @@ TEST(JobRunner, HugeLearningRateEndsAsDiverged) {
   EXPECT_EQ(run(job), kExitDiverged);
   auto events = read_events(job.run_dir);
   ASSERT_FALSE(events.empty());
-  const Event& last = events.back();
-  EXPECT_EQ(last.type, "failed");
-  EXPECT_EQ(last.body["stage"], "train");
-  EXPECT_EQ(last.body["diverged"], true);
-  EXPECT_NE(last.body["message"].get<std::string>().find("lower learning_rate"), std::string::npos);
+  const auto* last = events.back().as<FailedEvent>();
+  ASSERT_NE(last, nullptr) << events.back().type();
+  EXPECT_EQ(last->stage, "train");
+  EXPECT_TRUE(last->diverged);
+  EXPECT_NE(last->message.find("lower learning_rate"), std::string::npos);
 }
 
 TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
@@ -104,37 +106,49 @@ TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
   ASSERT_EQ(run(job), kExitOk);
   auto events = read_events(job.run_dir);
   ASSERT_GE(events.size(), 3u);
-  EXPECT_EQ(events.front().type, "started");
-  EXPECT_EQ(events.back().type, "finished");
+  EXPECT_EQ(events.front().type(), "started");
+  EXPECT_EQ(events.back().type(), "finished");
 
   std::vector<int> eval_steps, ckpt_steps;
   for (const auto& e : events) {
-    if (e.type == "eval") eval_steps.push_back(e.body["step"]);
-    if (e.type == "checkpoint") ckpt_steps.push_back(e.body["step"]);
+    if (const auto* ev = e.as<EvalEvent>()) eval_steps.push_back(static_cast<int>(ev->step));
+    if (const auto* c = e.as<CheckpointEvent>()) ckpt_steps.push_back(static_cast<int>(c->step));
   }
   EXPECT_EQ(eval_steps, (std::vector<int>{0, 4, 8, 12}));
   EXPECT_EQ(ckpt_steps, (std::vector<int>{4, 8, 12}));
 
-  const Event* eval0 = find_event(events, "eval");
+  const auto* eval0 = find_event(events, "eval")->as<EvalEvent>();
   for (const char* k : {"val_loss", "val_token_acc", "val_exact_match"})
-    EXPECT_TRUE(eval0->body[k].is_number()) << k;
-  EXPECT_EQ(eval0->body["val_samples"], 3);
-  const Event* progress = find_event(events, "progress");
+    EXPECT_TRUE(std::isfinite(eval0->metrics.at(k))) << k;
+  EXPECT_EQ(eval0->metrics.size(), 3u);  // val_samples and seconds are not metrics
+  EXPECT_EQ(eval0->val_samples, 3);
+  EXPECT_TRUE(eval0->seconds.has_value());
+  const auto* progress = find_event(events, "progress")->as<ProgressEvent>();
   for (const char* k : {"epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "grad_norm",
                         "tokens_per_s", "mem_mb"})
-    EXPECT_TRUE(progress->body[k].is_number()) << k;
-  EXPECT_EQ(progress->body["samples_seen"], 4);
-  EXPECT_GT(progress->body["mem_mb"].get<double>(), 10.0);
-  EXPECT_DOUBLE_EQ(progress->body["lr"].get<double>(), 0.0);  // warmup: the first update uses 0
+    EXPECT_TRUE(progress->metrics.count(k)) << k;
+  EXPECT_EQ(progress->metrics.at("samples_seen"), 4);
+  EXPECT_GT(progress->metrics.at("mem_mb"), 10.0);
+  EXPECT_DOUBLE_EQ(progress->metrics.at("lr"), 0.0);  // warmup: the first update uses 0
 
-  // Kept: the best by val_loss plus the latest; the finished event points at the best.
-  const auto& fin = events.back().body;
-  const std::string best = fin["best_checkpoint"];
+  // Kept: the best by val_loss plus the latest; the finished event points at the best, and the
+  // checkpoint events list what the retention deleted.
+  std::set<std::string> deleted;
+  for (const auto& e : events)
+    if (const auto* c = e.as<CheckpointEvent>())
+      deleted.insert(c->deleted.begin(), c->deleted.end());
+  for (const std::string& d : deleted) EXPECT_FALSE(fs::exists(d)) << d;
+  const auto* fin = events.back().as<FinishedEvent>();
+  ASSERT_NE(fin, nullptr);
+  ASSERT_TRUE(fin->best_checkpoint.has_value());
+  const std::string best = *fin->best_checkpoint;
+  EXPECT_EQ(deleted.count(best), 0u);
   EXPECT_TRUE(fs::exists(best + "/adapter_model.safetensors"));
   int kept = 0;
   for (const auto& d : fs::directory_iterator(job.checkpoints_dir())) kept += d.is_directory();
   EXPECT_EQ(kept, best == job.checkpoints_dir() + "/step-000012" ? 1 : 2);
-  EXPECT_EQ(fin["best"]["step"].get<int>(), std::stoi(best.substr(best.size() - 6)));
+  ASSERT_TRUE(fin->best.has_value());
+  EXPECT_EQ(fin->best->step, std::stoi(best.substr(best.size() - 6)));
 
   const std::string latest = job.checkpoints_dir() + "/step-000012";
   for (const char* f : {"adapter_config.json", "adapter_model.safetensors",
@@ -166,9 +180,10 @@ TEST(JobRunner, BadParameterFailsAtLoadModelWithExitOne) {
   EXPECT_EQ(run(job), kExitBadInput);
   auto events = read_events(job.run_dir);
   ASSERT_FALSE(events.empty());
-  EXPECT_EQ(events.back().type, "failed");
-  EXPECT_EQ(events.back().body["stage"], "load_model");
-  EXPECT_EQ(events.back().body["message"], "unknown training parameter 'lora_rank'");
+  const auto* failed = events.back().as<FailedEvent>();
+  ASSERT_NE(failed, nullptr) << events.back().type();
+  EXPECT_EQ(failed->stage, "load_model");
+  EXPECT_EQ(failed->message, "unknown training parameter 'lora_rank'");
 }
 
 TEST(JobRunner, MissingTrainDataFailsAtLoadData) {
@@ -176,8 +191,10 @@ TEST(JobRunner, MissingTrainDataFailsAtLoadData) {
   job.train_data = job.run_dir + "/missing.json";
   EXPECT_EQ(run(job), kExitBadInput);
   auto events = read_events(job.run_dir);
-  EXPECT_EQ(events.back().body["stage"], "load_data");
-  EXPECT_NE(events.back().body["message"].get<std::string>().find("missing.json"), std::string::npos);
+  const auto* failed = events.back().as<FailedEvent>();
+  ASSERT_NE(failed, nullptr) << events.back().type();
+  EXPECT_EQ(failed->stage, "load_data");
+  EXPECT_NE(failed->message.find("missing.json"), std::string::npos);
 }
 
 }  // namespace

@@ -94,16 +94,17 @@ std::vector<Event> read_events(const std::string& run_dir) {
 std::vector<std::pair<int, double>> progress_losses(const std::vector<Event>& events, int attempt) {
   std::vector<std::pair<int, double>> out;
   for (const Event& e : events) {
-    if (e.type != "progress") continue;
-    if (attempt && e.body.value("attempt", 0) != attempt) continue;
-    out.emplace_back(e.body["step"].get<int>(), e.body["train_loss"].get<double>());
+    const auto* p = e.as<ProgressEvent>();
+    if (!p) continue;
+    if (attempt && e.attempt.value_or(0) != attempt) continue;
+    out.emplace_back(static_cast<int>(p->step), p->metrics.at("train_loss"));
   }
   return out;
 }
 
 const Event* find_event(const std::vector<Event>& events, const std::string& type) {
   for (const Event& e : events)
-    if (e.type == type) return &e;
+    if (e.type() == type) return &e;
   return nullptr;
 }
 

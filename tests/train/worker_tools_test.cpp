@@ -82,7 +82,7 @@ TEST(SweepWorker, SigtermCheckpointsEmitsStoppedAndExitsZero) {
   bool training = false;
   while (!training && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    for (const auto& e : read_events(job.run_dir)) training |= e.type == "progress";
+    for (const auto& e : read_events(job.run_dir)) training |= e.as<ProgressEvent>() != nullptr;
   }
   ASSERT_TRUE(training) << "no progress event within 60 s";
   kill(pid, SIGTERM);
@@ -93,10 +93,11 @@ TEST(SweepWorker, SigtermCheckpointsEmitsStoppedAndExitsZero) {
 
   auto events = read_events(job.run_dir);
   ASSERT_FALSE(events.empty());
-  const auto& stopped = events.back();
-  ASSERT_EQ(stopped.type, "stopped");
-  const std::string ckpt = stopped.body["checkpoint"];
-  const int step = stopped.body["step"];
+  const auto* stopped = events.back().as<StoppedEvent>();
+  ASSERT_NE(stopped, nullptr) << events.back().type();
+  ASSERT_TRUE(stopped->checkpoint.has_value());
+  const std::string ckpt = *stopped->checkpoint;
+  const int step = static_cast<int>(stopped->step);
   EXPECT_GT(step, 0);
   EXPECT_EQ(ckpt, job.checkpoints_dir() + "/step-" + std::string(6 - std::to_string(step).size(), '0') +
                       std::to_string(step));

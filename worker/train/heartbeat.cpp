@@ -28,9 +28,10 @@ void Heartbeat::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!wake_.wait_for(lock, period, [this] { return done_; })) {
     try {
-      events_.emit("heartbeat", {{"step", step_.load()}});
+      events_.emit(HeartbeatEvent{step_.load()});
     } catch (const std::exception&) {
-      // A full disk must not kill training from a side thread; the main loop's next write reports it.
+      // A full disk must not kill training from a side thread; the main loop's next write reports
+      // it.
     }
   }
 }

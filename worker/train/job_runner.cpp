@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -122,13 +123,17 @@ void JobRun::start() {
                                                      job_.objective_mode != "max", p_.save_top_k);
   checkpoints_->scan();
   if (job_.resume) resume_from_ = checkpoints_->latest();
-  events_.emit("started",
-               {{"pid", static_cast<int64_t>(getpid())},
-                {"host", host_name()},
-                {"device", device_.str()},
-                {"threads", torch::get_num_threads()},
-                {"versions", {{"sweep", SWEEP_VERSION}, {"torch", TORCH_VERSION}}},
-                {"resumed_from_step", resume_from_ ? json(resume_from_->step) : json(nullptr)}});
+  StartedEvent started;
+  started.pid = static_cast<int64_t>(getpid());
+  started.host = host_name();
+  started.device = device_.str();
+  started.threads = torch::get_num_threads();
+  started.versions = {{"sweep", SWEEP_VERSION}, {"torch", TORCH_VERSION}};
+  if (resume_from_) started.resumed_from_step = resume_from_->step;
+  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) {
+    started.cuda_visible_devices = visible;
+  }
+  events_.emit(started);
 }
 
 void JobRun::load_model() {
@@ -198,16 +203,18 @@ int JobRun::train_loop() {
     eval_window_.add(r);
     const bool last = r.step == p_.max_steps;
     if (r.step % p_.logging_steps == 0 || last) {
-      events_.emit("progress", {{"step", r.step},
-                                {"epoch", trainer_->epoch()},
-                                {"samples_seen", trainer_->samples_seen()},
-                                {"tokens_seen", trainer_->tokens_seen()},
-                                {"train_loss", log_window_.mean()},
-                                {"lr", r.lr},
-                                {"grad_norm", r.grad_norm},
-                                {"tokens_per_s", log_window_.tokens_per_s()},
-                                {"mem_mb", resident_memory_mb()},
-                                {"data_wait_s", loader_->seconds_waited()}});
+      ProgressEvent progress;
+      progress.step = r.step;
+      progress.metrics = {{"epoch", static_cast<double>(trainer_->epoch())},
+                          {"samples_seen", static_cast<double>(trainer_->samples_seen())},
+                          {"tokens_seen", static_cast<double>(trainer_->tokens_seen())},
+                          {"train_loss", log_window_.mean()},
+                          {"lr", r.lr},
+                          {"grad_norm", r.grad_norm},
+                          {"tokens_per_s", log_window_.tokens_per_s()},
+                          {"mem_mb", resident_memory_mb()},
+                          {"data_wait_s", loader_->seconds_waited()}};
+      events_.emit(progress);
       log_window_.clear();
     }
     if (last || (p_.eval_every > 0 && r.step % p_.eval_every == 0)) {
@@ -231,10 +238,14 @@ void JobRun::evaluate(int step) {
   stage_ = "eval";
   EvalResult r = evaluator_->run(model_);
   last_eval_ = r.to_json();
-  json event = r.to_json();
-  event["step"] = step;
-  event["seconds"] = r.seconds;
-  events_.emit("eval", event);
+  EvalEvent event;
+  event.step = step;
+  event.metrics = {{"val_loss", r.val_loss},
+                   {"val_token_acc", r.val_token_acc},
+                   {"val_exact_match", r.val_exact_match}};
+  event.val_samples = r.val_samples;
+  event.seconds = r.seconds;
+  events_.emit(event);
   const auto& metric = job_.objective_metric;
   if (!last_eval_.contains(metric) || step == 0) return;  // step 0 has no checkpoint to point at
   const double v = last_eval_[metric].get<double>();
@@ -263,8 +274,7 @@ void JobRun::save_checkpoint(int step, const json& metrics) {
         trainer_->save_files(dir);
       },
       &deleted);
-  events_.emit("checkpoint",
-               {{"step", step}, {"path", info.path}, {"metrics", metrics}, {"deleted", deleted}});
+  events_.emit(CheckpointEvent{step, info.path, metrics_from_json(metrics), deleted});
 }
 
 json JobRun::checkpoint_state() const {
@@ -280,8 +290,10 @@ json JobRun::checkpoint_state() const {
 
 int JobRun::stop() {
   auto latest = checkpoints_->latest();
-  events_.emit("stopped", {{"step", trainer_->steps_done()},
-                           {"checkpoint", latest ? json(latest->path) : json(nullptr)}});
+  StoppedEvent stopped;
+  stopped.step = trainer_->steps_done();
+  if (latest) stopped.checkpoint = latest->path;
+  events_.emit(stopped);
   return kExitOk;
 }
 
@@ -289,10 +301,14 @@ void JobRun::finish() {
   const json final = final_metrics_.empty() ? last_eval_ : final_metrics_;
   auto best_ckpt = checkpoints_->best();
   if (!best_ckpt) best_ckpt = checkpoints_->latest();
-  events_.emit("finished", {{"step", trainer_->steps_done()},
-                            {"final", final},
-                            {"best", best_},
-                            {"best_checkpoint", best_ckpt ? json(best_ckpt->path) : json(nullptr)}});
+  FinishedEvent finished;
+  finished.step = trainer_->steps_done();
+  finished.final_metrics = metrics_from_json(final);
+  if (!best_.is_null()) {
+    finished.best = BestEvaluation{best_["step"].get<int64_t>(), metrics_from_json(best_)};
+  }
+  if (best_ckpt) finished.best_checkpoint = best_ckpt->path;
+  events_.emit(finished);
 }
 
 // LibTorch's errors carry a C++ backtrace in what(); events get the message alone.
@@ -324,14 +340,14 @@ int run_job_file(const std::string& job_path) {
   try {
     return run.run();
   } catch (const DivergedError& e) {
-    events->emit("failed", {{"stage", "train"}, {"message", e.what()}, {"diverged", true}});
+    events->emit(FailedEvent{"train", e.what(), /*diverged=*/true});
     std::cerr << "sweep-worker: diverged: " << e.what() << "\n";
     return kExitDiverged;
   } catch (const std::exception& e) {
     const std::string message = message_of(e);
     std::cerr << "sweep-worker: " << run.stage() << " failed: " << message << "\n";
     try {
-      events->emit("failed", {{"stage", run.stage()}, {"message", message}});
+      events->emit(FailedEvent{run.stage(), message, /*diverged=*/false});
     } catch (const std::exception& write_error) {
       std::cerr << "sweep-worker: cannot write the failed event: " << write_error.what() << "\n";
     }
