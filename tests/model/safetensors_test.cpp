@@ -43,8 +43,8 @@ std::string error_of(const std::string& path) {
 
 TEST(Safetensors, RoundTripsEveryFloatDtypeWithMetadata) {
   std::vector<float> f32 = {1.5f, -2.25f, 3.0f, 0.0f, 7.0f, -1.0f};
-  std::vector<uint16_t> f16 = {0x3c00, 0xc000, 0x7bff};    // 1, -2, 65504
-  std::vector<uint16_t> bf16 = {0x3f80, 0xc040, 0x4049};   // 1, -3, 3.14
+  std::vector<uint16_t> f16 = {0x3c00, 0xc000, 0x7bff};   // 1, -2, 65504
+  std::vector<uint16_t> bf16 = {0x3f80, 0xc040, 0x4049};  // 1, -3, 3.14
   std::vector<double> f64 = {3.141592653589793};
   std::vector<int64_t> i64 = {-5, 9};
   std::string path = temp_path("roundtrip");
@@ -125,8 +125,8 @@ TEST(Safetensors, ByteCountMismatchNamesTensor) {
 }
 
 TEST(Safetensors, OffsetsOutOfRangeNameTensor) {
-  std::string e = error_of(
-      write_raw("range", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8));
+  std::string e =
+      error_of(write_raw("range", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8));
   EXPECT_NE(e.find("tensor 'w'"), std::string::npos) << e;
   EXPECT_NE(e.find("out of range"), std::string::npos) << e;
 }
@@ -157,8 +157,8 @@ TEST(Safetensors, TrailingUncoveredBytesAreRejected) {
 
 TEST(Safetensors, OverflowingShapeIsRejected) {
   std::string e = error_of(write_raw(
-      "overflow",
-      R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4));
+      "overflow", R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
+      4));
   EXPECT_NE(e.find("tensor 'w'"), std::string::npos) << e;
   EXPECT_NE(e.find("overflows"), std::string::npos) << e;
 }
@@ -168,8 +168,8 @@ TEST(Safetensors, MissingFieldsAndBadMetadataAreNamed) {
   EXPECT_NE(e.find("tensor 'w': missing \"data_offsets\""), std::string::npos) << e;
   e = error_of(write_raw("meta", R"({"__metadata__":{"format":3}})", 0));
   EXPECT_NE(e.find("__metadata__ value of 'format' is not a string"), std::string::npos) << e;
-  e = error_of(write_raw(
-      "negshape", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4));
+  e = error_of(
+      write_raw("negshape", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4));
   EXPECT_NE(e.find("not a non-negative integer"), std::string::npos) << e;
 }
 

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/train/train_world.h"
 #include "data/tokenizer.h"
+#include "tests/train/train_world.h"
 #include "worker/model/checkpoint.h"
 
 namespace sweep::train {

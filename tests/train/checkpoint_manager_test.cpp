@@ -21,8 +21,9 @@ class CheckpointManagerTest : public ::testing::Test {
 
   CheckpointInfo save(CheckpointManager& m, int step, double val_loss,
                       std::vector<std::string>* deleted = nullptr) {
-    return m.save(step, {{"val_loss", val_loss}}, {{"extra", 1}},
-                  [](const std::string& d) { std::ofstream(d + "/weights.bin") << "w"; }, deleted);
+    return m.save(
+        step, {{"val_loss", val_loss}}, {{"extra", 1}},
+        [](const std::string& d) { std::ofstream(d + "/weights.bin") << "w"; }, deleted);
   }
   std::string read(const fs::path& p) {
     std::ifstream in(p);
@@ -101,8 +102,9 @@ TEST_F(CheckpointManagerTest, ScanRereadsCheckpointsAndRemovesInterruptedSaves) 
 
 TEST_F(CheckpointManagerTest, FailedWriteLeavesNoCheckpoint) {
   CheckpointManager m(dir_.string(), "val_loss", true, 1);
-  EXPECT_THROW(m.save(10, {}, {}, [](const std::string&) { throw std::runtime_error("disk full"); }),
-               std::runtime_error);
+  EXPECT_THROW(
+      m.save(10, {}, {}, [](const std::string&) { throw std::runtime_error("disk full"); }),
+      std::runtime_error);
   EXPECT_FALSE(fs::exists(dir_ / "step-000010"));
   EXPECT_FALSE(m.latest().has_value());
   m.scan();

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "worker/commands/commands.h"
 #include "worker/model/checkpoint.h"

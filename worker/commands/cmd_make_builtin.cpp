@@ -7,8 +7,8 @@
 #include <set>
 #include <string>
 
-#include "worker/commands/commands.h"
 #include "data/builtin.h"
+#include "worker/commands/commands.h"
 #include "worker/train/builtin_model.h"
 #include "worker/train/tool_args.h"
 

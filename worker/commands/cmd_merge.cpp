@@ -5,8 +5,8 @@
 #include <fstream>
 #include <iostream>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "worker/commands/commands.h"
 #include "worker/model/checkpoint.h"

@@ -4,10 +4,11 @@
 
 #include <torch/torch.h>
 
-#include "worker/commands/commands.h"
+#include "data/conversation.h"
 #include "data/image.h"
 #include "data/preprocess.h"
 #include "data/tokenizer.h"
+#include "worker/commands/commands.h"
 #include "worker/train/collate.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"
@@ -16,8 +17,9 @@ namespace sweep::worker {
 
 int cmd_predict(const Args& args) {
   return train::run_tool("predict", [&]() -> int {
-    train::ToolArgs a("predict", args,
-                      {"model", "adapter", "image", "prompt", "max-new-tokens", "threads", "device"});
+    train::ToolArgs a(
+        "predict", args,
+        {"model", "adapter", "image", "prompt", "max-new-tokens", "threads", "device"});
     const std::string model_dir = a.required("model"), prompt = a.required("prompt");
     const std::string image = a.get("image");
     torch::set_num_threads(a.get_int("threads", 1));
@@ -29,13 +31,15 @@ int cmd_predict(const Args& args) {
 
     data::Sample s;
     s.image = image;
-    s.conversations.push_back({"human", image.empty() ? prompt : "<image>\n" + prompt});
+    s.conversations.push_back(
+        {"human", image.empty() ? prompt : std::string(data::kImageToken) + "\n" + prompt});
     data::PromptAndAnswer pa = data::first_round_prompt(s, tok, !image.empty());
     torch::Tensor pixels;
     if (!image.empty()) {
       const int size = m->config().image_size();
       pixels = train::pixels_to_tensor(
-          data::clip_preprocess(data::decode_image(image), size, /*pad_to_square=*/true), size, device);
+          data::clip_preprocess(data::decode_image(image), size, /*pad_to_square=*/true), size,
+          device);
     }
     std::vector<int64_t> out =
         m->generate(pa.prompt_ids, pixels, a.get_int("max-new-tokens", 32), tok.eos_id());

@@ -3,13 +3,13 @@
 // line {"summary": true, val_loss, val_token_acc, val_exact_match, val_samples}.
 #include <iostream>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
-#include "worker/commands/commands.h"
 #include "data/llava_json.h"
 #include "data/tokenizer.h"
 #include "protocol/train_params.h"
+#include "worker/commands/commands.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"

@@ -71,8 +71,8 @@ ClipVisionEmbeddingsImpl::ClipVisionEmbeddingsImpl(const VisionConfig& c) {
       torch::nn::Conv2d(torch::nn::Conv2dOptions(c.num_channels, c.hidden_size, c.patch_size)
                             .stride(c.patch_size)
                             .bias(false)));
-  position_embedding =
-      register_module("position_embedding", torch::nn::Embedding(c.num_patches() + 1, c.hidden_size));
+  position_embedding = register_module("position_embedding",
+                                       torch::nn::Embedding(c.num_patches() + 1, c.hidden_size));
 }
 
 torch::Tensor ClipVisionEmbeddingsImpl::forward(const torch::Tensor& pixel_values) {
@@ -81,7 +81,7 @@ torch::Tensor ClipVisionEmbeddingsImpl::forward(const torch::Tensor& pixel_value
   auto patches = patch_embedding->forward(pixel_values.to(w.scalar_type()));  // [N,D,g,g]
   patches = patches.flatten(2).transpose(1, 2);                               // [N,P,D]
   auto cls = class_embedding.to(w.scalar_type()).view({1, 1, -1}).expand({N, 1, -1});
-  auto x = torch::cat({cls, patches}, 1);                                     // [N,L,D]
+  auto x = torch::cat({cls, patches}, 1);  // [N,L,D]
   return x + position_embedding->weight.unsqueeze(0);
 }
 

@@ -54,9 +54,9 @@ class ClipVisionEmbeddingsImpl : public torch::nn::Module {
  public:
   explicit ClipVisionEmbeddingsImpl(const VisionConfig& c);
   torch::Tensor forward(const torch::Tensor& pixel_values);  // [N,3,S,S] -> [N, P+1, D]
-  torch::Tensor class_embedding;                              // [D]
-  torch::nn::Conv2d patch_embedding{nullptr};                 // D x 3 x p x p, stride p, no bias
-  torch::nn::Embedding position_embedding{nullptr};           // [P+1, D]
+  torch::Tensor class_embedding;                             // [D]
+  torch::nn::Conv2d patch_embedding{nullptr};                // D x 3 x p x p, stride p, no bias
+  torch::nn::Embedding position_embedding{nullptr};          // [P+1, D]
 };
 TORCH_MODULE(ClipVisionEmbeddings);
 

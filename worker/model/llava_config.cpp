@@ -15,8 +15,8 @@ void read(const nlohmann::json& j, const char* section, const char* key, T& out)
   try {
     out = j[key].get<T>();
   } catch (const nlohmann::json::exception&) {
-    throw std::runtime_error(std::string("config.json: ") + section + key + " has the wrong type (" +
-                             j[key].dump() + ")");
+    throw std::runtime_error(std::string("config.json: ") + section + key +
+                             " has the wrong type (" + j[key].dump() + ")");
   }
 }
 
@@ -60,11 +60,16 @@ TextConfig text_from_json(const nlohmann::json& j) {
 }
 
 nlohmann::json vision_to_json(const VisionConfig& v) {
-  return {{"model_type", "clip_vision_model"},       {"hidden_size", v.hidden_size},
-          {"intermediate_size", v.intermediate_size}, {"num_hidden_layers", v.num_hidden_layers},
-          {"num_attention_heads", v.num_attention_heads}, {"num_channels", v.num_channels},
-          {"image_size", v.image_size},               {"patch_size", v.patch_size},
-          {"layer_norm_eps", v.layer_norm_eps},       {"hidden_act", v.hidden_act},
+  return {{"model_type", "clip_vision_model"},
+          {"hidden_size", v.hidden_size},
+          {"intermediate_size", v.intermediate_size},
+          {"num_hidden_layers", v.num_hidden_layers},
+          {"num_attention_heads", v.num_attention_heads},
+          {"num_channels", v.num_channels},
+          {"image_size", v.image_size},
+          {"patch_size", v.patch_size},
+          {"layer_norm_eps", v.layer_norm_eps},
+          {"hidden_act", v.hidden_act},
           {"projection_dim", v.projection_dim}};
 }
 
@@ -98,12 +103,12 @@ LlavaConfig LlavaConfig::from_json(const nlohmann::json& j) {
   LlavaConfig c;
   // transformers' LlavaConfig: an absent vision_config means CLIP ViT-L/14-336.
   nlohmann::json vision = j.value("vision_config", nlohmann::json{{"hidden_size", 1024},
-                                                                   {"intermediate_size", 4096},
-                                                                   {"patch_size", 14},
-                                                                   {"image_size", 336},
-                                                                   {"num_hidden_layers", 24},
-                                                                   {"num_attention_heads", 16},
-                                                                   {"projection_dim", 768}});
+                                                                  {"intermediate_size", 4096},
+                                                                  {"patch_size", 14},
+                                                                  {"image_size", 336},
+                                                                  {"num_hidden_layers", 24},
+                                                                  {"num_attention_heads", 16},
+                                                                  {"projection_dim", 768}});
   require(vision.is_object(), "vision_config is not an object");
   nlohmann::json text = j.value("text_config", nlohmann::json::object());
   require(text.is_object(), "text_config is not an object");
@@ -132,7 +137,8 @@ nlohmann::json LlavaConfig::to_json() const {
 LlavaConfig LlavaConfig::load(const std::string& model_dir) {
   std::string path = model_dir + "/config.json";
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path + " (is " + model_dir + " a model directory?)");
+  if (!in)
+    throw std::runtime_error("cannot read " + path + " (is " + model_dir + " a model directory?)");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw std::runtime_error(path + ": not valid JSON");
   try {
@@ -145,11 +151,13 @@ LlavaConfig LlavaConfig::load(const std::string& model_dir) {
 void LlavaConfig::validate() const {
   const VisionConfig& v = vision;
   const TextConfig& t = text;
-  require(v.hidden_size > 0 && v.num_attention_heads > 0 && v.hidden_size % v.num_attention_heads == 0,
-          "vision_config.hidden_size must be a positive multiple of num_attention_heads");
+  require(
+      v.hidden_size > 0 && v.num_attention_heads > 0 && v.hidden_size % v.num_attention_heads == 0,
+      "vision_config.hidden_size must be a positive multiple of num_attention_heads");
   require(v.patch_size > 0 && v.image_size > 0 && v.image_size % v.patch_size == 0,
           "vision_config.image_size must be a positive multiple of patch_size");
-  require(v.num_hidden_layers > 0 && v.intermediate_size > 0, "vision_config sizes must be positive");
+  require(v.num_hidden_layers > 0 && v.intermediate_size > 0,
+          "vision_config sizes must be positive");
   require(t.hidden_size > 0 && t.num_attention_heads > 0 && t.num_key_value_heads > 0 &&
               t.head_dim > 0 && t.num_attention_heads % t.num_key_value_heads == 0,
           "text_config: num_attention_heads must be a multiple of num_key_value_heads");
@@ -164,10 +172,12 @@ void LlavaConfig::validate() const {
           "vision_feature_select_strategy must be \"default\" or \"full\"");
   require(projector_hidden_act == "gelu" || projector_hidden_act == "gelu_pytorch_tanh" ||
               projector_hidden_act == "relu" || projector_hidden_act == "silu",
-          "projector_hidden_act \"" + projector_hidden_act + "\" is not supported (gelu, gelu_pytorch_tanh, relu, silu)");
+          "projector_hidden_act \"" + projector_hidden_act +
+              "\" is not supported (gelu, gelu_pytorch_tanh, relu, silu)");
   require(v.hidden_act == "quick_gelu" || v.hidden_act == "gelu",
           "vision_config.hidden_act \"" + v.hidden_act + "\" is not supported (quick_gelu, gelu)");
-  require(t.hidden_act == "silu", "text_config.hidden_act \"" + t.hidden_act + "\" is not supported (silu)");
+  require(t.hidden_act == "silu",
+          "text_config.hidden_act \"" + t.hidden_act + "\" is not supported (silu)");
 }
 
 int LlavaConfig::num_image_tokens() const {

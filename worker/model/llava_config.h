@@ -59,7 +59,8 @@ struct LlavaConfig {
   nlohmann::json to_json() const;
   // Reads `<model_dir>/config.json`; the error names the file.
   static LlavaConfig load(const std::string& model_dir);
-  // Throws when sizes are inconsistent (heads not dividing hidden, feature layer out of range, ...).
+  // Throws when sizes are inconsistent (heads not dividing hidden, feature layer out of range,
+  // ...).
   void validate() const;
 
   // Image tokens each image expands to (num_patches, +1 with strategy "full").

@@ -1,5 +1,6 @@
 // PEFT LoRA on the LLaVA model: choosing target modules, trainable parameter groups, adapter files
-// (PEFT's adapter_config.json + adapter_model.safetensors, LLaVA's non_lora_trainables) and merging.
+// (PEFT's adapter_config.json + adapter_model.safetensors, LLaVA's non_lora_trainables) and
+// merging.
 #pragma once
 
 #include <cstdint>
@@ -7,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
 #include <torch/types.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include "worker/model/llava.h"
 
@@ -20,7 +21,7 @@ struct LoraSettings {
   double dropout = 0.05;
   // Module names as PEFT matches them: a module is targeted when its path equals a name or ends
   // with "." + name. "all-linear" targets every Linear of the language model except lm_head.
-  std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
+  std::vector<std::string> target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                              "gate_proj", "up_proj", "down_proj"};
   bool use_rslora = false;
   bool include_vision_tower = false;  // also wrap matching vision-tower modules

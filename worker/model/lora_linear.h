@@ -42,10 +42,10 @@ class LoraLinearImpl : public torch::nn::Module {
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
 
-  torch::Tensor weight;                  // [out, in]
-  torch::Tensor bias;                    // [out] or undefined
-  torch::nn::Linear lora_A{nullptr};     // in -> r, no bias
-  torch::nn::Linear lora_B{nullptr};     // r -> out, no bias
+  torch::Tensor weight;               // [out, in]
+  torch::Tensor bias;                 // [out] or undefined
+  torch::nn::Linear lora_A{nullptr};  // in -> r, no bias
+  torch::nn::Linear lora_B{nullptr};  // r -> out, no bias
   torch::nn::Dropout lora_dropout{nullptr};
 
  private:

@@ -29,8 +29,8 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the format's own limit (1
 
 const std::vector<std::pair<const char*, DType>>& dtype_table() {
   static const std::vector<std::pair<const char*, DType>> table = {
-      {"F64", DType::kF64}, {"F32", DType::kF32}, {"F16", DType::kF16},  {"BF16", DType::kBF16},
-      {"I64", DType::kI64}, {"I32", DType::kI32}, {"I16", DType::kI16},  {"I8", DType::kI8},
+      {"F64", DType::kF64}, {"F32", DType::kF32},  {"F16", DType::kF16}, {"BF16", DType::kBF16},
+      {"I64", DType::kI64}, {"I32", DType::kI32},  {"I16", DType::kI16}, {"I8", DType::kI8},
       {"U8", DType::kU8},   {"BOOL", DType::kBool}};
   return table;
 }
@@ -51,7 +51,8 @@ TensorInfo parse_entry(const std::string& name, const nlohmann::json& e, const s
   }
   if (!e["shape"].is_array()) fail_tensor(path, name, "\"shape\" is not an array");
   for (const auto& d : e["shape"]) {
-    if (!d.is_number_unsigned()) fail_tensor(path, name, "shape entry is not a non-negative integer");
+    if (!d.is_number_unsigned())
+      fail_tensor(path, name, "shape entry is not a non-negative integer");
     uint64_t v = d.get<uint64_t>();
     if (v > uint64_t(std::numeric_limits<int64_t>::max()))
       fail_tensor(path, name, "shape entry too large");
@@ -102,7 +103,8 @@ void check_coverage(std::vector<TensorInfo>& ts, uint64_t buffer_size, const std
 DType dtype_from_name(const std::string& name) {
   for (const auto& [n, d] : dtype_table())
     if (name == n) return d;
-  throw SafetensorsError("unknown dtype \"" + name + "\" (known: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
+  throw SafetensorsError("unknown dtype \"" + name +
+                         "\" (known: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
 }
 
 const char* dtype_name(DType d) {
@@ -113,10 +115,20 @@ const char* dtype_name(DType d) {
 
 size_t dtype_size(DType d) {
   switch (d) {
-    case DType::kF64: case DType::kI64: return 8;
-    case DType::kF32: case DType::kI32: return 4;
-    case DType::kF16: case DType::kBF16: case DType::kI16: return 2;
-    case DType::kI8: case DType::kU8: case DType::kBool: return 1;
+    case DType::kF64:
+    case DType::kI64:
+      return 8;
+    case DType::kF32:
+    case DType::kI32:
+      return 4;
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kI16:
+      return 2;
+    case DType::kI8:
+    case DType::kU8:
+    case DType::kBool:
+      return 1;
   }
   return 1;
 }
@@ -160,7 +172,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   uint64_t size = uint64_t(st.st_size);
   if (size < 8) {
     ::close(fd);
-    fail(path, "truncated: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+    fail(path,
+         "truncated: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -172,7 +185,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];  // little-endian u64
     if (n > kMaxHeaderBytes)
-      fail(path, "header length " + std::to_string(n) + " exceeds the 100 MB limit (corrupt file?)");
+      fail(path,
+           "header length " + std::to_string(n) + " exceeds the 100 MB limit (corrupt file?)");
     if (n > size - 8)
       fail(path, "header length " + std::to_string(n) + " runs past the end of the file (" +
                      std::to_string(size) + " bytes): truncated or not a safetensors file");

@@ -10,8 +10,9 @@ torch::Tensor pixels_to_tensor(const std::vector<float>& pixels, int64_t image_s
   if (pixels.empty()) return {};
   const int64_t S = image_size;
   if (static_cast<int64_t>(pixels.size()) != 3 * S * S)
-    throw std::runtime_error("image has " + std::to_string(pixels.size()) + " values, expected 3 x " +
-                             std::to_string(S) + " x " + std::to_string(S));
+    throw std::runtime_error("image has " + std::to_string(pixels.size()) +
+                             " values, expected 3 x " + std::to_string(S) + " x " +
+                             std::to_string(S));
   torch::Tensor t = torch::empty({3, S, S}, torch::kFloat32);  // (3, S, S)
   std::memcpy(t.data_ptr<float>(), pixels.data(), pixels.size() * sizeof(float));
   return t.to(device);
@@ -33,7 +34,8 @@ model::MultimodalInputs collate(const std::vector<data::LoadedSample>& batch, in
       throw std::runtime_error("sample " + s.id + ": image has " + std::to_string(s.pixels.size()) +
                                " values, expected 3 x " + std::to_string(S) + " x " +
                                std::to_string(S) + " (image_size of the model's vision config)");
-    std::memcpy(in.pixel_values[i].data_ptr<float>(), s.pixels.data(), s.pixels.size() * sizeof(float));
+    std::memcpy(in.pixel_values[i].data_ptr<float>(), s.pixels.data(),
+                s.pixels.size() * sizeof(float));
   }
   in.pixel_values = in.pixel_values.to(device);
   return in;

@@ -1,5 +1,5 @@
 // Validation of a model on a LLaVA JSON set: mean cross-entropy over answer tokens (val_loss,
-// computed by the model's causal_lm_loss_sum, so it is the training loss of the same tokens),
+// the model's token losses at supervised positions, the path the training loss takes),
 // next-token accuracy on those tokens (val_token_acc), and exact match of the greedily generated
 // first-round answer against the reference after normalize_answer (case, spaces, trailing . ! ?).
 // Samples are tokenised and their images preprocessed once, at construction.

@@ -6,9 +6,9 @@
 
 #include <torch/types.h>
 
+#include "protocol/train_params.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
-#include "protocol/train_params.h"
 
 namespace sweep::train {
 
