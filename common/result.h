@@ -25,13 +25,14 @@ struct Error {
 
   // Exit code for a command that stops on this error (docs/architecture.md, "Errors").
   int exit_code() const {
-    return kind == ErrorKind::kUser || kind == ErrorKind::kNotFound ||
-                   kind == ErrorKind::kConflict
+    return kind == ErrorKind::kUser || kind == ErrorKind::kNotFound || kind == ErrorKind::kConflict
                ? 1
                : 2;
   }
   // "message (hint: ...)" on one line.
-  std::string to_string() const { return hint.empty() ? message : message + " (hint: " + hint + ")"; }
+  std::string to_string() const {
+    return hint.empty() ? message : message + " (hint: " + hint + ")";
+  }
 };
 
 inline Error make_error(ErrorKind kind, std::string message, std::string hint = {}) {
@@ -48,7 +49,7 @@ inline Error with_context(Error error, const std::string& context) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -87,8 +88,8 @@ inline Status ok_status() { return Status(); }
 }  // namespace sweep
 
 // Propagates an error from an expression returning Status or Result<T>.
-#define SWEEP_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    auto sweep_status_ = (expr);                 \
+#define SWEEP_RETURN_IF_ERROR(expr)                        \
+  do {                                                     \
+    auto sweep_status_ = (expr);                           \
     if (!sweep_status_.ok()) return sweep_status_.error(); \
   } while (0)

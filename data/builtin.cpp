@@ -32,9 +32,9 @@ const char* const kShapesParts[] = {"images", "captions_train.json", "vqa_train.
 std::string home_dir() {
   if (const char* home = std::getenv("HOME"); home && *home) return home;
   if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_dir) return pw->pw_dir;
-  fail(ErrorKind::kUser, 
-      "builtin cache: neither $HOME nor a passwd entry names a home "
-      "directory; set SWEEP_CACHE to a writable directory");
+  fail(ErrorKind::kUser,
+       "builtin cache: neither $HOME nor a passwd entry names a home "
+       "directory; set SWEEP_CACHE to a writable directory");
 }
 
 bool is_complete(const std::string& dir) {
@@ -94,8 +94,7 @@ void clear_leftovers(const std::string& dir, const std::string& tmp) {
     fail(ErrorKind::kIo, "builtin cache: cannot remove leftover " + tmp + ": " + ec.message());
   fs::remove_all(dir, ec);
   if (ec)
-    fail(ErrorKind::kIo, "builtin cache: cannot remove incomplete " + dir + ": " +
-                             ec.message());
+    fail(ErrorKind::kIo, "builtin cache: cannot remove incomplete " + dir + ": " + ec.message());
 }
 
 std::string known_data_refs() {
@@ -155,8 +154,8 @@ std::string resolve_builtin_data(const std::string& ref) {
   }
   if (path.empty()) {
     const std::string hint = ref == kTinyLlavaRef ? " (" + ref + " is a model, not data)" : "";
-    fail(ErrorKind::kUser, "unknown built-in data '" + ref + "'" + hint +
-                             "; known: " + known_data_refs());
+    fail(ErrorKind::kUser,
+         "unknown built-in data '" + ref + "'" + hint + "; known: " + known_data_refs());
   }
   make_once(root, [](const std::string& tmp) { write_shapes_dataset(tmp, ShapesOptions{}); });
   return path;

@@ -30,8 +30,8 @@ struct Indexed {
 
 DataProblem problem(const Indexed& s, std::string kind, std::string message, bool error,
                     std::string hint = {}) {
-  return DataProblem{std::move(kind), s.index, s.sample.id, std::move(message), error,
-                     std::move(hint)};
+  return DataProblem{std::move(kind),    s.index, s.sample.id,
+                     std::move(message), error,   std::move(hint)};
 }
 
 void check_duplicate_ids(const std::vector<Indexed>& samples, std::vector<DataProblem>* out) {
@@ -40,10 +40,9 @@ void check_duplicate_ids(const std::vector<Indexed>& samples, std::vector<DataPr
     if (s.sample.id.empty()) continue;  // also skips samples whose id could not be read
     auto [it, inserted] = first.emplace(s.sample.id, s.index);
     if (!inserted) {
-      out->push_back(problem(s, "duplicate_id",
-                             "id " + s.sample.id + " is also the id of sample " +
-                                 std::to_string(it->second),
-                             false));
+      out->push_back(problem(
+          s, "duplicate_id",
+          "id " + s.sample.id + " is also the id of sample " + std::to_string(it->second), false));
     }
   }
 }
@@ -58,18 +57,17 @@ void check_image(const Indexed& s, const std::string& folder, std::vector<DataPr
     return;
   }
   if (!S_ISREG(st.st_mode)) {
-    out->push_back(problem(s, "image_unreadable", "image " + path + " is not a regular file",
-                           true));
+    out->push_back(
+        problem(s, "image_unreadable", "image " + path + " is not a regular file", true));
     return;
   }
   int w = 0, h = 0;
   std::string error;
   if (!read_image_header(path, &w, &h, &error)) {
     const bool unreadable = error.rfind("not a decodable image", 0) != 0;
-    out->push_back(problem(s, unreadable ? "image_unreadable" : "image_not_decodable",
-                           "image " + path + ": " + error, true,
-                           unreadable ? "check the file's permissions"
-                                      : "PNG and JPEG files are supported"));
+    out->push_back(problem(
+        s, unreadable ? "image_unreadable" : "image_not_decodable", "image " + path + ": " + error,
+        true, unreadable ? "check the file's permissions" : "PNG and JPEG files are supported"));
   }
 }
 
@@ -116,9 +114,11 @@ json summary(std::vector<int64_t> v) {
   if (v.empty()) return nullptr;
   std::sort(v.begin(), v.end());
   const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-  auto pct = [&](double p) { return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))]; };
-  return json{{"min", v.front()}, {"mean", mean}, {"p50", pct(0.5)}, {"p95", pct(0.95)},
-              {"max", v.back()}};
+  auto pct = [&](double p) {
+    return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+  };
+  return json{
+      {"min", v.front()}, {"mean", mean}, {"p50", pct(0.5)}, {"p95", pct(0.95)}, {"max", v.back()}};
 }
 
 // Token lengths after splicing the image features, truncation and masking, per sample.
@@ -151,9 +151,8 @@ json check_tokens(const std::vector<Indexed>& samples, const CheckOptions& opt,
       truncated[i] = 1;
       out.push_back(problem(
           s, "truncated",
-          std::to_string(lengths[i]) + " tokens (with " +
-              std::to_string(limits.image_tokens) + " per image) exceed max length " +
-              std::to_string(limits.max_length) + "; " +
+          std::to_string(lengths[i]) + " tokens (with " + std::to_string(limits.image_tokens) +
+              " per image) exceed max length " + std::to_string(limits.max_length) + "; " +
               std::to_string(t.supervised_tokens - supervised[i]) + " of " +
               std::to_string(t.supervised_tokens) + " supervised tokens are cut",
           false));
@@ -193,9 +192,7 @@ int64_t CheckReport::errors() const {
                        [](const DataProblem& p) { return p.error; });
 }
 
-int64_t CheckReport::warnings() const {
-  return static_cast<int64_t>(problems.size()) - errors();
-}
+int64_t CheckReport::warnings() const { return static_cast<int64_t>(problems.size()) - errors(); }
 
 json CheckReport::to_json() const {
   json list = json::array();
@@ -207,10 +204,9 @@ json CheckReport::to_json() const {
                     {"message", p.message},
                     {"hint", p.hint}});
   }
-  return json{{"path", path},         {"samples", samples},
-              {"ok", ok()},           {"errors", errors()},
-              {"warnings", warnings()}, {"counts_by_kind", counts_by_kind},
-              {"problems", list},     {"token_stats", token_stats}};
+  return json{{"path", path},       {"samples", samples},        {"ok", ok()},
+              {"errors", errors()}, {"warnings", warnings()},    {"counts_by_kind", counts_by_kind},
+              {"problems", list},   {"token_stats", token_stats}};
 }
 
 CheckReport check_data(const std::string& json_path, const CheckOptions& opt) {

@@ -1,6 +1,7 @@
 // `sweep check-data`: every problem of a LLaVA dataset, with the sample index and id, and a
 // summary by kind. LibTorch-free. Kinds (docs/data.md has the full table):
-//   errors:   file_unreadable, invalid_json, not_an_array, sample_not_object, missing_field, extra_field (a key
+//   errors:   file_unreadable, invalid_json, not_an_array, sample_not_object, missing_field,
+//   extra_field (a key
 //             close to a known one, e.g. "imgae"), wrong_type, empty_conversation, unknown_role,
 //             roles_not_alternating, empty_value, no_answer, image_missing, image_unreadable,
 //             image_not_decodable, image_token_missing, image_token_repeated,
@@ -32,7 +33,7 @@ struct CheckOptions {
   std::string model_dir;  // optional: tokenizer.model + config.json, enables token statistics
   // Truncation length. 0: min(2048, text_config.max_position_embeddings) of the model dir.
   int64_t max_length = 2048;
-  int threads = 0;        // 0: hardware concurrency (image headers and tokenisation)
+  int threads = 0;  // 0: hardware concurrency (image headers and tokenisation)
 };
 
 struct CheckReport {
@@ -50,8 +51,8 @@ struct CheckReport {
   nlohmann::json to_json() const;
 };
 
-// Never throws for problems of the data (they are reported); throws Failure (common/failure.h) when the
-// model dir given cannot be read.
+// Never throws for problems of the data (they are reported); throws Failure (common/failure.h) when
+// the model dir given cannot be read.
 CheckReport check_data(const std::string& json_path, const CheckOptions& opt);
 
 }  // namespace sweep::data

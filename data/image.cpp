@@ -71,9 +71,8 @@ Coeffs precompute(int in_size, int out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       const double v = ww != 0.0 ? w[x] / ww : w[x];
-      c.k[static_cast<size_t>(xx) * c.ksize + x] =
-          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits)
-                                     : 0.5 + v * (1 << kPrecisionBits));
+      c.k[static_cast<size_t>(xx) * c.ksize + x] = static_cast<int32_t>(
+          v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
     }
     c.xmin[xx] = xmin;
     c.xcount[xx] = xmax;
@@ -129,7 +128,7 @@ Image decode_image(const std::string& path) {
   stbi_uc* data = stbi_load_from_file(f.get(), &img.width, &img.height, &channels, 3);
   if (!data) {
     fail(ErrorKind::kUser, path + ": cannot decode the image: " + stbi_failure_reason() +
-                             " (hint: PNG and JPEG are supported)");
+                               " (hint: PNG and JPEG are supported)");
   }
   img.rgb.assign(data, data + static_cast<size_t>(img.width) * img.height * 3);
   stbi_image_free(data);
@@ -175,8 +174,8 @@ Image resize_bicubic(const Image& img, int width, int height) {
 Image center_crop(const Image& img, int size) {
   if (img.width < size || img.height < size) {
     fail(ErrorKind::kInternal, "center_crop: image " + std::to_string(img.width) + "x" +
-                             std::to_string(img.height) + " is smaller than " +
-                             std::to_string(size));
+                                   std::to_string(img.height) + " is smaller than " +
+                                   std::to_string(size));
   }
   const int top = (img.height - size) / 2, left = (img.width - size) / 2;
   Image out{size, size, std::vector<uint8_t>(static_cast<size_t>(size) * size * 3)};
@@ -195,8 +194,7 @@ std::vector<float> clip_preprocess(const Image& img, int size, bool pad_to_squar
   const bool wide = src.width > src.height;
   const int shorter = wide ? src.height : src.width, longer = wide ? src.width : src.height;
   const int new_long = static_cast<int>(static_cast<double>(int64_t{size} * longer) / shorter);
-  const Image resized =
-      resize_bicubic(src, wide ? new_long : size, wide ? size : new_long);
+  const Image resized = resize_bicubic(src, wide ? new_long : size, wide ? size : new_long);
   const Image cropped = center_crop(resized, size);
 
   // rescale in float64 then cast to float32, normalise in float32, as numpy does there.

@@ -20,8 +20,8 @@ constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f
 // LLaVA's pad colour: int(255 * mean) per channel.
 constexpr std::array<uint8_t, 3> kClipMeanColor = {122, 116, 104};
 
-// PNG / JPEG (any format stb_image reads), converted to RGB. Throws Failure (common/failure.h) naming
-// the file and the reason.
+// PNG / JPEG (any format stb_image reads), converted to RGB. Throws Failure (common/failure.h)
+// naming the file and the reason.
 Image decode_image(const std::string& path);
 
 // Reads only the header (stbi_info). False with `error` set when the file cannot be opened or

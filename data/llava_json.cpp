@@ -18,7 +18,7 @@ std::vector<Sample> load_llava_json(const std::string& path) {
   };
   auto reject = [&](const DataProblem& p) {
     sweep::fail(ErrorKind::kUser, path + ": " + describe(p) +
-                             " (run `sweep check-data` for every problem of the file)");
+                                      " (run `sweep check-data` for every problem of the file)");
   };
   for_each_array_element(
       path,

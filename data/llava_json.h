@@ -22,8 +22,8 @@ struct Sample {
 };
 
 // Reads and validates a whole file. Strict: the first error (see check_data.h for the kinds)
-// throws Failure (common/failure.h) "FILE: sample 12 (id 000012): <message> (hint: ...)"; warnings are
-// ignored. Image files are not opened here. The file is parsed one sample at a time, so only
+// throws Failure (common/failure.h) "FILE: sample 12 (id 000012): <message> (hint: ...)"; warnings
+// are ignored. Image files are not opened here. The file is parsed one sample at a time, so only
 // the resulting samples are held in memory, never the text or a JSON tree of the whole file.
 std::vector<Sample> load_llava_json(const std::string& path);
 

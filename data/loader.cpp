@@ -81,9 +81,8 @@ void BatchLoader::run(int epoch, size_t cursor) {
       order = epoch_order(++epoch);
     }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] {
-      return stop_ || queue_.size() < static_cast<size_t>(opt_.prefetch_batches);
-    });
+    cv_.wait(lock,
+             [&] { return stop_ || queue_.size() < static_cast<size_t>(opt_.prefetch_batches); });
     if (stop_) return;
     queue_.push_back(std::move(item));
     cv_.notify_all();
@@ -143,10 +142,9 @@ nlohmann::json BatchLoader::state() const {
 void BatchLoader::restore(const nlohmann::json& state) {
   const auto samples = state.at("samples").get<size_t>();
   if (samples != samples_.size()) {
-    fail(ErrorKind::kUser, "BatchLoader: the saved position is for " +
-                             std::to_string(samples) + " samples, the dataset has " +
-                             std::to_string(samples_.size()) +
-                             " (hint: resume with the data the run started with)");
+    fail(ErrorKind::kUser, "BatchLoader: the saved position is for " + std::to_string(samples) +
+                               " samples, the dataset has " + std::to_string(samples_.size()) +
+                               " (hint: resume with the data the run started with)");
   }
   const int epoch = state.at("epoch").get<int>();
   const auto cursor = state.at("cursor").get<size_t>();

@@ -53,8 +53,8 @@ class BatchLoader {
   // The next micro-batch (wraps to a new epoch); blocks only if the thread is behind.
   std::vector<LoadedSample> next();
 
-  int epoch() const;                       // epoch of the next batch next() returns
-  double seconds_waited() const;           // total time next() spent blocked
+  int epoch() const;              // epoch of the next batch next() returns
+  double seconds_waited() const;  // total time next() spent blocked
   size_t size() const { return samples_.size(); }
   int64_t batches_per_epoch() const;
 
@@ -83,7 +83,7 @@ class BatchLoader {
   Tokenizer tok_;
   LoaderOptions opt_;
 
-  int epoch_ = 0;       // consumer position
+  int epoch_ = 0;  // consumer position
   size_t cursor_ = 0;
   double waited_s_ = 0.0;
 

@@ -37,8 +37,7 @@ class SampleProblems {
     out_->push_back(DataProblem{kind, index_, id_, message, true, hint});
     ++errors_;
   }
-  void warning(const std::string& kind, const std::string& message,
-               const std::string& hint = {}) {
+  void warning(const std::string& kind, const std::string& message, const std::string& hint = {}) {
     out_->push_back(DataProblem{kind, index_, id_, message, false, hint});
   }
   int errors() const { return errors_; }
@@ -186,18 +185,20 @@ void check_image_token(const Sample& s, bool image_sample, SampleProblems* p) {
     if (in_first > 0 || !elsewhere.empty()) {
       const size_t j = in_first > 0 ? first_human : elsewhere[0];
       p->error("image_token_without_image",
-               "conversations[" + std::to_string(j) + "] carries <image> but the sample has no "
-               "\"image\"", "add the \"image\" field, or remove <image>");
+               "conversations[" + std::to_string(j) +
+                   "] carries <image> but the sample has no "
+                   "\"image\"",
+               "add the \"image\" field, or remove <image>");
     }
     return;
   }
   if (in_first == 0) {
-    p->error("image_token_missing",
-             "the first human turn (" + first + ") has no <image>" +
-                 (elsewhere.empty() ? ""
-                                    : " (it is in conversations[" +
-                                          std::to_string(elsewhere[0]) + "])"),
-             "start the first question with \"<image>\\n\"");
+    p->error(
+        "image_token_missing",
+        "the first human turn (" + first + ") has no <image>" +
+            (elsewhere.empty() ? ""
+                               : " (it is in conversations[" + std::to_string(elsewhere[0]) + "])"),
+        "start the first question with \"<image>\\n\"");
   } else if (in_first > 1) {
     p->error("image_token_repeated",
              first + " carries <image> " + std::to_string(in_first) + " times; one expected",
@@ -212,8 +213,7 @@ void check_image_token(const Sample& s, bool image_sample, SampleProblems* p) {
 
 }  // namespace
 
-bool check_sample(json& element, int64_t index, std::vector<DataProblem>* problems,
-                  Sample* out) {
+bool check_sample(json& element, int64_t index, std::vector<DataProblem>* problems, Sample* out) {
   SampleProblems p(index, problems);
   if (!element.is_object()) {
     p.error("sample_not_object", "the sample is a " + quoted_type(element) +

@@ -39,7 +39,9 @@ std::vector<std::string> split_all(const std::string& s, const std::string& sep)
 
 size_t count_occurrences(const std::string& s, const std::string& needle) {
   size_t n = 0;
-  for (size_t pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + needle.size())) ++n;
+  for (size_t pos = s.find(needle); pos != std::string::npos;
+       pos = s.find(needle, pos + needle.size()))
+    ++n;
   return n;
 }
 

@@ -49,9 +49,9 @@ Tokenizer Tokenizer::load(const std::string& path_or_model_dir) {
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
   const auto status = sp->Load(path);
   if (!status.ok()) {
-    fail(ErrorKind::kUser, path + ": cannot load the SentencePiece tokenizer: " +
-                             status.ToString() +
-                             " (hint: a LLaMA model directory holds tokenizer.model)");
+    fail(ErrorKind::kUser, path +
+                               ": cannot load the SentencePiece tokenizer: " + status.ToString() +
+                               " (hint: a LLaMA model directory holds tokenizer.model)");
   }
   Tokenizer tok;
   tok.path_ = path;
@@ -61,8 +61,8 @@ Tokenizer Tokenizer::load(const std::string& path_or_model_dir) {
   tok.vocab_size_ = sp->GetPieceSize();
   if (tok.bos_id_ < 0 || tok.eos_id_ < 0) {
     fail(ErrorKind::kUser, path + ": the tokenizer has no <s> or </s> piece (bos " +
-                             std::to_string(tok.bos_id_) + ", eos " +
-                             std::to_string(tok.eos_id_) + ")");
+                               std::to_string(tok.bos_id_) + ", eos " +
+                               std::to_string(tok.eos_id_) + ")");
   }
   tok.sp_ = std::move(sp);
   return tok;
@@ -144,9 +144,9 @@ void train_tokenizer(const std::vector<std::string>& corpus_lines,
   std::string proto;
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
   if (!status.ok()) {
-    fail(ErrorKind::kInternal, out_model_path + ": tokenizer training failed: " +
-                             status.ToString() +
-                             " (hint: a vocab_size above 259 + the number of distinct characters)");
+    fail(ErrorKind::kInternal,
+         out_model_path + ": tokenizer training failed: " + status.ToString() +
+             " (hint: a vocab_size above 259 + the number of distinct characters)");
   }
   const std::string tmp = out_model_path + ".tmp";
   {

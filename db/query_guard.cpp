@@ -13,11 +13,13 @@ namespace {
 // Pragmas that only report; allowed with no argument (`PRAGMA page_count`).
 const std::set<std::string>& read_pragmas() {
   static const std::set<std::string> kRead = {
-      "application_id", "collation_list", "compile_options", "database_list", "encoding",
-      "foreign_key_check", "foreign_key_list", "foreign_keys", "freelist_count", "function_list",
-      "index_info", "index_list", "index_xinfo", "integrity_check", "journal_mode", "module_list",
-      "page_count", "page_size", "pragma_list", "quick_check", "schema_version", "table_info",
-      "table_list", "table_xinfo", "user_version"};
+      "application_id", "collation_list",    "compile_options",  "database_list",
+      "encoding",       "foreign_key_check", "foreign_key_list", "foreign_keys",
+      "freelist_count", "function_list",     "index_info",       "index_list",
+      "index_xinfo",    "integrity_check",   "journal_mode",     "module_list",
+      "page_count",     "page_size",         "pragma_list",      "quick_check",
+      "schema_version", "table_info",        "table_list",       "table_xinfo",
+      "user_version"};
   return kRead;
 }
 
@@ -46,26 +48,48 @@ std::string describe(int action, const char* arg1, const char* arg2) {
     if (action == SQLITE_UPDATE) return "ALTER";
   }
   switch (action) {
-    case SQLITE_ATTACH: return "ATTACH";
-    case SQLITE_DETACH: return "DETACH";
-    case SQLITE_INSERT: return "INSERT into " + a1;
-    case SQLITE_UPDATE: return "UPDATE of " + a1;
-    case SQLITE_DELETE: return "DELETE from " + a1;
-    case SQLITE_TRANSACTION: return "transaction control (" + a1 + ")";
-    case SQLITE_SAVEPOINT: return "SAVEPOINT";
+    case SQLITE_ATTACH:
+      return "ATTACH";
+    case SQLITE_DETACH:
+      return "DETACH";
+    case SQLITE_INSERT:
+      return "INSERT into " + a1;
+    case SQLITE_UPDATE:
+      return "UPDATE of " + a1;
+    case SQLITE_DELETE:
+      return "DELETE from " + a1;
+    case SQLITE_TRANSACTION:
+      return "transaction control (" + a1 + ")";
+    case SQLITE_SAVEPOINT:
+      return "SAVEPOINT";
     case SQLITE_PRAGMA:
       return "PRAGMA " + a1 + (arg2 ? std::string("=") + arg2 : std::string());
-    case SQLITE_FUNCTION: return "function " + std::string(arg2 ? arg2 : "");
-    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TEMP_INDEX:
-    case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER: case SQLITE_CREATE_TEMP_VIEW:
-    case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW: case SQLITE_CREATE_VTABLE:
+    case SQLITE_FUNCTION:
+      return "function " + std::string(arg2 ? arg2 : "");
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_VTABLE:
       return "CREATE " + a1;
-    case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TEMP_INDEX:
-    case SQLITE_DROP_TEMP_TABLE: case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW:
-    case SQLITE_DROP_TRIGGER: case SQLITE_DROP_VIEW: case SQLITE_DROP_VTABLE:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_VTABLE:
       return "DROP " + a1;
-    case SQLITE_ALTER_TABLE: return "ALTER TABLE " + std::string(arg2 ? arg2 : "");
-    default: return "changing the database (ANALYZE, REINDEX, VACUUM, ...)";
+    case SQLITE_ALTER_TABLE:
+      return "ALTER TABLE " + std::string(arg2 ? arg2 : "");
+    default:
+      return "changing the database (ANALYZE, REINDEX, VACUUM, ...)";
   }
 }
 

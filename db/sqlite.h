@@ -28,7 +28,8 @@ class Db {
   // Runs SQL text that may hold several statements and returns no rows.
   Status exec(const std::string& sql, const std::string& what);
   // Prepares the first statement of `sql`; `*tail` (if given) receives the text after it.
-  Result<Stmt> prepare(const std::string& sql, const std::string& what, std::string* tail = nullptr);
+  Result<Stmt> prepare(const std::string& sql, const std::string& what,
+                       std::string* tail = nullptr);
 
   int64_t last_insert_rowid() const;
   int changes() const;  // rows changed by the last statement
@@ -46,7 +47,8 @@ class Db {
 
 class Stmt {
  public:
-  Stmt(const Db* db, sqlite3_stmt* stmt, std::string what) : db_(db), stmt_(stmt), what_(std::move(what)) {}
+  Stmt(const Db* db, sqlite3_stmt* stmt, std::string what)
+      : db_(db), stmt_(stmt), what_(std::move(what)) {}
   ~Stmt();
   Stmt(Stmt&& other) noexcept;
   Stmt& operator=(Stmt&& other) noexcept;

@@ -46,10 +46,10 @@ Status make_parent_dirs(const std::string& path) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     std::string prefix = dir.substr(0, pos);
     if (::mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
-      return make_error(ErrorKind::kIo,
-                        "creating directory " + prefix + " for database " + path + ": " +
-                            std::strerror(errno),
-                        "pass --db or set SWEEP_DB to a writable location");
+      return make_error(
+          ErrorKind::kIo,
+          "creating directory " + prefix + " for database " + path + ": " + std::strerror(errno),
+          "pass --db or set SWEEP_DB to a writable location");
     }
   }
   return ok_status();
@@ -97,19 +97,19 @@ Status configure_connection(Db& db, bool readonly) {
   }
   if (!mode.ok()) return mode.error();
   if (*mode != "wal" && !(is_memory_path(db.path()) && *mode == "memory")) {
-    return make_error(ErrorKind::kDatabase,
-                      "setting journal_mode=WAL on " + db.path() + ": SQLite kept mode '" +
-                          *mode + "'",
-                      "keep the database on a local file system (WAL needs shared memory)");
+    return make_error(
+        ErrorKind::kDatabase,
+        "setting journal_mode=WAL on " + db.path() + ": SQLite kept mode '" + *mode + "'",
+        "keep the database on a local file system (WAL needs shared memory)");
   }
   return db.exec("PRAGMA synchronous=NORMAL", "setting synchronous=NORMAL");
 }
 
 // The highest applied version; 0 for an empty database.
 Result<int> read_schema_version(Db& db) {
-  auto exists = db.prepare(
-      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-      "looking for the schema_version table");
+  auto exists =
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+                 "looking for the schema_version table");
   if (!exists.ok()) return exists.error();
   auto found = exists->step();
   if (!found.ok()) return found.error();
@@ -217,10 +217,11 @@ Status Store::migrate() {
       if (!current.ok()) return current.error();
       if (*current > latest_schema_version()) return newer_schema_error(path_, *current);
       if (*current >= step.version) return ok_status();
-      std::string what = "migrating " + path_ + " to schema version " + std::to_string(step.version);
+      std::string what =
+          "migrating " + path_ + " to schema version " + std::to_string(step.version);
       SWEEP_RETURN_IF_ERROR(db_->exec(step.sql, what));
-      auto record = db_->prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                                 what);
+      auto record =
+          db_->prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", what);
       if (!record.ok()) return record.error();
       SWEEP_RETURN_IF_ERROR(record->bind_all(static_cast<int64_t>(step.version), now_seconds()));
       return record->run();
@@ -262,8 +263,8 @@ Result<int64_t> Store::upsert_sweep(const std::string& name, const std::string& 
                                     const std::string& objective_metric,
                                     const std::string& objective_mode) {
   if (!parse_objective_mode(objective_mode)) {
-    return make_error(ErrorKind::kUser,
-                      "sweep " + name + ": objective mode '" + objective_mode + "' is not min or max");
+    return make_error(ErrorKind::kUser, "sweep " + name + ": objective mode '" + objective_mode +
+                                            "' is not min or max");
   }
   int64_t id = 0;
   Status status = transaction([&]() -> Status {
@@ -276,8 +277,8 @@ Result<int64_t> Store::upsert_sweep(const std::string& name, const std::string& 
         "objective_mode = excluded.objective_mode, updated_at = excluded.updated_at",
         what);
     if (!upsert.ok()) return upsert.error();
-    SWEEP_RETURN_IF_ERROR(
-        upsert->bind_all(name, spec_path, spec_json, objective_metric, objective_mode, now_seconds()));
+    SWEEP_RETURN_IF_ERROR(upsert->bind_all(name, spec_path, spec_json, objective_metric,
+                                           objective_mode, now_seconds()));
     SWEEP_RETURN_IF_ERROR(upsert->run());
     auto select = db_->prepare("SELECT id FROM sweeps WHERE name = ?", what);
     if (!select.ok()) return select.error();
@@ -337,7 +338,8 @@ constexpr const char* kSweepSelect =
 }  // namespace
 
 Result<std::optional<SweepRecord>> Store::find_sweep(const std::string& name) {
-  auto stmt = db_->prepare(std::string(kSweepSelect) + " WHERE name = ?", "looking up sweep " + name);
+  auto stmt =
+      db_->prepare(std::string(kSweepSelect) + " WHERE name = ?", "looking up sweep " + name);
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, name));
   auto row = stmt->step();
@@ -372,9 +374,10 @@ Result<SweepRecord> Store::resolve_sweep(const std::string& name) {
                       "run `sweep run SPEC.yaml` first");
   }
   if (!name.empty()) {
-    return make_error(ErrorKind::kNotFound,
-                      "sweep '" + name + "' is not in database " + path_ + " (it holds: " + names + ")",
-                      "name one of the recorded sweeps");
+    return make_error(
+        ErrorKind::kNotFound,
+        "sweep '" + name + "' is not in database " + path_ + " (it holds: " + names + ")",
+        "name one of the recorded sweeps");
   }
   if (sweeps->size() > 1) {
     return make_error(ErrorKind::kUser,
@@ -407,9 +410,9 @@ Result<std::vector<JobRecord>> Store::list_jobs(int64_t sweep_id, std::optional<
 Result<JobRecord> Store::get_job(int64_t job_id) { return read_job(job_id); }
 
 Result<JobRecord> Store::read_job(int64_t job_id) {
-  auto stmt = db_->prepare(std::string("SELECT ") + store_internal::kJobColumns +
-                               " FROM jobs WHERE id = ?",
-                           "reading " + job_label(job_id));
+  auto stmt =
+      db_->prepare(std::string("SELECT ") + store_internal::kJobColumns + " FROM jobs WHERE id = ?",
+                   "reading " + job_label(job_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, job_id));
   auto row = stmt->step();
@@ -449,7 +452,8 @@ Result<std::map<JobState, int>> Store::count_by_state(int64_t sweep_id) {
     auto state = parse_job_state(stmt->text(0));
     if (!state) {
       return make_error(ErrorKind::kDatabase, "sweep " + std::to_string(sweep_id) +
-                                                  " has jobs in unknown state '" + stmt->text(0) + "'");
+                                                  " has jobs in unknown state '" + stmt->text(0) +
+                                                  "'");
     }
     counts[*state] = static_cast<int>(stmt->int64(1));
   }

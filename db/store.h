@@ -68,8 +68,8 @@ struct JobRecord {
   double created_at = 0, started_at = 0, finished_at = 0;  // 0 = not yet
   std::optional<int> exit_code;
   std::string error;
-  uint64_t events_offset = 0;  // ingestion cursor for events.jsonl: byte offset ...
-  int64_t last_seq = 0;        // ... and the last ingested event's seq
+  uint64_t events_offset = 0;    // ingestion cursor for events.jsonl: byte offset ...
+  int64_t last_seq = 0;          // ... and the last ingested event's seq
   std::string info_json = "{}";  // set_job_info keys, e.g. {"started": {...}, "finished": {...}}
 };
 

@@ -61,8 +61,8 @@ JobFile JobFile::from_json(const json& j) {
   if (!j.is_object()) fail(ErrorKind::kUser, "job file is not a JSON object");
   int schema = optional_key<int>(j, "schema", kSchema);
   if (schema != kSchema)
-    fail(ErrorKind::kUser, "job file schema " + std::to_string(schema) + " is not supported (expected " +
-                             std::to_string(kSchema) + ")");
+    fail(ErrorKind::kUser, "job file schema " + std::to_string(schema) +
+                               " is not supported (expected " + std::to_string(kSchema) + ")");
   JobFile f;
   f.sweep = optional_key<std::string>(j, "sweep", "");
   f.job_id = required<std::string>(j, "job_id");
@@ -99,7 +99,9 @@ JobFile JobFile::read(const std::string& path) {
   }
 }
 
-void JobFile::write(const std::string& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
+void JobFile::write(const std::string& path) const {
+  write_file_atomic(path, to_json().dump(2) + "\n");
+}
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());

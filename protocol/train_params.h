@@ -70,7 +70,7 @@ struct TrainParams {
   // schedule and optimiser
   std::string lr_scheduler = "cosine";  // cosine | linear | constant
   double warmup_ratio = 0.03;
-  int warmup_steps = 0;  // > 0 overrides warmup_ratio
+  int warmup_steps = 0;                   // > 0 overrides warmup_ratio
   std::optional<double> mm_projector_lr;  // unset: the projector uses learning_rate
   double weight_decay = 0.0;
   double adam_beta1 = 0.9;

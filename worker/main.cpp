@@ -16,12 +16,23 @@ namespace {
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
       {"run", "JOB.json  run one sweep job (same as `sweep-worker JOB.json`)", cmd_run_job},
-      {"predict", "--model DIR [--adapter CKPT] [--image IMG] --prompt TEXT  greedy answer", cmd_predict},
-      {"score", "--model DIR [--adapter CKPT] --data DATA.json --image-folder DIR  per-sample loss, exact match", cmd_score},
-      {"merge", "CKPT [--base DIR] --out DIR  fold a LoRA checkpoint into its base model", cmd_merge},
-      {"make-builtin", "tiny-llava  make the built-in base model once; prints its directory", cmd_make_builtin},
-      {"init-model", "--preset tiny|small --out DIR [--seed N] [--vocab-size N]  random LLaVA, HF layout", cmd_init_model},
-      {"bench", "--model DIR [--batch B] [--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16]  time LoRA training steps", cmd_bench},
+      {"predict", "--model DIR [--adapter CKPT] [--image IMG] --prompt TEXT  greedy answer",
+       cmd_predict},
+      {"score",
+       "--model DIR [--adapter CKPT] --data DATA.json --image-folder DIR  per-sample loss, exact "
+       "match",
+       cmd_score},
+      {"merge", "CKPT [--base DIR] --out DIR  fold a LoRA checkpoint into its base model",
+       cmd_merge},
+      {"make-builtin", "tiny-llava  make the built-in base model once; prints its directory",
+       cmd_make_builtin},
+      {"init-model",
+       "--preset tiny|small --out DIR [--seed N] [--vocab-size N]  random LLaVA, HF layout",
+       cmd_init_model},
+      {"bench",
+       "--model DIR [--batch B] [--text-tokens T] [--steps N] [--threads K] [--rank R] "
+       "[--precision fp32|bf16]  time LoRA training steps",
+       cmd_bench},
   };
   return all;
 }

@@ -113,8 +113,10 @@ int main(int argc, char** argv) {
   fs::path dir = fs::temp_directory_path();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
-    else if (k == "--db-dir") dir = argv[i + 1];
+    if (k == "--repeat")
+      repeat = std::max(1, std::atoi(argv[i + 1]));
+    else if (k == "--db-dir")
+      dir = argv[i + 1];
   }
   dir /= "grid_bench_" + std::to_string(::getpid());
   std::vector<Times> runs;

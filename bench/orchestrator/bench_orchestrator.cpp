@@ -1,6 +1,7 @@
 // bench_orchestrator [JOBS] [STEPS]: (1) JOBS no-op jobs (noop_worker, STEPS progress events each)
 // through the real run loop on 2 CPU slots: jobs/s from spawn to recorded state; (2) one events
-// file of 200,000 progress events ingested into SQLite: events/s. Results: bench/orchestrator/README.md.
+// file of 200,000 progress events ingested into SQLite: events/s. Results:
+// bench/orchestrator/README.md.
 #include <unistd.h>
 
 #include <chrono>
@@ -26,7 +27,10 @@ int bench_jobs(const std::string& root, int jobs, int steps) {
   int64_t sweep_id = *store->upsert_sweep("bench", "bench.yaml", "{}", "val_loss", "min");
   std::vector<sweep::NewJob> rows;
   for (int i = 0; i < jobs; ++i) {
-    rows.push_back({"job" + std::to_string(i), i, "{\"max_steps\": " + std::to_string(steps) + ", \"seed\": " + std::to_string(i) + "}", 2.0});
+    rows.push_back(
+        {"job" + std::to_string(i), i,
+         "{\"max_steps\": " + std::to_string(steps) + ", \"seed\": " + std::to_string(i) + "}",
+         2.0});
   }
   if (!store->upsert_jobs(sweep_id, rows).ok()) return 1;
   sweep::RunConfig c;
@@ -46,8 +50,9 @@ int bench_jobs(const std::string& root, int jobs, int steps) {
   }
   int ok = summary->counts[sweep::JobState::kSucceeded];
   double events = static_cast<double>(jobs) * (steps + 3);
-  std::printf("run loop: %d no-op jobs (%d succeeded) on 2 slots in %.2f s: %.1f jobs/s, %.0f events/s\n",
-              jobs, ok, t, jobs / t, events / t);
+  std::printf(
+      "run loop: %d no-op jobs (%d succeeded) on 2 slots in %.2f s: %.1f jobs/s, %.0f events/s\n",
+      jobs, ok, t, jobs / t, events / t);
   return ok == jobs ? 0 : 1;
 }
 
@@ -69,8 +74,9 @@ int bench_ingest(const std::string& root, int events) {
   auto n = in.poll();
   double t = seconds_since(t0);
   if (!n.ok()) return 1;
-  std::printf("ingest: %d progress events (5 metrics each) in %.2f s: %.0f events/s, %.0f metric rows/s\n",
-              *n, t, *n / t, *n * 5 / t);
+  std::printf(
+      "ingest: %d progress events (5 metrics each) in %.2f s: %.0f events/s, %.0f metric rows/s\n",
+      *n, t, *n / t, *n * 5 / t);
   return 0;
 }
 
@@ -79,7 +85,8 @@ int bench_ingest(const std::string& root, int events) {
 int main(int argc, char** argv) {
   int jobs = argc > 1 ? std::atoi(argv[1]) : 1000;
   int steps = argc > 2 ? std::atoi(argv[2]) : 10;
-  std::string root = (fs::temp_directory_path() / ("bench-orchestrator-" + std::to_string(::getpid()))).string();
+  std::string root =
+      (fs::temp_directory_path() / ("bench-orchestrator-" + std::to_string(::getpid()))).string();
   fs::create_directories(root);
   int rc = bench_jobs(root, jobs, steps);
   if (rc == 0) rc = bench_ingest(root, 200000);

@@ -37,7 +37,8 @@ double matmul_gflops(torch::Dtype dtype, int64_t n = 1024) {
 }
 
 // Model FLOPs of one LoRA step: the language model runs forward and backward to its inputs
-// (~2x forward; weight gradients only for the small adapters), the frozen vision tower forward only.
+// (~2x forward; weight gradients only for the small adapters), the frozen vision tower forward
+// only.
 double step_flops(const LlavaConfig& c, int64_t B, int64_t T) {
   const auto& t = c.text;
   const auto& v = c.vision;
@@ -49,8 +50,9 @@ double step_flops(const LlavaConfig& c, int64_t B, int64_t T) {
   double attn = t.num_hidden_layers * 4.0 * double(T) * double(T) * t.hidden_size;  // QK^T + PV
   double lm = B * (per_tok_lm * T + attn);
   double L = double(v.num_patches() + 1);
-  double per_tok_v = v.num_hidden_layers * 2.0 *
-                     (4.0 * v.hidden_size * v.hidden_size + 2.0 * v.hidden_size * v.intermediate_size);
+  double per_tok_v =
+      v.num_hidden_layers * 2.0 *
+      (4.0 * v.hidden_size * v.hidden_size + 2.0 * v.hidden_size * v.intermediate_size);
   double vision = B * (per_tok_v * L + v.num_hidden_layers * 4.0 * L * L * v.hidden_size);
   return 2.0 * lm + vision;
 }
@@ -59,7 +61,8 @@ sweep::model::MultimodalInputs batch(const LlavaConfig& c, int64_t B, int64_t te
   sweep::model::MultimodalInputs in;
   for (int64_t b = 0; b < B; ++b) {
     std::vector<int64_t> ids = {1, sweep::model::kImageTokenIndex};
-    for (int64_t i = 0; i < text_tokens - 1; ++i) ids.push_back(3 + (i * 7 + b) % (c.text.vocab_size - 3));
+    for (int64_t i = 0; i < text_tokens - 1; ++i)
+      ids.push_back(3 + (i * 7 + b) % (c.text.vocab_size - 3));
     in.input_ids.push_back(ids);
     in.labels.push_back(ids);
     in.labels.back()[1] = sweep::model::kIgnoreIndex;
@@ -69,7 +72,8 @@ sweep::model::MultimodalInputs batch(const LlavaConfig& c, int64_t B, int64_t te
   return in;
 }
 
-double step_seconds(const std::string& preset, torch::Dtype base, int64_t B, int64_t text_tokens, int steps) {
+double step_seconds(const std::string& preset, torch::Dtype base, int64_t B, int64_t text_tokens,
+                    int steps) {
   LlavaConfig c = sweep::model::preset_config(preset, 512);
   LlavaForConditionalGeneration m(c, 1);
   m->to_precision(base, torch::kCPU);
@@ -99,13 +103,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> presets = {"tiny", "small"};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--steps") steps = std::atoi(v.c_str());
-    else if (k == "--batch") B = std::atoll(v.c_str());
-    else if (k == "--text-tokens") text_tokens = std::atoll(v.c_str());
-    else if (k == "--presets") presets = v == "tiny" ? std::vector<std::string>{"tiny"} : v == "small" ? std::vector<std::string>{"small"} : presets;
+    if (k == "--steps")
+      steps = std::atoi(v.c_str());
+    else if (k == "--batch")
+      B = std::atoll(v.c_str());
+    else if (k == "--text-tokens")
+      text_tokens = std::atoll(v.c_str());
+    else if (k == "--presets")
+      presets = v == "tiny"    ? std::vector<std::string>{"tiny"}
+                : v == "small" ? std::vector<std::string>{"small"}
+                               : presets;
   }
-  std::printf("LoRA step (r=8, q/k/v/o/gate/up/down, projector trained), batch %lld, %lld text tokens + image\n",
-              (long long)B, (long long)text_tokens);
+  std::printf(
+      "LoRA step (r=8, q/k/v/o/gate/up/down, projector trained), batch %lld, %lld text tokens + "
+      "image\n",
+      (long long)B, (long long)text_tokens);
   std::printf("%-6s %-5s %-7s %10s %10s %12s %12s %8s\n", "preset", "base", "threads", "params(M)",
               "step(ms)", "GFLOP/s", "mm peak", "of peak");
   for (int threads : {1, 2}) {

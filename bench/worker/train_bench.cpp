@@ -37,9 +37,12 @@ Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--steps") o.steps = std::atoi(v.c_str());
-    else if (k == "--batch") o.batch = std::atoi(v.c_str());
-    else if (k == "--threads") o.threads = std::atoi(v.c_str());
+    if (k == "--steps")
+      o.steps = std::atoi(v.c_str());
+    else if (k == "--batch")
+      o.batch = std::atoi(v.c_str());
+    else if (k == "--threads")
+      o.threads = std::atoi(v.c_str());
     else if (k == "--presets") {
       o.presets.clear();
       std::stringstream ss(v);
@@ -80,10 +83,11 @@ void bench_preset(const std::string& preset, const Options& o, const data::Shape
     samples += r.samples;
     tokens += r.tokens;
   }
-  std::printf("%-6s threads=%d batch=%d steps=%d  %7.1f ms/step  %7.1f samples/s  %9.0f tokens/s  "
-              "data wait %4.1f%%\n",
-              preset.c_str(), o.threads, o.batch, o.steps, 1e3 * seconds / o.steps, samples / seconds,
-              tokens / seconds, 100.0 * waited / seconds);
+  std::printf(
+      "%-6s threads=%d batch=%d steps=%d  %7.1f ms/step  %7.1f samples/s  %9.0f tokens/s  "
+      "data wait %4.1f%%\n",
+      preset.c_str(), o.threads, o.batch, o.steps, 1e3 * seconds / o.steps, samples / seconds,
+      tokens / seconds, 100.0 * waited / seconds);
 }
 
 }  // namespace

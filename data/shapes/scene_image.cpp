@@ -77,8 +77,8 @@ std::vector<uint8_t> render_scene(const Scene& s) {
 
 void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int size) {
   if (rgb.size() != static_cast<size_t>(size) * size * 3) {
-    fail(ErrorKind::kInternal, "shapes: " + path + ": pixel buffer does not match size " +
-                             std::to_string(size));
+    fail(ErrorKind::kInternal,
+         "shapes: " + path + ": pixel buffer does not match size " + std::to_string(size));
   }
   // Always the "sub" row filter: stb's per-row filter search costs more than the rest of the
   // dataset together, and on flat shapes "sub" compresses about as well.

@@ -85,7 +85,7 @@ Place place_at(int x, int y, int size) {
   if (line == 1) return col == 0 ? Place::kLeft : col == 1 ? Place::kCentre : Place::kRight;
   if (col == 1) return line == 0 ? Place::kTop : Place::kBottom;
   fail(ErrorKind::kInternal, "shapes: position (" + std::to_string(x) + ", " + std::to_string(y) +
-                           ") is in a corner, which no place word names");
+                                 ") is in a corner, which no place word names");
 }
 
 std::string kind_word(ShapeKind k) {

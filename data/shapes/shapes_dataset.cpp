@@ -82,8 +82,7 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   out.close();
-  if (!out)
-    fail(ErrorKind::kIo, "shapes: cannot write " + path + " (disk full or not writable?)");
+  if (!out) fail(ErrorKind::kIo, "shapes: cannot write " + path + " (disk full or not writable?)");
 }
 
 std::vector<ImageScene> make_scenes(const ShapesOptions& opt) {
@@ -167,9 +166,9 @@ SplitText questions(const std::vector<ImageScene>& scenes, SeededRandom& rng, bo
 void check_options(const std::string& root, const ShapesOptions& opt) {
   if (opt.image_size < 32 || opt.train_images < 1 || opt.val_images < 1) {
     fail(ErrorKind::kUser, "shapes: bad options for " + root + ": image_size " +
-                             std::to_string(opt.image_size) + " (need >= 32), train_images " +
-                             std::to_string(opt.train_images) + ", val_images " +
-                             std::to_string(opt.val_images) + " (need >= 1)");
+                               std::to_string(opt.image_size) + " (need >= 32), train_images " +
+                               std::to_string(opt.train_images) + ", val_images " +
+                               std::to_string(opt.val_images) + " (need >= 1)");
   }
 }
 
@@ -217,8 +216,8 @@ void write_shapes_dataset(const std::string& root, const ShapesOptions& opt) {
   std::error_code ec;
   if (fs::exists(target, ec) && !is_empty_dir(target)) {
     fail(ErrorKind::kUser, "shapes: " + root +
-                             " already exists and is not empty; remove it or "
-                             "choose another directory");
+                               " already exists and is not empty; remove it or "
+                               "choose another directory");
   }
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
   const std::string tmp = target.string() + ".partial-" + std::to_string(getpid());

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "common/failure.h"
+#include "data/check_data.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
-#include "data/check_data.h"
 
 namespace sweep {
 namespace {
@@ -39,9 +39,9 @@ void print_token_stats(const nlohmann::json& stats) {
                     Cell::num(s["p95"].get<long long>()), Cell::num(s["max"].get<long long>())});
   }
   print_rows(std::cout, {"", "min", "mean", "p50", "p95", "max"}, rows, OutputFormat::kTable);
-  std::cout << stats["samples"] << " samples tokenised: " << stats["truncated"]
-            << " truncated, " << stats["zero_supervised"] << " with no supervised token, "
-            << stats["mismatches"] << " tokenization mismatches\n";
+  std::cout << stats["samples"] << " samples tokenised: " << stats["truncated"] << " truncated, "
+            << stats["zero_supervised"] << " with no supervised token, " << stats["mismatches"]
+            << " tokenization mismatches\n";
   if (stats.contains("note")) std::cout << "note: " << stats["note"].get<std::string>() << "\n";
 }
 
@@ -61,9 +61,10 @@ void print_table(const data::CheckReport& report) {
     print_rows(std::cout, {"kind", "severity", "count"}, rows, OutputFormat::kTable);
   }
   if (!report.token_stats.is_null()) print_token_stats(report.token_stats);
-  std::cout << "\n" << report.path << ": " << report.samples << " samples, " << report.errors()
-            << " errors, " << report.warnings() << " warnings: "
-            << (report.ok() ? "OK" : "FAILED") << "\n";
+  std::cout << "\n"
+            << report.path << ": " << report.samples << " samples, " << report.errors()
+            << " errors, " << report.warnings() << " warnings: " << (report.ok() ? "OK" : "FAILED")
+            << "\n";
 }
 
 void print_csv(const data::CheckReport& report) {
@@ -80,13 +81,20 @@ void print_csv(const data::CheckReport& report) {
 void run_check_data(const CheckDataFlags& flags, CliContext& ctx) {
   Result<OutputFormat> format = parse_output_format(flags.format);
   if (!format) return ctx.fail(format.error());
-  Result<data::CheckReport> checked = capture([&] { return data::check_data(flags.data, flags.check); });
+  Result<data::CheckReport> checked =
+      capture([&] { return data::check_data(flags.data, flags.check); });
   if (!checked) return ctx.fail(checked.error());
   const data::CheckReport& report = *checked;
   switch (*format) {
-    case OutputFormat::kJson: std::cout << report.to_json().dump(2) << "\n"; break;
-    case OutputFormat::kCsv: print_csv(report); break;
-    case OutputFormat::kTable: print_table(report); break;
+    case OutputFormat::kJson:
+      std::cout << report.to_json().dump(2) << "\n";
+      break;
+    case OutputFormat::kCsv:
+      print_csv(report);
+      break;
+    case OutputFormat::kTable:
+      print_table(report);
+      break;
   }
   if (!report.ok()) {
     ctx.fail(make_error(ErrorKind::kUser,
@@ -116,7 +124,8 @@ void add_check_data_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--max-length", flags->check.max_length,
                   "model_max_length for truncation (default: min(2048, the model's "
                   "max_position_embeddings))");
-  cmd->add_option("--threads", flags->check.threads, "threads for images and tokens (default: all)");
+  cmd->add_option("--threads", flags->check.threads,
+                  "threads for images and tokens (default: all)");
   cmd->add_option("--format", flags->format, "table|csv|json");
   cmd->callback([flags, &ctx] { run_check_data(*flags, ctx); });
 }

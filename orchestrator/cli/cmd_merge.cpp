@@ -6,9 +6,9 @@
 #include <boost/process.hpp>
 
 #include "common/failure.h"
+#include "data/builtin.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/run/prepare.h"
-#include "data/builtin.h"
 
 namespace bp = boost::process;
 
@@ -26,9 +26,8 @@ void merge_command(const MergeFlags& f, CliContext& ctx) {
   std::string worker = default_worker_path(self_exe_dir());
   std::vector<std::string> args{"merge", f.checkpoint, "--out", f.out};
   if (!f.base.empty()) {
-    Result<std::string> base = capture([&] {
-      return data::is_builtin(f.base) ? data::builtin_model_dir(f.base) : f.base;
-    });
+    Result<std::string> base = capture(
+        [&] { return data::is_builtin(f.base) ? data::builtin_model_dir(f.base) : f.base; });
     if (!base) return ctx.fail(with_context(base.error(), "--base"));
     args.insert(args.end(), {"--base", *base});
   }
@@ -46,7 +45,8 @@ void merge_command(const MergeFlags& f, CliContext& ctx) {
 void add_merge_command(CLI::App& app, CliContext& ctx) {
   auto flags = std::make_shared<MergeFlags>();
   CLI::App* cmd = app.add_subcommand("merge", "Merge a LoRA checkpoint into full model weights");
-  cmd->add_option("checkpoint", flags->checkpoint, "checkpoint directory (see `sweep best`)")->required();
+  cmd->add_option("checkpoint", flags->checkpoint, "checkpoint directory (see `sweep best`)")
+      ->required();
   cmd->add_option("--base", flags->base, "base model directory (default: the one the job used)");
   cmd->add_option("--out", flags->out, "output directory")->required();
   cmd->callback([flags, &ctx] { merge_command(*flags, ctx); });

@@ -49,15 +49,18 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
     return;
   }
   const std::vector<std::string> extra = extra_grid_keys(spec);
-  std::vector<std::string> columns = {"index", "hash", "lora_r", "lora_alpha", "scale",
-                                      "learning_rate", "batch_size"};
+  std::vector<std::string> columns = {"index", "hash",          "lora_r",    "lora_alpha",
+                                      "scale", "learning_rate", "batch_size"};
   columns.insert(columns.end(), extra.begin(), extra.end());
   columns.push_back("duplicate_of");
   std::vector<Row> rows;
   for (const ExpandedJob& job : jobs) {
-    Row row = {Cell::num(static_cast<long long>(job.index)), Cell::str(job.hash),
-               cell_of(job.params.at("lora_r")), cell_of(job.params.at("lora_alpha")),
-               Cell::num(job.lora_scale), cell_of(job.params.at("learning_rate")),
+    Row row = {Cell::num(static_cast<long long>(job.index)),
+               Cell::str(job.hash),
+               cell_of(job.params.at("lora_r")),
+               cell_of(job.params.at("lora_alpha")),
+               Cell::num(job.lora_scale),
+               cell_of(job.params.at("learning_rate")),
                cell_of(job.params.at("batch_size"))};
     for (const std::string& key : extra) row.push_back(cell_of(job.params.at(key)));
     row.push_back(job.is_duplicate() ? Cell::str(job.duplicate_of) : Cell::null());
@@ -71,8 +74,9 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
 
 void add_plan_command(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
-      "plan", "Show the jobs a sweep file expands to (hash, r, alpha, scale, lr, batch size); "
-              "nothing is run");
+      "plan",
+      "Show the jobs a sweep file expands to (hash, r, alpha, scale, lr, batch size); "
+      "nothing is run");
   auto spec_path = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("table");
   cmd->add_option("SPEC", *spec_path, "sweep file (YAML)")->required();

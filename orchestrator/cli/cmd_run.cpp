@@ -54,7 +54,8 @@ Status apply_resource_flags(const RunFlags& f, SweepSpec& spec) {
   return ok_status();
 }
 
-Result<int64_t> record_sweep(Store& store, const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
+Result<int64_t> record_sweep(Store& store, const SweepSpec& spec,
+                             const std::vector<ExpandedJob>& jobs) {
   auto sweep_id = store.upsert_sweep(spec.name, fs::absolute(spec.source_path).string(),
                                      spec_to_json(spec).dump(), spec.objective.metric,
                                      to_string(spec.objective.mode));
@@ -139,8 +140,10 @@ void add_run_command(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "run", "Record a sweep's jobs and run them (resumable: run it again to continue)");
   cmd->add_option("spec", flags->spec_path, "sweep file (YAML)")->required();
-  auto* slots = cmd->add_option("--slots", flags->slots, "concurrent CPU jobs (overrides resources)");
-  cmd->add_option("--gpus", flags->gpus, "GPU indices, e.g. 0,1 (overrides resources)")->excludes(slots);
+  auto* slots =
+      cmd->add_option("--slots", flags->slots, "concurrent CPU jobs (overrides resources)");
+  cmd->add_option("--gpus", flags->gpus, "GPU indices, e.g. 0,1 (overrides resources)")
+      ->excludes(slots);
   cmd->add_flag("--dry-run", flags->dry_run, "check the file and the worker, run nothing");
   cmd->callback([flags, &ctx] { run_command(*flags, ctx); });
 }

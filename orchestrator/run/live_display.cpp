@@ -15,9 +15,12 @@ std::string format_duration(double seconds) {
   if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
   long s = std::lround(seconds);
   std::ostringstream out;
-  if (s >= 3600) out << s / 3600 << "h" << (s % 3600) / 60 << "m";
-  else if (s >= 60) out << s / 60 << "m" << s % 60 << "s";
-  else out << s << "s";
+  if (s >= 3600)
+    out << s / 3600 << "h" << (s % 3600) / 60 << "m";
+  else if (s >= 60)
+    out << s / 60 << "m" << s % 60 << "s";
+  else
+    out << s << "s";
   return out.str();
 }
 

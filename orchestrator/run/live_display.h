@@ -18,7 +18,8 @@ class LiveDisplay : public RunObserver {
   LiveDisplay(bool tty, int total_jobs, std::FILE* out = stderr);
   ~LiveDisplay() override;
   void on_event(const std::string& line) override;
-  void on_tick(const std::vector<RunningJob>& running, const std::map<JobState, int>& counts) override;
+  void on_tick(const std::vector<RunningJob>& running,
+               const std::map<JobState, int>& counts) override;
 
  private:
   void clear_block();

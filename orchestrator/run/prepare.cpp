@@ -79,9 +79,10 @@ Status check_dataset(const std::string& path, const std::string& image_folder, c
   opt.image_folder = image_folder;
   data::CheckReport report = data::check_data(path, opt);
   if (report.ok()) return ok_status();
-  return make_error(ErrorKind::kUser,
-                    std::string("data.") + key + " does not pass the data checks: " + format_report(report),
-                    "see `sweep check-data " + path + " --image-folder " + image_folder + "`");
+  return make_error(
+      ErrorKind::kUser,
+      std::string("data.") + key + " does not pass the data checks: " + format_report(report),
+      "see `sweep check-data " + path + " --image-folder " + image_folder + "`");
 }
 
 }  // namespace
@@ -91,16 +92,18 @@ std::string default_worker_path(const std::string& exe_dir) {
   return env && *env ? std::string(env) : exe_dir + "/sweep-worker";
 }
 
-Result<std::vector<std::string>> resolve_worker_argv(const SweepSpec& spec, const std::string& exe_dir) {
+Result<std::vector<std::string>> resolve_worker_argv(const SweepSpec& spec,
+                                                     const std::string& exe_dir) {
   std::vector<std::string> argv = spec.worker_command;
   if (argv.empty()) argv.push_back(default_worker_path(exe_dir));
   const std::string& exe = argv[0];
-  bool found = exe.find('/') == std::string::npos ? !bp::search_path(exe).empty() : is_executable(exe);
+  bool found =
+      exe.find('/') == std::string::npos ? !bp::search_path(exe).empty() : is_executable(exe);
   if (!found) {
-    return make_error(ErrorKind::kNotFound, "worker program " + exe + " is missing or not executable",
-                      spec.worker_command.empty()
-                          ? "build sweep-worker beside sweep, or set $SWEEP_WORKER"
-                          : "fix `worker: {command: [...]}` in " + spec.source_path);
+    return make_error(
+        ErrorKind::kNotFound, "worker program " + exe + " is missing or not executable",
+        spec.worker_command.empty() ? "build sweep-worker beside sweep, or set $SWEEP_WORKER"
+                                    : "fix `worker: {command: [...]}` in " + spec.source_path);
   }
   return argv;
 }
@@ -109,8 +112,9 @@ Status check_model_dir(const std::string& dir) {
   std::string config = dir + "/config.json";
   std::ifstream in(config);
   if (!in) {
-    return make_error(ErrorKind::kUser, "base_model: cannot read " + config,
-                      "base_model must be a directory with config.json, *.safetensors and tokenizer.model");
+    return make_error(
+        ErrorKind::kUser, "base_model: cannot read " + config,
+        "base_model must be a directory with config.json, *.safetensors and tokenizer.model");
   }
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {

@@ -18,7 +18,8 @@ struct PreparedInputs {
 
 // The worker command: spec.worker_command, else $SWEEP_WORKER, else sweep-worker in `exe_dir`.
 // kNotFound (with the paths tried) when the program is missing or not executable.
-Result<std::vector<std::string>> resolve_worker_argv(const SweepSpec& spec, const std::string& exe_dir);
+Result<std::vector<std::string>> resolve_worker_argv(const SweepSpec& spec,
+                                                     const std::string& exe_dir);
 
 // The real sweep-worker (for `make-builtin`, `merge`): $SWEEP_WORKER or exe_dir/sweep-worker.
 std::string default_worker_path(const std::string& exe_dir);

@@ -13,7 +13,8 @@ bool metric_maximized(const SweepRecord& sweep, const std::string& metric) {
   return default_objective_mode(metric) == Objective::Mode::kMax;
 }
 
-Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::string& metric, int top) {
+Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::string& metric,
+                          int top) {
   Ranking r;
   r.metric = metric.empty() ? sweep.objective_metric : metric;
   r.maximize = metric_maximized(sweep, r.metric);

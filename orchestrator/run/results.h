@@ -22,7 +22,8 @@ struct Ranking {
 };
 
 // `metric` empty: the sweep's objective metric. `top` <= 0: every row.
-Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::string& metric, int top);
+Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::string& metric,
+                          int top);
 
 struct BestCheckpoint {
   std::string path;  // a checkpoint directory that exists on disk

@@ -37,7 +37,8 @@ Result<std::unique_ptr<RunLock>> RunLock::acquire(const std::string& path) {
   // O_CLOEXEC: a worker must never inherit the lock, or it would outlive a killed orchestrator.
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return make_error(ErrorKind::kIo, "cannot open lock file " + path + ": " + std::strerror(errno));
+    return make_error(ErrorKind::kIo,
+                      "cannot open lock file " + path + ": " + std::strerror(errno));
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
@@ -52,7 +53,8 @@ Result<std::unique_ptr<RunLock>> RunLock::acquire(const std::string& path) {
   std::string text = std::to_string(::getpid()) + " " + host_name() + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
     ::close(fd);
-    return make_error(ErrorKind::kIo, "cannot write lock file " + path + ": " + std::strerror(errno));
+    return make_error(ErrorKind::kIo,
+                      "cannot write lock file " + path + ": " + std::strerror(errno));
   }
   return std::unique_ptr<RunLock>(new RunLock(fd, path));
 }

@@ -112,10 +112,10 @@ Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec) {
   for (size_t n : shape) {
     points *= n;
     if (points > kMaxPoints)
-      return make_error(ErrorKind::kUser,
-                        spec.source_path + ": the grid has more than " +
-                            std::to_string(kMaxPoints) + " points",
-                        "shorten the grid lists or split the sweep into several files");
+      return make_error(
+          ErrorKind::kUser,
+          spec.source_path + ": the grid has more than " + std::to_string(kMaxPoints) + " points",
+          "shorten the grid lists or split the sweep into several files");
   }
   const json base = base_params(spec);
   const std::vector<int> targets = link_targets(spec);

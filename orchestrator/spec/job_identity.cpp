@@ -35,13 +35,27 @@ void append_string(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -153,7 +167,9 @@ std::string identity_prefix(const SweepSpec& spec) {
   json head = {
       {"base_model", spec.base_model},
       {"data",
-       {{"train", spec.data.train}, {"val", spec.data.val}, {"image_folder", spec.data.image_folder}}},
+       {{"train", spec.data.train},
+        {"val", spec.data.val},
+        {"image_folder", spec.data.image_folder}}},
   };
   std::string text = canonical_json(head);
   text.pop_back();  // the closing brace: params and v follow

@@ -22,7 +22,8 @@ struct SweepSpec;
 // params (base model and data), and the hash of prefix + params that are already normalised.
 // job_hash(spec, p) == job_hash_with_prefix(identity_prefix(spec), normalise_params(p)).
 std::string identity_prefix(const SweepSpec& spec);
-std::string job_hash_with_prefix(const std::string& prefix, const nlohmann::json& normalised_params);
+std::string job_hash_with_prefix(const std::string& prefix,
+                                 const nlohmann::json& normalised_params);
 
 // FNV-1a 64 of `text` as 16 lowercase hex digits.
 std::string fnv1a64_hex(const std::string& text);

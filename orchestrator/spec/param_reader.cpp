@@ -129,9 +129,10 @@ Result<GridAxis> ParamReader::read_axis(const ParamSpec& spec, const YAML::Node&
     for (size_t i = 0; i < items.size(); ++i) {
       json k = YamlReader::to_json(items[i]);
       if (!k.is_number())
-        return yaml_.error_at(items[i], path + ".values[" + std::to_string(i) + "] = " +
-                                            YamlReader::describe(items[i]) +
-                                            ": a multiplier must be a number",
+        return yaml_.error_at(items[i],
+                              path + ".values[" + std::to_string(i) +
+                                  "] = " + YamlReader::describe(items[i]) +
+                                  ": a multiplier must be a number",
                               spec.name + " = multiplier * " + axis.times);
       axis.values.push_back(k);
     }
@@ -171,8 +172,8 @@ Status ParamReader::resolve_link(GridAxis& axis, const YAML::Node& node,
              "'s values directly";
     } else {
       std::string near = closest_key(axis.times, axis_keys(grid));
-      hint = near.empty() ? "grid keys: " + join_list(axis_keys(grid))
-                          : "did you mean " + near + "?";
+      hint =
+          near.empty() ? "grid keys: " + join_list(axis_keys(grid)) : "did you mean " + near + "?";
     }
     return yaml_.error_at(times, path + ": times: " + axis.times + " is not a grid key", hint);
   }
@@ -242,9 +243,9 @@ Result<std::vector<json>> ParamReader::read_include(const YAML::Node& node,
     for (const GridAxis& a : grid)
       if (!point.contains(a.key)) missing.push_back(a.key);
     if (!missing.empty())
-      return yaml_.error_at(elem, path + " lacks grid key" + (missing.size() > 1 ? "s " : " ") +
-                                      join_list(missing),
-                            "an include point is a whole job: give every grid key a value");
+      return yaml_.error_at(
+          elem, path + " lacks grid key" + (missing.size() > 1 ? "s " : " ") + join_list(missing),
+          "an include point is a whole job: give every grid key a value");
     points.push_back(std::move(point));
   }
   return points;
@@ -280,7 +281,8 @@ Result<std::vector<json>> ParamReader::read_exclude(const YAML::Node& node,
                               "give the value (or values) of the points to drop");
       } else if (lists_values(spec, it->second)) {
         for (size_t j = 0; j < it->second.size(); ++j) {
-          auto v = read_value(spec, it->second[j], path + "." + key + "[" + std::to_string(j) + "]");
+          auto v =
+              read_value(spec, it->second[j], path + "." + key + "[" + std::to_string(j) + "]");
           if (!v.ok()) return v.error();
           alternatives.push_back(std::move(*v));
         }

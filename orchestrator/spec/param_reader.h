@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "orchestrator/spec/sweep_spec.h"
 #include "orchestrator/spec/yaml_reader.h"
@@ -22,7 +22,8 @@ class ParamReader {
   // `train:`: a mapping of fixed keys; values validated and normalised. Null node = empty.
   Result<nlohmann::json> read_train(const YAML::Node& node) const;
   // `grid:`: one axis per key, in file order; `train` is needed to reject keys set in both.
-  Result<std::vector<GridAxis>> read_grid(const YAML::Node& node, const nlohmann::json& train) const;
+  Result<std::vector<GridAxis>> read_grid(const YAML::Node& node,
+                                          const nlohmann::json& train) const;
   // `include:`: a list of whole points; each must give every grid key.
   Result<std::vector<nlohmann::json>> read_include(const YAML::Node& node,
                                                    const std::vector<GridAxis>& grid) const;

@@ -18,15 +18,14 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const std::vector<std::string> kTopKeys = {
-    "name",    "base_model", "data",      "train",        "grid",   "include",
-    "exclude", "objective",  "resources", "max_job_time", "retries", "worker"};
+const std::vector<std::string> kTopKeys = {"name",      "base_model",   "data",    "train",
+                                           "grid",      "include",      "exclude", "objective",
+                                           "resources", "max_job_time", "retries", "worker"};
 const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
                                          to_string(Objective::Mode::kMax)};
-const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus",
-                                                "jobs_per_gpu"};
+const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus", "jobs_per_gpu"};
 constexpr const char* kBuiltinPrefix = "builtin:";
 
 std::string join_list(const std::vector<std::string>& items) {
@@ -71,8 +70,9 @@ class SpecParser {
 
   Result<int> read_int(const YAML::Node& node, const std::string& path, int min) {
     json v = YamlReader::to_json(node);
-    bool integral = v.is_number_integer() ||
-                    (v.is_number_float() && v.get<double>() == static_cast<long long>(v.get<double>()));
+    bool integral =
+        v.is_number_integer() ||
+        (v.is_number_float() && v.get<double>() == static_cast<long long>(v.get<double>()));
     if (!integral || v.get<double>() < min || v.get<double>() > 1e9)
       return yaml_.error_at(node, path + " = " + YamlReader::describe(node) +
                                       ": must be an integer >= " + std::to_string(min));
@@ -97,7 +97,8 @@ class SpecParser {
     if (!name.ok()) return name.error();
     static const std::regex kName("[A-Za-z0-9_.-]+");
     if (!std::regex_match(*name, kName))
-      return yaml_.error_at(root_["name"], "name = " + *name + ": must use only letters, digits, _ . -",
+      return yaml_.error_at(root_["name"],
+                            "name = " + *name + ": must use only letters, digits, _ . -",
                             "the name becomes a directory under runs/ and a key in the database");
     spec_.name = *name;
     return ok_status();
@@ -112,13 +113,16 @@ class SpecParser {
 
   Status read_data() {
     const YAML::Node data = root_["data"];
-    if (!data) return missing(root_, "data", "data: {train: train.json, val: val.json, image_folder: images}");
+    if (!data)
+      return missing(root_, "data",
+                     "data: {train: train.json, val: val.json, image_folder: images}");
     SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(data, "data", kDataKeys));
     std::string* fields[] = {&spec_.data.train, &spec_.data.val, &spec_.data.image_folder};
     for (size_t i = 0; i < kDataKeys.size(); ++i) {
       const std::string& key = kDataKeys[i];
-      auto text = read_text(data, key, "data." + key, key + ": builtin:shapes/" +
-                                (key == "image_folder" ? "images" : "vqa_" + key + ".json"));
+      auto text = read_text(
+          data, key, "data." + key,
+          key + ": builtin:shapes/" + (key == "image_folder" ? "images" : "vqa_" + key + ".json"));
       if (!text.ok()) return text.error();
       *fields[i] = resolve_path(*text);
     }
@@ -164,8 +168,8 @@ class SpecParser {
     if (!node || node.IsNull()) return ok_status();
     SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, "objective", {"metric", "mode"}));
     if (node["metric"])
-      SWEEP_RETURN_IF_ERROR(read_choice(node["metric"], "objective.metric", kMetrics,
-                                        spec_.objective.metric));
+      SWEEP_RETURN_IF_ERROR(
+          read_choice(node["metric"], "objective.metric", kMetrics, spec_.objective.metric));
     spec_.objective.mode = default_objective_mode(spec_.objective.metric);
     if (node["mode"]) {
       std::string mode;
@@ -183,8 +187,9 @@ class SpecParser {
       items.push_back(node);
     }
     if (items.empty())
-      return yaml_.error_at(node, "resources.gpus = " + YamlReader::describe(node) +
-                                      ": must be a non-empty list of GPU indices",
+      return yaml_.error_at(node,
+                            "resources.gpus = " + YamlReader::describe(node) +
+                                ": must be a non-empty list of GPU indices",
                             "e.g. gpus: [0, 1]; leave gpus out to run on CPU slots");
     for (const YAML::Node& item : items) {
       auto gpu = read_int(item, "resources.gpus[]", 0);
@@ -210,7 +215,10 @@ class SpecParser {
     if (node["jobs_per_gpu"] && !r.uses_gpus())
       return yaml_.error_at(node["jobs_per_gpu"], "resources.jobs_per_gpu needs resources.gpus",
                             "add gpus: [0, ...], or use slots for CPU runs");
-    struct Field { const char* key; int* out; };
+    struct Field {
+      const char* key;
+      int* out;
+    };
     for (Field f : {Field{"slots", &r.slots}, Field{"threads_per_job", &r.threads_per_job},
                     Field{"jobs_per_gpu", &r.jobs_per_gpu}}) {
       if (!node[f.key]) continue;
@@ -223,7 +231,8 @@ class SpecParser {
 
   Result<double> read_duration(const YAML::Node& node) {
     const std::string text = node.IsScalar() ? node.Scalar() : "";
-    const std::string hint = "seconds (e.g. 1800) or a string such as \"30m\", \"2h\", \"1h30m\"; 0: no limit";
+    const std::string hint =
+        "seconds (e.g. 1800) or a string such as \"30m\", \"2h\", \"1h30m\"; 0: no limit";
     json v = YamlReader::to_json(node);
     if (v.is_number()) {
       if (!(v.get<double>() >= 0))
@@ -233,8 +242,8 @@ class SpecParser {
     static const std::regex kPart(R"(([0-9]+(?:\.[0-9]+)?)([smhd]))");
     static const std::regex kWhole(R"(([0-9]+(?:\.[0-9]+)?[smhd])+)");
     if (!std::regex_match(text, kWhole))
-      return yaml_.error_at(node, "max_job_time = " + YamlReader::describe(node) +
-                                      ": not a duration", hint);
+      return yaml_.error_at(
+          node, "max_job_time = " + YamlReader::describe(node) + ": not a duration", hint);
     double seconds = 0;
     for (std::sregex_iterator it(text.begin(), text.end(), kPart), end; it != end; ++it) {
       const char unit = (*it)[2].str()[0];
@@ -275,8 +284,10 @@ class SpecParser {
       return yaml_.error_at(cmd, "worker.command must be a non-empty list of strings", hint);
     for (const YAML::Node& item : items) {
       if (!item.IsScalar() || item.Scalar().empty())
-        return yaml_.error_at(item, "worker.command = " + YamlReader::describe(cmd) +
-                                        ": every element must be a non-empty string", hint);
+        return yaml_.error_at(item,
+                              "worker.command = " + YamlReader::describe(cmd) +
+                                  ": every element must be a non-empty string",
+                              hint);
       spec_.worker_command.push_back(item.Scalar());
     }
     return ok_status();
@@ -316,8 +327,7 @@ Result<SweepSpec> load_sweep_spec(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
-  if (!in && !in.eof())
-    return make_error(ErrorKind::kIo, path + ": cannot read the sweep file");
+  if (!in && !in.eof()) return make_error(ErrorKind::kIo, path + ": cannot read the sweep file");
   return parse_sweep_spec(text.str(), path);
 }
 

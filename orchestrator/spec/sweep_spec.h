@@ -61,10 +61,10 @@ struct SweepSpec {
 };
 
 struct ExpandedJob {
-  std::string hash;  // job_hash(spec, params)
-  int index = 0;     // 0-based position in expansion order (grid order, then include)
-  nlohmann::json params;  // every TrainParams key resolved, defaults filled, normalised
-  double lora_scale = 0;  // alpha/r, or alpha/sqrt(r) with use_rslora
+  std::string hash;          // job_hash(spec, params)
+  int index = 0;             // 0-based position in expansion order (grid order, then include)
+  nlohmann::json params;     // every TrainParams key resolved, defaults filled, normalised
+  double lora_scale = 0;     // alpha/r, or alpha/sqrt(r) with use_rslora
   std::string duplicate_of;  // hash of an earlier job with the same effective configuration
   bool is_duplicate() const { return !duplicate_of.empty(); }
 };

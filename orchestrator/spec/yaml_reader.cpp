@@ -92,8 +92,7 @@ Status YamlReader::check_duplicate_keys(const YAML::Node& root) const {
 }
 
 Status YamlReader::check_mapping(const YAML::Node& node, const std::string& path,
-                                 const std::vector<std::string>& known,
-                                 bool null_is_empty) const {
+                                 const std::vector<std::string>& known, bool null_is_empty) const {
   if (null_is_empty && node.IsNull()) return ok_status();
   if (!node.IsMap()) {
     return error_at(node, (path.empty() ? "the file" : path) + " must be a mapping (key: value)",
@@ -104,8 +103,8 @@ Status YamlReader::check_mapping(const YAML::Node& node, const std::string& path
     const std::string key = it->first.Scalar();
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     std::string near = closest_key(key, known);
-    std::string hint = near.empty() ? "allowed keys: " + join_keys(known)
-                                    : "did you mean " + near + "?";
+    std::string hint =
+        near.empty() ? "allowed keys: " + join_keys(known) : "did you mean " + near + "?";
     std::string where = path.empty() ? "at the top level" : "in " + path;
     return error_at(it->first, "unknown key '" + key + "' " + where, hint);
   }

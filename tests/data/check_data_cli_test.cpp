@@ -1,9 +1,9 @@
 // Runs the real `sweep check-data` on generated datasets: the report on stdout, the exit code.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
-#include <sys/wait.h>
 
 #include "tests/data/data_fixtures.h"
 
@@ -31,8 +31,8 @@ CliResult run_cli(const std::string& args) {
 
 json qa_sample(const std::string& id, const std::string& image, const std::string& q) {
   json s{{"id", id},
-         {"conversations", json::array({{{"from", "human"}, {"value", q}},
-                                        {{"from", "gpt"}, {"value", "Red."}}})}};
+         {"conversations",
+          json::array({{{"from", "human"}, {"value", q}}, {{"from", "gpt"}, {"value", "Red."}}})}};
   if (!image.empty()) s["image"] = image;
   return s;
 }

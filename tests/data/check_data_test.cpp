@@ -35,26 +35,36 @@ void make_images(const TempDir& dir) {
 }
 
 json clean_dataset() {
-  return json::array({image_sample("a", "good.png", qa("<image>\nWhat colour?", "Red.")),
-                      text_sample("b", qa("How many?", "Two.")),
-                      image_sample("c", "good.png",
-                                   json::array({turn("human", "Where?\n<image>"),
-                                                turn("gpt", "Left."), turn("human", "Sure?"),
-                                                turn("gpt", "Yes.")}))});
+  return json::array(
+      {image_sample("a", "good.png", qa("<image>\nWhat colour?", "Red.")),
+       text_sample("b", qa("How many?", "Two.")),
+       image_sample("c", "good.png",
+                    json::array({turn("human", "Where?\n<image>"), turn("gpt", "Left."),
+                                 turn("human", "Sure?"), turn("gpt", "Yes.")}))});
 }
 
 // One fault per sample, in this order.
 const std::vector<std::pair<std::string, bool>> kFaults = {
-    {"sample_not_object", true},       {"missing_field", true},
-    {"extra_field", true},             {"wrong_type", true},
-    {"image_missing", true},           {"image_unreadable", true},
-    {"image_not_decodable", true},     {"image_token_missing", true},
-    {"image_token_repeated", true},    {"roles_not_alternating", true},
-    {"empty_value", true},             {"unknown_role", true},
-    {"empty_conversation", true},      {"no_answer", true},
-    {"image_token_without_image", true}, {"wrong_type", true},
-    {"leading_gpt_turn", false},       {"duplicate_id", false},
-    {"extra_field", false},            {"unanswered_turn", false},
+    {"sample_not_object", true},
+    {"missing_field", true},
+    {"extra_field", true},
+    {"wrong_type", true},
+    {"image_missing", true},
+    {"image_unreadable", true},
+    {"image_not_decodable", true},
+    {"image_token_missing", true},
+    {"image_token_repeated", true},
+    {"roles_not_alternating", true},
+    {"empty_value", true},
+    {"unknown_role", true},
+    {"empty_conversation", true},
+    {"no_answer", true},
+    {"image_token_without_image", true},
+    {"wrong_type", true},
+    {"leading_gpt_turn", false},
+    {"duplicate_id", false},
+    {"extra_field", false},
+    {"unanswered_turn", false},
 };
 
 json faulty_dataset() {
@@ -70,21 +80,21 @@ json faulty_dataset() {
   d.push_back(image_sample("6", "bad.png", ok));
   d.push_back(image_sample("7", "good.png", qa("What colour?", "Red.")));
   d.push_back(image_sample("8", "good.png", qa("<image>\n<image>\nWhat colour?", "Red.")));
-  d.push_back(image_sample("9", "good.png",
-                           json::array({turn("human", "<image>\nA?"), turn("human", "B?"),
-                                        turn("gpt", "C.")})));
+  d.push_back(image_sample(
+      "9", "good.png",
+      json::array({turn("human", "<image>\nA?"), turn("human", "B?"), turn("gpt", "C.")})));
   d.push_back(image_sample("10", "good.png", qa("<image>\nWhat colour?", "")));
   d.push_back(text_sample("11", json::array({turn("user", "Q?"), turn("gpt", "A.")})));
   d.push_back(text_sample("12", json::array()));
   d.push_back(text_sample("13", json::array({turn("human", "Q?")})));
   d.push_back(text_sample("14", qa("<image>\nWhat colour?", "Red.")));
   d.push_back(text_sample("15", json::array({"hi"})));
-  d.push_back(text_sample("16", json::array({turn("gpt", "Hello."), turn("human", "Q?"),
-                                             turn("gpt", "A.")})));
+  d.push_back(text_sample(
+      "16", json::array({turn("gpt", "Hello."), turn("human", "Q?"), turn("gpt", "A.")})));
   d.push_back(text_sample("1", text_ok));
   d.push_back({{"id", "18"}, {"source", "sharegpt"}, {"conversations", text_ok}});
-  d.push_back(text_sample("19", json::array({turn("human", "Q?"), turn("gpt", "A."),
-                                             turn("human", "And?")})));
+  d.push_back(text_sample(
+      "19", json::array({turn("human", "Q?"), turn("gpt", "A."), turn("human", "And?")})));
   return d;
 }
 
@@ -225,7 +235,8 @@ TEST(CheckData, MaxLengthDefaultsToTheModelsPositionsCappedAt2048) {
   opt.model_dir = make_model_dir(dir);
   opt.max_length = 0;
   EXPECT_EQ(check(dir, clean_dataset(), opt).token_stats["max_length"], 2048);
-  write_text(opt.model_dir + "/config.json", R"({"text_config": {"max_position_embeddings": 256}})");
+  write_text(opt.model_dir + "/config.json",
+             R"({"text_config": {"max_position_embeddings": 256}})");
   const CheckReport report = check(dir, clean_dataset(), opt);
   EXPECT_EQ(report.token_stats["max_length"], 256);
   // No vision_config: 576 image tokens assumed, which leave the two image samples' answers

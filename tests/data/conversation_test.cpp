@@ -10,9 +10,9 @@ namespace {
 using testing::make_sample;
 
 TEST(VicunaTemplate, TwoRoundConversationMatchesLlavaString) {
-  const Sample s = make_sample("1", "coco/1.jpg",
-                               {"What is on the table?\n<image>", "A red cup.",
-                                "What colour is it?", "Red."});
+  const Sample s =
+      make_sample("1", "coco/1.jpg",
+                  {"What is on the table?\n<image>", "A red cup.", "What colour is it?", "Red."});
   EXPECT_EQ(vicuna_v1_prompt(s),
             "A chat between a curious user and an artificial intelligence assistant. The "
             "assistant gives helpful, detailed, and polite answers to the user's questions. "

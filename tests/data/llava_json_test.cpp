@@ -58,9 +58,10 @@ TEST(LoadLlavaJson, TopLevelObjectIsNotAnArray) {
   TempDir dir;
   write_text(dir / "d.json", R"({"data": []})");
   EXPECT_EQ(load_error(dir / "d.json"),
-            dir / "d.json" + ": the top level is not a JSON array (hint: LLaVA data is a JSON "
-                             "array of samples: [{...}, ...]) (run `sweep check-data` for every "
-                             "problem of the file)");
+            dir / "d.json" +
+                ": the top level is not a JSON array (hint: LLaVA data is a JSON "
+                "array of samples: [{...}, ...]) (run `sweep check-data` for every "
+                "problem of the file)");
 }
 
 TEST(LoadLlavaJson, InvalidJsonReportsLineAndColumn) {

@@ -4,15 +4,15 @@
 
 #include <set>
 
-#include "tests/data/data_fixtures.h"
 #include "data/image.h"
+#include "tests/data/data_fixtures.h"
 
 namespace sweep::data {
 namespace {
 
 using testing::make_sample;
-using testing::test_tokenizer;
 using testing::TempDir;
+using testing::test_tokenizer;
 
 // 10 samples: even ones with a PNG image, odd ones text-only. Writes the images: call it before
 // any loader reading them starts.
@@ -21,7 +21,8 @@ std::vector<Sample> dataset(const TempDir& dir) {
   for (int i = 0; i < 10; ++i) {
     const std::string image = i % 2 == 0 ? "img" + std::to_string(i) + ".png" : "";
     if (!image.empty()) {
-      testing::write_png(dir / image, testing::solid_image(6 + i, 4, {static_cast<uint8_t>(i * 20), 0, 0}));
+      testing::write_png(dir / image,
+                         testing::solid_image(6 + i, 4, {static_cast<uint8_t>(i * 20), 0, 0}));
     }
     samples.push_back(make_sample(std::to_string(i), image,
                                   {image.empty() ? "How many?" : "<image>\nWhat colour?", "Red."}));

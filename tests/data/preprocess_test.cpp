@@ -50,9 +50,8 @@ TEST(Tokenizer, ByteFallbackLeavesNoUnknownCharacter) {
 
 TEST(LabelMask, TwoRoundImageSampleSupervisesExactlyTheAnswersAndTheirEos) {
   const Tokenizer& tok = test_tokenizer();
-  const Sample s = make_sample("1", "a.png",
-                               {"What is on the table?\n<image>", "A red cup.", "Where is it?",
-                                "Left."});
+  const Sample s = make_sample(
+      "1", "a.png", {"What is on the table?\n<image>", "A red cup.", "Where is it?", "Left."});
   const TokenizedSample t = tokenize_sample(s, tok, /*has_image=*/true);
 
   // Hand-built: BOS, the system + "USER: " chunk, the placeholder, the rest of round 1 (its
@@ -63,8 +62,8 @@ TEST(LabelMask, TwoRoundImageSampleSupervisesExactlyTheAnswersAndTheirEos) {
   const Ids q2 = tok.encode("USER: Where is it? ASSISTANT:", false);
   const Ids a2 = tok.encode("Left.", false);
   EXPECT_EQ(t.input_ids, cat({{1}, sys, {kImageTokenIndex}, q1, a1, {2}, q2, a2, {2}}));
-  EXPECT_EQ(t.labels, cat({ignored(1 + sys.size() + 1 + q1.size()), a1, {2},
-                           ignored(q2.size()), a2, {2}}));
+  EXPECT_EQ(t.labels,
+            cat({ignored(1 + sys.size() + 1 + q1.size()), a1, {2}, ignored(q2.size()), a2, {2}}));
   EXPECT_EQ(t.supervised_tokens, static_cast<int64_t>(a1.size() + a2.size() + 2));
   EXPECT_FALSE(t.mismatch);
   EXPECT_TRUE(t.has_image);
@@ -108,12 +107,13 @@ TEST(LabelMask, SplicedLengthCountsImageTokensAndTruncationDropsLateAnswers) {
 
 TEST(FirstRoundPrompt, EndsWithAssistantColonAndCarriesTheReferenceAnswer) {
   const Tokenizer& tok = test_tokenizer();
-  const Sample s = make_sample("5", "a.png",
-                               {"<image>\nWhat is on the table?", "A red cup.", "More?", "No."});
+  const Sample s =
+      make_sample("5", "a.png", {"<image>\nWhat is on the table?", "A red cup.", "More?", "No."});
   const PromptAndAnswer p = first_round_prompt(s, tok, true);
-  EXPECT_EQ(p.prompt_ids,
-            cat({{1}, tok.encode(kSys + " USER: ", false), {kImageTokenIndex},
-                 tok.encode("\nWhat is on the table? ASSISTANT:", false)}));
+  EXPECT_EQ(p.prompt_ids, cat({{1},
+                               tok.encode(kSys + " USER: ", false),
+                               {kImageTokenIndex},
+                               tok.encode("\nWhat is on the table? ASSISTANT:", false)}));
   EXPECT_EQ(p.answer, "A red cup.");
 }
 

@@ -49,7 +49,8 @@ TEST(TrainParams, IntegerValuedFloatCountsAsInteger) {
 }
 
 TEST(TrainParams, JsonRoundTrip) {
-  TrainParams p = TrainParams::from_json({{"mm_projector_lr", 2e-5}, {"rank_pattern", {{"q_proj", 4}}}});
+  TrainParams p =
+      TrainParams::from_json({{"mm_projector_lr", 2e-5}, {"rank_pattern", {{"q_proj", 4}}}});
   TrainParams q = TrainParams::from_json(p.to_json());
   EXPECT_EQ(q.to_json(), p.to_json());
   EXPECT_DOUBLE_EQ(*q.mm_projector_lr, 2e-5);

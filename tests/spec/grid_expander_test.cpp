@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/spec/spec_test_util.h"
 #include "protocol/train_params.h"
+#include "tests/spec/spec_test_util.h"
 
 namespace sweep {
 namespace {
@@ -50,9 +50,9 @@ TEST(GridExpansion, LinkedAlphaFollowsRank) {
     EXPECT_TRUE(alpha == r || alpha == 2 * r) << job.params.dump();
     EXPECT_DOUBLE_EQ(job.lora_scale, alpha / r);
   }
-  EXPECT_EQ(jobs[0].params["lora_alpha"], 4.0);   // r=4, k=1
-  EXPECT_EQ(jobs[2].params["lora_alpha"], 8.0);   // r=4, k=2
-  EXPECT_EQ(jobs[10].params["lora_alpha"], 32.0); // r=16, k=2
+  EXPECT_EQ(jobs[0].params["lora_alpha"], 4.0);    // r=4, k=1
+  EXPECT_EQ(jobs[2].params["lora_alpha"], 8.0);    // r=4, k=2
+  EXPECT_EQ(jobs[10].params["lora_alpha"], 32.0);  // r=16, k=2
 }
 
 TEST(GridExpansion, RsLoraScalesByTheSquareRootOfRank) {
@@ -130,8 +130,9 @@ TEST(GridExpansion, ExcludingEverythingIsAnError) {
 }
 
 TEST(GridExpansion, IncludeAddsExplicitPointsAfterTheGrid) {
-  auto jobs = expand(kRAlpha + "include:\n  - {lora_r: 32, lora_alpha: 16, learning_rate: 1.0e-4, "
-                               "batch_size: 4}\n");
+  auto jobs = expand(kRAlpha +
+                     "include:\n  - {lora_r: 32, lora_alpha: 16, learning_rate: 1.0e-4, "
+                     "batch_size: 4}\n");
   ASSERT_EQ(jobs.size(), 13u);
   EXPECT_EQ(jobs[12].params["lora_r"], 32);
   EXPECT_EQ(jobs[12].params["batch_size"], 4);
@@ -140,8 +141,9 @@ TEST(GridExpansion, IncludeAddsExplicitPointsAfterTheGrid) {
 }
 
 TEST(GridExpansion, IncludePointEqualToAGridPointIsFlaggedAsDuplicate) {
-  auto jobs = expand(kRAlpha + "include:\n  - {lora_r: 8, lora_alpha: 16.0, learning_rate: 0.001, "
-                               "batch_size: 8.0}\n");
+  auto jobs = expand(kRAlpha +
+                     "include:\n  - {lora_r: 8, lora_alpha: 16.0, learning_rate: 0.001, "
+                     "batch_size: 8.0}\n");
   ASSERT_EQ(jobs.size(), 13u);
   EXPECT_EQ(jobs[12].duplicate_of, jobs[6].hash);  // r=8, k=2, lr=1e-3
   EXPECT_EQ(jobs[12].hash, jobs[6].hash);
@@ -165,7 +167,8 @@ TEST(GridExpansion, IntegralRealForAnIntKeyBecomesAnInt) {
 TEST(GridExpansion, SummaryNamesShapeDuplicatesIncludesAndExcludes) {
   auto spec = testing::parse(kRAlpha);
   ASSERT_TRUE(spec.ok());
-  EXPECT_EQ(expansion_summary(*spec, *expand_grid(*spec)), "12 jobs (0 duplicates) from a 3×2×2×1 grid");
+  EXPECT_EQ(expansion_summary(*spec, *expand_grid(*spec)),
+            "12 jobs (0 duplicates) from a 3×2×2×1 grid");
   auto more = testing::parse(kRAlpha +
                              "include:\n  - {lora_r: 4, lora_alpha: 4, learning_rate: 1.0e-3, "
                              "batch_size: 8}\nexclude:\n  - {lora_r: 16}\n");
@@ -173,15 +176,16 @@ TEST(GridExpansion, SummaryNamesShapeDuplicatesIncludesAndExcludes) {
   EXPECT_EQ(expansion_summary(*more, *expand_grid(*more)),
             "9 jobs (1 duplicate) from a 3×2×2×1 grid, 1 included, 4 excluded");
   auto none = testing::parse("");
-  EXPECT_EQ(expansion_summary(*none, *expand_grid(*none)), "1 job (0 duplicates) from no grid (train: only)");
+  EXPECT_EQ(expansion_summary(*none, *expand_grid(*none)),
+            "1 job (0 duplicates) from no grid (train: only)");
 }
 
 TEST(GridExpansion, TooLargeGridIsRefused) {
   std::string list = "[";
   for (int i = 1; i <= 101; ++i) list += (i > 1 ? ", " : "") + std::to_string(i);
   list += "]";
-  auto spec = testing::parse("grid:\n  lora_r: " + list + "\n  seed: " + list + "\n  max_steps: " +
-                             list + "\n");
+  auto spec = testing::parse("grid:\n  lora_r: " + list + "\n  seed: " + list +
+                             "\n  max_steps: " + list + "\n");
   ASSERT_TRUE(spec.ok());
   auto jobs = expand_grid(*spec);
   ASSERT_FALSE(jobs.ok());

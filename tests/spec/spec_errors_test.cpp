@@ -85,8 +85,9 @@ TEST(SpecErrors, EmptyGridListIsRejected) {
   Error e = parse_error("grid:\n  lora_r: []\n");
   EXPECT_EQ(e.message, "t.yaml:8:11: grid.lora_r is an empty list");
   EXPECT_EQ(e.hint, "give at least one value, or remove the key from grid:");
-  EXPECT_EQ(parse_error("grid:\n  lora_r: [4]\n  lora_alpha: {times: lora_r, values: []}\n").message,
-            "t.yaml:9:15: grid.lora_alpha.values is missing or empty");
+  EXPECT_EQ(
+      parse_error("grid:\n  lora_r: [4]\n  lora_alpha: {times: lora_r, values: []}\n").message,
+      "t.yaml:9:15: grid.lora_alpha.values is missing or empty");
 }
 
 TEST(SpecErrors, LinkToAKeyOutsideTheGridIsRejected) {
@@ -96,9 +97,11 @@ TEST(SpecErrors, LinkToAKeyOutsideTheGridIsRejected) {
 }
 
 TEST(SpecErrors, LinkToAFixedTrainKeySaysToMoveIt) {
-  Error e = parse_error("train:\n  lora_r: 8\ngrid:\n  lora_alpha: {times: lora_r, values: [1, 2]}\n");
+  Error e =
+      parse_error("train:\n  lora_r: 8\ngrid:\n  lora_alpha: {times: lora_r, values: [1, 2]}\n");
   EXPECT_EQ(e.message, "t.yaml:10:23: grid.lora_alpha: times: lora_r is not a grid key");
-  EXPECT_EQ(e.hint, "lora_r is fixed in train:; move it into grid: or list lora_alpha's values directly");
+  EXPECT_EQ(e.hint,
+            "lora_r is fixed in train:; move it into grid: or list lora_alpha's values directly");
 }
 
 TEST(SpecErrors, LinkToItselfOrToALinkedKeyIsRejected) {
@@ -146,7 +149,8 @@ TEST(SpecErrors, MissingRequiredKeysAreNamed) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "t.yaml:1:1: missing required key 'base_model'");
   EXPECT_EQ(r.error().hint, "e.g. base_model: builtin:tiny-llava");
-  auto d = parse_sweep_spec("name: t\nbase_model: m\ndata: {train: a.json, val: b.json}\n", "t.yaml");
+  auto d =
+      parse_sweep_spec("name: t\nbase_model: m\ndata: {train: a.json, val: b.json}\n", "t.yaml");
   EXPECT_EQ(d.error().message, "t.yaml:3:7: missing required key 'data.image_folder'");
   EXPECT_EQ(parse_sweep_spec("", "t.yaml").error().message, "t.yaml: the sweep file is empty");
 }
@@ -185,12 +189,13 @@ TEST(SpecErrors, LimitsAreChecked) {
             "t.yaml:7:10: retries = -1: must be an integer >= 0");
   Error e = parse_error("max_job_time: 30 min\n");
   EXPECT_EQ(e.message, "t.yaml:7:15: max_job_time = 30 min: not a duration");
-  EXPECT_EQ(e.hint, "seconds (e.g. 1800) or a string such as \"30m\", \"2h\", \"1h30m\"; 0: no limit");
+  EXPECT_EQ(e.hint,
+            "seconds (e.g. 1800) or a string such as \"30m\", \"2h\", \"1h30m\"; 0: no limit");
 }
 
 TEST(SpecErrors, IncludePointMustGiveEveryGridKey) {
-  Error e = parse_error(
-      "grid:\n  lora_r: [4]\n  learning_rate: [1.0e-3]\ninclude:\n  - {lora_r: 32}\n");
+  Error e =
+      parse_error("grid:\n  lora_r: [4]\n  learning_rate: [1.0e-3]\ninclude:\n  - {lora_r: 32}\n");
   EXPECT_EQ(e.message, "t.yaml:11:5: include[0] lacks grid key learning_rate");
   EXPECT_EQ(e.hint, "an include point is a whole job: give every grid key a value");
   EXPECT_EQ(parse_error("grid:\n  lora_r: [4]\ninclude:\n  - {lora_r: 0}\n").message,

@@ -17,7 +17,9 @@ inline const std::string kHead =
     "  val: builtin:shapes/vqa_val.json\n"
     "  image_folder: builtin:shapes/images\n";
 
-inline Result<SweepSpec> parse(const std::string& body) { return parse_sweep_spec(kHead + body, "t.yaml"); }
+inline Result<SweepSpec> parse(const std::string& body) {
+  return parse_sweep_spec(kHead + body, "t.yaml");
+}
 
 // The error of a spec that must fail; an error-free parse yields an Error whose message says so.
 inline Error parse_error(const std::string& body) {

@@ -23,7 +23,8 @@ TEST(SweepSpecParse, ReadsEverySection) {
   EXPECT_EQ(spec->name, "t");
   EXPECT_EQ(spec->base_model, "builtin:tiny-llava");
   EXPECT_EQ(spec->data.val, "builtin:shapes/vqa_val.json");
-  EXPECT_EQ(spec->train, json::parse(R"({"max_steps": 60, "lora_dropout": 0.1, "mm_projector_lr": 2e-5})"));
+  EXPECT_EQ(spec->train,
+            json::parse(R"({"max_steps": 60, "lora_dropout": 0.1, "mm_projector_lr": 2e-5})"));
   ASSERT_EQ(spec->grid.size(), 2u);
   EXPECT_EQ(spec->grid[1].key, "lora_alpha");
   EXPECT_EQ(spec->grid[1].times, "lora_r");
@@ -53,8 +54,7 @@ TEST(SweepSpecParse, DefaultsForOptionalSections) {
 TEST(SweepSpecParse, ObjectiveModeDefaultsByMetric) {
   EXPECT_STREQ(to_string(testing::parse("objective: {metric: val_token_acc}\n")->objective.mode),
                "max");
-  EXPECT_STREQ(to_string(testing::parse("objective: {metric: val_loss}\n")->objective.mode),
-               "min");
+  EXPECT_STREQ(to_string(testing::parse("objective: {metric: val_loss}\n")->objective.mode), "min");
 }
 
 TEST(SweepSpecParse, DurationsInSecondsOrUnits) {
@@ -95,7 +95,8 @@ TEST(SweepSpecLoad, ReadsAFileAndNamesItInErrors) {
   std::ofstream(bad) << testing::kHead << "grid:\n  lora_r: [4, -8]\n";
   auto err = load_sweep_spec(bad.string());
   ASSERT_FALSE(err.ok());
-  EXPECT_EQ(err.error().message, bad.string() + ":8:15: grid.lora_r[1] = -8: must be an integer >= 1");
+  EXPECT_EQ(err.error().message,
+            bad.string() + ":8:15: grid.lora_r[1] = -8: must be an integer >= 1");
   fs::remove_all(dir);
 }
 
@@ -110,13 +111,15 @@ TEST(SweepSpecLoad, ShippedSweepFilesAreValid) {
 }
 
 TEST(SpecToJson, KeepsGridOrderLinksAndResolvedSettings) {
-  auto spec = testing::parse("grid:\n  lora_r: [4]\n  lora_alpha: {times: lora_r, values: [2]}\n"
-                             "resources: {slots: 3}\n");
+  auto spec = testing::parse(
+      "grid:\n  lora_r: [4]\n  lora_alpha: {times: lora_r, values: [2]}\n"
+      "resources: {slots: 3}\n");
   ASSERT_TRUE(spec.ok());
   json j = spec_to_json(*spec);
   EXPECT_EQ(j["name"], "t");
   EXPECT_EQ(j["grid"][0], json::parse(R"({"key": "lora_r", "values": [4]})"));
-  EXPECT_EQ(j["grid"][1], json::parse(R"({"key": "lora_alpha", "times": "lora_r", "values": [2]})"));
+  EXPECT_EQ(j["grid"][1],
+            json::parse(R"({"key": "lora_alpha", "times": "lora_r", "values": [2]})"));
   EXPECT_EQ(j["resources"], json::parse(R"({"slots": 3, "threads_per_job": 1})"));
   EXPECT_EQ(j["objective"], json::parse(R"({"metric": "val_loss", "mode": "min"})"));
   EXPECT_EQ(j["data"]["train"], "builtin:shapes/vqa_train.json");

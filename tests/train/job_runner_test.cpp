@@ -9,8 +9,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/train/train_world.h"
 #include "protocol/exit_codes.h"
+#include "tests/train/train_world.h"
 #include "worker/train/model_setup.h"
 
 namespace sweep::train {
@@ -22,10 +22,10 @@ using testing::progress_losses;
 using testing::read_events;
 
 nlohmann::json fast_params(nlohmann::json extra) {
-  nlohmann::json p = {{"batch_size", 4},     {"max_steps", 12},        {"eval_every", 6},
-                      {"eval_samples", 3},   {"max_new_tokens", 3},    {"model_max_length", 256},
-                      {"lora_r", 8},         {"lora_alpha", 16},       {"learning_rate", 5e-3},
-                      {"warmup_steps", 2},   {"lora_dropout", 0.1},    {"seed", 3},
+  nlohmann::json p = {{"batch_size", 4},   {"max_steps", 12},     {"eval_every", 6},
+                      {"eval_samples", 3}, {"max_new_tokens", 3}, {"model_max_length", 256},
+                      {"lora_r", 8},       {"lora_alpha", 16},    {"learning_rate", 5e-3},
+                      {"warmup_steps", 2}, {"lora_dropout", 0.1}, {"seed", 3},
                       {"save_top_k", 5}};
   for (auto& [k, v] : extra.items()) p[k] = v;
   return p;
@@ -102,7 +102,8 @@ TEST(JobRunner, HugeLearningRateEndsAsDiverged) {
 }
 
 TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
-  JobFile job = make_job("events", fast_params({{"save_top_k", 1}, {"max_steps", 12}, {"eval_every", 4}}));
+  JobFile job =
+      make_job("events", fast_params({{"save_top_k", 1}, {"max_steps", 12}, {"eval_every", 4}}));
   ASSERT_EQ(run(job), kExitOk);
   auto events = read_events(job.run_dir);
   ASSERT_GE(events.size(), 3u);
@@ -151,9 +152,9 @@ TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
   EXPECT_EQ(fin->best->step, std::stoi(best.substr(best.size() - 6)));
 
   const std::string latest = job.checkpoints_dir() + "/step-000012";
-  for (const char* f : {"adapter_config.json", "adapter_model.safetensors",
-                        "non_lora_trainables.safetensors", "trainer_state.json", "optimizer.pt",
-                        "rng.json"})
+  for (const char* f :
+       {"adapter_config.json", "adapter_model.safetensors", "non_lora_trainables.safetensors",
+        "trainer_state.json", "optimizer.pt", "rng.json"})
     EXPECT_TRUE(fs::exists(latest + "/" + f)) << f;
   std::ifstream in(latest + "/trainer_state.json");
   auto state = nlohmann::json::parse(in);
@@ -164,8 +165,10 @@ TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
 }
 
 TEST(JobRunner, FullModeCheckpointIsAModelDirectory) {
-  JobFile job = make_job("full", fast_params({{"mode", "full"}, {"max_steps", 2}, {"eval_every", 0},
-                                              {"learning_rate", 1e-3}}));
+  JobFile job = make_job(
+      "full",
+      fast_params(
+          {{"mode", "full"}, {"max_steps", 2}, {"eval_every", 0}, {"learning_rate", 1e-3}}));
   ASSERT_EQ(run(job), kExitOk);
   const std::string ckpt = job.checkpoints_dir() + "/step-000002";
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "optimizer.pt"})

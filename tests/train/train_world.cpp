@@ -4,8 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <stdexcept>
 #include <fstream>
+#include <stdexcept>
 #include <vector>
 
 #include <torch/torch.h>

@@ -13,8 +13,8 @@
 namespace sweep::train::testing {
 
 struct TrainWorld {
-  std::string root;       // temp directory holding everything below
-  std::string shapes;     // dataset root
+  std::string root;    // temp directory holding everything below
+  std::string shapes;  // dataset root
   std::string images, vqa_train, vqa_val, captions;
   std::string train8;     // the first 8 VQA train samples
   std::string model_dir;  // config.json + model.safetensors + tokenizer.model

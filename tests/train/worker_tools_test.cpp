@@ -13,8 +13,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/train/train_world.h"
 #include "protocol/exit_codes.h"
+#include "tests/train/train_world.h"
 #include "worker/train/model_setup.h"
 
 #ifndef SWEEP_WORKER_BIN
@@ -54,9 +54,9 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 }
 
 nlohmann::json params(int max_steps) {
-  return {{"batch_size", 4},      {"max_steps", max_steps}, {"eval_every", 0},
-          {"eval_samples", 2},    {"max_new_tokens", 3},    {"model_max_length", 256},
-          {"learning_rate", 1e-2}, {"warmup_steps", 0},     {"seed", 5}};
+  return {{"batch_size", 4},       {"max_steps", max_steps}, {"eval_every", 0},
+          {"eval_samples", 2},     {"max_new_tokens", 3},    {"model_max_length", 256},
+          {"learning_rate", 1e-2}, {"warmup_steps", 0},      {"seed", 5}};
 }
 
 pid_t spawn_worker(const std::string& job_path) {
@@ -99,8 +99,8 @@ TEST(SweepWorker, SigtermCheckpointsEmitsStoppedAndExitsZero) {
   const std::string ckpt = *stopped->checkpoint;
   const int step = static_cast<int>(stopped->step);
   EXPECT_GT(step, 0);
-  EXPECT_EQ(ckpt, job.checkpoints_dir() + "/step-" + std::string(6 - std::to_string(step).size(), '0') +
-                      std::to_string(step));
+  EXPECT_EQ(ckpt, job.checkpoints_dir() + "/step-" +
+                      std::string(6 - std::to_string(step).size(), '0') + std::to_string(step));
   auto m = load_model_with_checkpoint(job.base_model, ckpt, torch::kFloat32, torch::kCPU);
   EXPECT_TRUE(m->language_model->model->layers->size() > 0);
 }
@@ -119,8 +119,8 @@ TEST(SweepWorker, ScoreWithAdapterEqualsScoreOfTheMergedModel) {
   EXPECT_TRUE(fs::exists(merged + "/model.safetensors"));
   EXPECT_TRUE(fs::exists(merged + "/tokenizer.model"));
 
-  const std::string data = " --data " + world().vqa_val + " --image-folder " + world().images +
-                           " --max-new-tokens 3";
+  const std::string data =
+      " --data " + world().vqa_val + " --image-folder " + world().images + " --max-new-tokens 3";
   Output with_adapter = run_worker("score --model " + job.base_model + " --adapter " + ckpt + data);
   Output with_merged = run_worker("score --model " + merged + data);
   Output base = run_worker("score --model " + job.base_model + data);
@@ -137,10 +137,12 @@ TEST(SweepWorker, ScoreWithAdapterEqualsScoreOfTheMergedModel) {
   EXPECT_EQ(a.back()["summary"], true);
   EXPECT_NEAR(a.back()["val_loss"].get<double>(), b.back()["val_loss"].get<double>(), 1e-5);
   // The adapter changed the model: the base scores differently.
-  EXPECT_GT(std::abs(a.back()["val_loss"].get<double>() - c.back()["val_loss"].get<double>()), 1e-3);
+  EXPECT_GT(std::abs(a.back()["val_loss"].get<double>() - c.back()["val_loss"].get<double>()),
+            1e-3);
 
-  Output predict = run_worker("predict --model " + merged + " --image " + world().images +
-                              "/000000.png --prompt 'What colour is the shape?' --max-new-tokens 3");
+  Output predict =
+      run_worker("predict --model " + merged + " --image " + world().images +
+                 "/000000.png --prompt 'What colour is the shape?' --max-new-tokens 3");
   EXPECT_EQ(predict.code, 0);
   EXPECT_FALSE(predict.out.empty());
 }

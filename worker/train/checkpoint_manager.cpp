@@ -86,7 +86,8 @@ CheckpointInfo CheckpointManager::save(int step, const nlohmann::json& metrics,
                                        std::vector<std::string>* deleted) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec) throw std::runtime_error("cannot create checkpoint directory " + dir_ + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot create checkpoint directory " + dir_ + ": " + ec.message());
   const fs::path final_dir = fs::path(dir_) / step_dir_name(step);
   const fs::path tmp_dir = fs::path(dir_) / (std::string(kTempPrefix) + step_dir_name(step));
   remove_all_or_throw(tmp_dir);
@@ -100,8 +101,9 @@ CheckpointInfo CheckpointManager::save(int step, const nlohmann::json& metrics,
 
   remove_all_or_throw(final_dir);
   fs::rename(tmp_dir, final_dir, ec);
-  if (ec) throw std::runtime_error("cannot rename " + tmp_dir.string() + " to " +
-                                   final_dir.string() + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot rename " + tmp_dir.string() + " to " + final_dir.string() +
+                             ": " + ec.message());
   write_file_atomic((fs::path(dir_) / kLatestFile).string(), step_dir_name(step) + "\n");
 
   CheckpointInfo info{step, final_dir.string(), state["metrics"]};

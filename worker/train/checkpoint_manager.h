@@ -17,7 +17,7 @@ namespace sweep::train {
 
 struct CheckpointInfo {
   int step = 0;
-  std::string path;  // the checkpoint directory
+  std::string path;                                   // the checkpoint directory
   nlohmann::json metrics = nlohmann::json::object();  // empty for a checkpoint without evaluation
 };
 

@@ -27,7 +27,12 @@ int main(int argc, char** argv) {
   }
   std::ifstream in(argv[1], std::ios::binary);
   std::vector<char> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (b.size() < 64 || std::memcmp(b.data(), "\x7f" "ELF", 4) != 0 || b[4] != 2 || b[5] != 1) {
+  if (b.size() < 64 ||
+      std::memcmp(b.data(),
+                  "\x7f"
+                  "ELF",
+                  4) != 0 ||
+      b[4] != 2 || b[5] != 1) {
     std::cerr << "elf_symbolic: " << argv[1] << " is not a 64-bit little-endian ELF file\n";
     return 1;
   }

@@ -16,12 +16,12 @@
 #include "data/llava_json.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
-#include "worker/model/checkpoint.h"
-#include "worker/model/lora.h"
 #include "protocol/events.h"
 #include "protocol/exit_codes.h"
 #include "protocol/job_file.h"
 #include "protocol/train_params.h"
+#include "worker/model/checkpoint.h"
+#include "worker/model/lora.h"
 #include "worker/train/checkpoint_manager.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/heartbeat.h"
@@ -99,9 +99,9 @@ class JobRun {
   std::unique_ptr<Trainer> trainer_;
   std::atomic<int> step_{0};
   LossWindow log_window_, eval_window_;
-  json last_eval_ = json::object();  // metrics of the latest evaluation
+  json last_eval_ = json::object();      // metrics of the latest evaluation
   json final_metrics_ = json::object();  // the last checkpoint's metrics (eval + train_loss)
-  json best_ = nullptr;              // {step, metrics...} of the best evaluation by the objective
+  json best_ = nullptr;  // {step, metrics...} of the best evaluation by the objective
 };
 
 int JobRun::run() {
@@ -249,9 +249,9 @@ void JobRun::evaluate(int step) {
   const auto& metric = job_.objective_metric;
   if (!last_eval_.contains(metric) || step == 0) return;  // step 0 has no checkpoint to point at
   const double v = last_eval_[metric].get<double>();
-  const bool better = best_.is_null() ||
-                      (job_.objective_mode == "max" ? v > best_[metric].get<double>()
-                                                    : v < best_[metric].get<double>());
+  const bool better =
+      best_.is_null() || (job_.objective_mode == "max" ? v > best_[metric].get<double>()
+                                                       : v < best_[metric].get<double>());
   if (better) {
     best_ = last_eval_;
     best_["step"] = step;
@@ -319,8 +319,7 @@ std::string message_of(const std::exception& e) {
 }
 
 int exit_code_for_stage(const std::string& stage) {
-  return stage == "load_model" || stage == "load_data" ? kExitBadInput
-                                                       : kExitInternal;
+  return stage == "load_model" || stage == "load_data" ? kExitBadInput : kExitInternal;
 }
 
 }  // namespace

@@ -33,7 +33,9 @@ int resolve_warmup_steps(int total_steps, double warmup_ratio, int warmup_steps)
 }
 
 LrSchedule::LrSchedule(ScheduleKind kind, int total_steps, int warmup_steps)
-    : kind_(kind), total_steps_(std::max(total_steps, 0)), warmup_steps_(std::max(warmup_steps, 0)) {}
+    : kind_(kind),
+      total_steps_(std::max(total_steps, 0)),
+      warmup_steps_(std::max(warmup_steps, 0)) {}
 
 double LrSchedule::factor(int step) const {
   if (step < warmup_steps_) return static_cast<double>(step) / std::max(1, warmup_steps_);

@@ -46,7 +46,8 @@ nlohmann::json capture_rng_state() {
 
 void restore_rng_state(const nlohmann::json& state) {
   if (!state.is_object() || !state.contains("torch_cpu") || !state.at("torch_cpu").is_string())
-    throw std::runtime_error("rng.json: missing \"torch_cpu\" (was the checkpoint written by sweep-worker?)");
+    throw std::runtime_error(
+        "rng.json: missing \"torch_cpu\" (was the checkpoint written by sweep-worker?)");
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(from_hex(state.at("torch_cpu").get<std::string>()));

@@ -1,6 +1,6 @@
 // Graceful stop: SIGTERM (what `sweep cancel`, Slurm and the scheduler send) and SIGINT set a flag
-// that the training loop reads between steps; the job then checkpoints, emits `stopped` and exits 0.
-// LibTorch-free.
+// that the training loop reads between steps; the job then checkpoints, emits `stopped` and exits
+// 0. LibTorch-free.
 #pragma once
 
 namespace sweep::train {

@@ -69,8 +69,7 @@ int ToolArgs::get_int(const std::string& name, int fallback) const {
   if (auto v = parse_whole<int>(it->second,
                                 [](const std::string& t, size_t* u) { return std::stoi(t, u); }))
     return *v;
-  throw ToolArgsError(tool_ + ": --" + name + " must be an integer, got '" + it->second +
-                              "'");
+  throw ToolArgsError(tool_ + ": --" + name + " must be an integer, got '" + it->second + "'");
 }
 
 double ToolArgs::get_double(const std::string& name, double fallback) const {
@@ -79,8 +78,7 @@ double ToolArgs::get_double(const std::string& name, double fallback) const {
   if (auto v = parse_whole<double>(it->second,
                                    [](const std::string& t, size_t* u) { return std::stod(t, u); }))
     return *v;
-  throw ToolArgsError(tool_ + ": --" + name + " must be a number, got '" + it->second +
-                              "'");
+  throw ToolArgsError(tool_ + ": --" + name + " must be a number, got '" + it->second + "'");
 }
 
 int run_tool(const std::string& tool, const std::function<int()>& body) {
