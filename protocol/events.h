@@ -1,4 +1,4 @@
-// events.jsonl: the append-only channel from a worker to the orchestrator (DESIGN.md §2,
+// events.jsonl: the append-only channel from a worker to the orchestrator (docs/architecture.md,
 // docs/worker-protocol.md). One JSON object per line, flushed per event:
 //   {"seq": 7, "time": 1700000000.25, "type": "progress", "attempt": 1, ...fields}
 // `seq` grows by one per event across all attempts of a job, so re-reading a file is idempotent.
