@@ -1,5 +1,5 @@
-// Ingestion of one job's events.jsonl into the store (docs/architecture.md). Each poll reads the lines
-// appended since the job's cursor and writes their rows together with the new cursor
+// Ingestion of one job's events.jsonl into the store (docs/architecture.md). Each poll reads the
+// lines appended since the job's cursor and writes their rows together with the new cursor
 // (events_offset, last_seq) in one transaction, so a crash at any moment loses nothing and
 // re-reading never duplicates: events at or below last_seq are skipped, and every row is keyed.
 //
