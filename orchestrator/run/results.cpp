@@ -54,6 +54,9 @@ Result<std::string> why_gone(Store& store, const LeaderRow& row) {
     if (c.step == row.best_step && !c.kept) deleted = c.path;
   }
   if (!deleted.empty()) return deleted + " was deleted by the worker's save_top_k retention";
+  if (row.best_step == 0) {
+    return std::string("step 0 is the base model, no checkpoint is saved there");
+  }
   return std::string("no checkpoint was saved at that step");
 }
 
@@ -93,11 +96,11 @@ Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
                                       ranking->metric + " " + format_value(c.value) + "), " +
                                       c.path};
   }
-  return make_error(ErrorKind::kNotFound,
-                    gone + "; no other kept checkpoint of a finished job is on disk",
-                    "raise save_top_k in the sweep file so that the best checkpoints are kept "
-                    "(the worker keeps the best save_top_k plus the latest), then run the job "
-                    "again; `sweep leaderboard` shows what is kept");
+  return make_error(
+      ErrorKind::kNotFound, gone + "; no other kept checkpoint of a finished job is on disk",
+      "raise save_top_k in the sweep file so that the best checkpoints are kept (the worker "
+      "keeps the best save_top_k plus the latest); `sweep leaderboard` shows which "
+      "are still kept");
 }
 
 }  // namespace sweep
