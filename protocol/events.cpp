@@ -140,16 +140,19 @@ class Fields {
 
 std::string event_what(const char* type) { return std::string(type) + " event"; }
 
-// Metrics written flat beside fields of their own: a clash would overwrite one of them.
+// Metrics written flat beside fields of their own: a clash would overwrite one of them. Checked
+// before `j` holds anything: a to_json that throws inside json's constructor leaks what it built.
 template <size_t N>
-void put_flat_metrics(json& j, const Metrics& metrics, const char* type,
-                      const char* const (&own)[N]) {
+void check_flat_metrics(const Metrics& metrics, const char* type, const char* const (&own)[N]) {
   for (const auto& [name, value] : metrics) {
     if (is_envelope(name) || one_of(name, own)) {
       fail(ErrorKind::kInternal, event_what(type) + ": metric '" + name + "' clashes with a field");
     }
-    j[name] = metric_json(value);
   }
+}
+
+void put_flat_metrics(json& j, const Metrics& metrics) {
+  for (const auto& [name, value] : metrics) j[name] = metric_json(value);
 }
 
 json opt_json(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
@@ -203,8 +206,9 @@ void from_json(const json& j, StartedEvent& e) {
 // --- progress ------------------------------------------------------------------------------
 
 void to_json(json& j, const ProgressEvent& e) {
+  check_flat_metrics(e.metrics, ProgressEvent::kType, kProgressOwn);
   j = json{{"step", e.step}};
-  put_flat_metrics(j, e.metrics, ProgressEvent::kType, kProgressOwn);
+  put_flat_metrics(j, e.metrics);
 }
 
 void from_json(const json& j, ProgressEvent& e) {
@@ -216,10 +220,11 @@ void from_json(const json& j, ProgressEvent& e) {
 // --- eval ----------------------------------------------------------------------------------
 
 void to_json(json& j, const EvalEvent& e) {
+  check_flat_metrics(e.metrics, EvalEvent::kType, kEvalOwn);
   j = json{{"step", e.step}};
   if (e.val_samples) j["val_samples"] = *e.val_samples;
   if (e.seconds) j["seconds"] = *e.seconds;
-  put_flat_metrics(j, e.metrics, EvalEvent::kType, kEvalOwn);
+  put_flat_metrics(j, e.metrics);
 }
 
 void from_json(const json& j, EvalEvent& e) {
