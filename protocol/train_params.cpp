@@ -162,6 +162,13 @@ std::vector<ParamSpec> make_specs() {
        {"auto", "fp32", "bf16"},
        "auto",
        "dtype of the frozen base weights; auto: bf16 on CUDA, fp32 on CPU"},
+      {"gradient_checkpointing",
+       ParamType::kBool,
+       {},
+       {},
+       false,
+       "recompute each decoder layer's activations in backward instead of keeping them: less "
+       "memory, about one more forward per step"},
   };
 }
 
@@ -322,6 +329,7 @@ TrainParams TrainParams::from_json(const json& params) {
   p.model_max_length = get_or_default<int>(params, spec("model_max_length"));
   p.image_aspect_ratio = get_or_default<std::string>(params, spec("image_aspect_ratio"));
   p.precision = get_or_default<std::string>(params, spec("precision"));
+  p.gradient_checkpointing = get_or_default<bool>(params, spec("gradient_checkpointing"));
   return p;
 }
 
@@ -358,6 +366,7 @@ json TrainParams::to_json() const {
       {"model_max_length", model_max_length},
       {"image_aspect_ratio", image_aspect_ratio},
       {"precision", precision},
+      {"gradient_checkpointing", gradient_checkpointing},
   };
   if (mm_projector_lr) j["mm_projector_lr"] = *mm_projector_lr;
   return j;

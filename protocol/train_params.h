@@ -91,6 +91,7 @@ struct TrainParams {
   int model_max_length = 2048;
   std::string image_aspect_ratio = "pad";  // pad | square
   std::string precision = "auto";          // auto | fp32 | bf16 (frozen base weights)
+  bool gradient_checkpointing = false;     // recompute layer activations in backward
 
   static TrainParams from_json(const nlohmann::json& params);
   nlohmann::json to_json() const;

@@ -40,6 +40,20 @@ TEST(TrainParams, RejectsValueOutsideItsRangeNamingTheKey) {
   }
 }
 
+TEST(TrainParams, GradientCheckpointingIsABoolDefaultingToOff) {
+  EXPECT_FALSE(TrainParams::from_json(nlohmann::json::object()).gradient_checkpointing);
+  TrainParams p = TrainParams::from_json({{"gradient_checkpointing", true}});
+  EXPECT_TRUE(p.gradient_checkpointing);
+  EXPECT_EQ(p.to_json().at("gradient_checkpointing"), true);
+  try {
+    TrainParams::from_json({{"gradient_checkpointing", "yes"}});
+    FAIL();
+  } catch (const Failure& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUser);
+    EXPECT_STREQ(e.what(), "parameter 'gradient_checkpointing' must be true or false");
+  }
+}
+
 TEST(TrainParams, IntegerValuedFloatCountsAsInteger) {
   const ParamSpec* r = find_param_spec("lora_r");
   ASSERT_NE(r, nullptr);

@@ -33,11 +33,13 @@ struct BenchOptions {
   int threads = 1;
   int rank = 8;
   std::string precision = "fp32";
+  bool gradient_checkpointing = false;
 };
 
 BenchOptions parse(const Args& args) {
   train::ToolArgs a("bench", args,
-                    {"model", "batch", "text-tokens", "steps", "threads", "rank", "precision"});
+                    {"model", "batch", "text-tokens", "steps", "threads", "rank", "precision",
+                     "gradient-checkpointing"});
   BenchOptions o;
   o.model_dir = a.required("model");
   o.batch = a.get_int("batch", o.batch);
@@ -46,6 +48,11 @@ BenchOptions parse(const Args& args) {
   o.threads = a.get_int("threads", o.threads);
   o.rank = a.get_int("rank", o.rank);
   o.precision = a.get("precision", o.precision);
+  const int checkpointing = a.get_int("gradient-checkpointing", 0);
+  if (checkpointing != 0 && checkpointing != 1)
+    throw train::ToolArgsError("bench: --gradient-checkpointing must be 0 or 1, got " +
+                               std::to_string(checkpointing));
+  o.gradient_checkpointing = checkpointing == 1;
   auto at_least = [](const char* name, int value, int low) {
     if (value < low)
       throw train::ToolArgsError("bench: --" + std::string(name) + " must be >= " +
@@ -103,6 +110,7 @@ int cmd_bench(const Args& args) {
     lora.alpha = 2.0 * o.rank;
     lora.dropout = 0.0;
     model::apply_lora(m, lora, /*seed=*/1);
+    m->language_model->model->set_gradient_checkpointing(o.gradient_checkpointing);
     model::TrainableGroups groups =
         model::set_trainable(m, /*lora_mode=*/true, /*train_projector=*/false);
     torch::optim::AdamW adamw(groups.lora, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));

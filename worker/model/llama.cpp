@@ -7,6 +7,8 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "worker/model/activation_checkpoint.h"
+
 namespace sweep::model {
 
 RmsNormImpl::RmsNormImpl(int64_t hidden, double eps) : eps_(eps) {
@@ -193,9 +195,12 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& inputs_embeds,
   }
   auto x = inputs_embeds;  // [B,T,H]
   for (size_t i = 0; i < layers->size(); ++i) {
+    if (!cache) {
+      x = layer_forward(i, x, cos, sin, attention_mask);
+      continue;
+    }
     auto layer = (*layers)[i]->as<LlamaDecoderLayer>();
-    x = layer->forward(x, cos, sin, attention_mask, cache ? &cache->k[i] : nullptr,
-                       cache ? &cache->v[i] : nullptr);
+    x = layer->forward(x, cos, sin, attention_mask, &cache->k[i], &cache->v[i]);
   }
   return norm->forward(x);
 }
@@ -207,12 +212,24 @@ torch::Tensor LlamaModelImpl::forward_rows(const torch::Tensor& inputs_embeds,
   auto [cos, sin] = rope_cos_sin(position_ids, config_.head_dim, config_.rope_theta);
   const size_t L = layers->size();
   auto x = inputs_embeds;  // [B,T,H]
-  for (size_t i = 0; i + 1 < L; ++i)
-    x = (*layers)[i]->as<LlamaDecoderLayer>()->forward(x, cos, sin, attention_mask, nullptr,
-                                                       nullptr);
+  for (size_t i = 0; i + 1 < L; ++i) x = layer_forward(i, x, cos, sin, attention_mask);
   if (L == 0) return norm->forward(x.reshape({-1, x.size(2)}).index_select(0, rows));
+  // The last layer stays outside the checkpoint: it runs at `rows` only, so its activations are
+  // small, and backward starts with it, so recomputing it would only add work.
   auto last = (*layers)[L - 1]->as<LlamaDecoderLayer>();
   return norm->forward(last->forward_rows(x, cos, sin, attention_mask, rows));  // [N,H]
+}
+
+torch::Tensor LlamaModelImpl::layer_forward(size_t i, const torch::Tensor& x,
+                                            const torch::Tensor& cos, const torch::Tensor& sin,
+                                            const torch::Tensor& key_mask) {
+  std::shared_ptr<LlamaDecoderLayerImpl> layer = layers->ptr<LlamaDecoderLayerImpl>(i);
+  if (!gradient_checkpointing_ || !is_training())
+    return layer->forward(x, cos, sin, key_mask, nullptr, nullptr);
+  auto run = [layer](const torch::Tensor& h, const std::vector<torch::Tensor>& e) {
+    return layer->forward(h, /*cos=*/e[0], /*sin=*/e[1], /*key_mask=*/e[2], nullptr, nullptr);
+  };
+  return activation_checkpoint(run, x, {cos, sin, key_mask});
 }
 
 LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) {

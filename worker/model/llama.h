@@ -97,12 +97,21 @@ class LlamaModelImpl : public torch::nn::Module {
   // layer and the final norm run only at `rows` (N flat indices b * T + t). No cache.
   torch::Tensor forward_rows(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
                              const torch::Tensor& attention_mask, const torch::Tensor& rows);
+  // On: in training mode with grad mode on and no cache, each decoder layer's activations are
+  // recomputed in backward instead of kept (activation_checkpoint.h); in forward_rows the last
+  // layer, run at `rows` only, is not. Same results, about one extra forward per step.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
 
  private:
+  // Layer i without a cache, checkpointed when gradient checkpointing is on and training.
+  torch::Tensor layer_forward(size_t i, const torch::Tensor& x, const torch::Tensor& cos,
+                              const torch::Tensor& sin, const torch::Tensor& key_mask);
   TextConfig config_;
+  bool gradient_checkpointing_ = false;
 };
 TORCH_MODULE(LlamaModel);
 

@@ -149,6 +149,7 @@ void JobRun::load_model() {
     model::apply_lora(model_, lora_, p_.seed);
   }
   model_->to_precision(dtype, device_);
+  model_->language_model->model->set_gradient_checkpointing(p_.gradient_checkpointing);
   groups_ = model::set_trainable(model_, lora, p_.train_projector);
 }
 

@@ -1,0 +1,177 @@
+// Activation checkpointing: the same losses and gradients as without it (fp64, to 1e-12), with
+// LoRA dropout too (the random-number state is replayed), and unchanged outputs without a graph.
+#include "worker/model/activation_checkpoint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "test_model.h"
+#include "worker/model/causal_lm_loss.h"
+#include "worker/model/lora.h"
+#include "worker/model/tensor_roles.h"
+
+namespace sweep::model {
+namespace {
+
+using testing::micro_config;
+using testing::sample_batch;
+
+constexpr double kTolerance = 1e-12;
+
+// A micro model in fp64 with LoRA on every projection (B random so A gets a gradient).
+LlavaForConditionalGeneration lora_model(double dropout) {
+  LlavaForConditionalGeneration m(micro_config(), /*seed=*/3);
+  LoraSettings s;
+  s.r = 4;
+  s.alpha = 8;
+  s.dropout = dropout;
+  apply_lora(m, s, /*seed=*/5);
+  m->to_precision(torch::kFloat64, torch::kCPU);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  for (auto& item : m->named_parameters())
+    if (classify(item.key()).role == TensorRole::kLoraB)
+      item.value().copy_(torch::randn_like(item.value()) * 0.05);
+  return m;
+}
+
+// True when a node of `name` (a substring of Node::name()) is in the graph behind `t`.
+bool graph_has(const torch::Tensor& t, const std::string& name) {
+  std::vector<torch::autograd::Node*> todo = {t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  while (!todo.empty()) {
+    torch::autograd::Node* node = todo.back();
+    todo.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    if (node->name().find(name) != std::string::npos) return true;
+    for (const auto& edge : node->next_edges()) todo.push_back(edge.function.get());
+  }
+  return false;
+}
+
+struct StepResult {
+  double loss = 0;
+  std::vector<torch::Tensor> grads;  // every trainable parameter, in group order
+  torch::Tensor next_random;         // a draw after the step: where the generator was left
+};
+
+using LossFn = std::function<torch::Tensor(LlavaForConditionalGeneration&, const SplicedBatch&)>;
+
+torch::Tensor full_logits_loss(LlavaForConditionalGeneration& m, const SplicedBatch& b) {
+  return causal_lm_loss(m->forward(b), b.labels);  // LlamaModel::forward
+}
+
+torch::Tensor supervised_loss(LlavaForConditionalGeneration& m, const SplicedBatch& b) {
+  return m->loss(b);  // LlamaModel::forward_rows
+}
+
+StepResult train_step(LlavaForConditionalGeneration& m, bool checkpointing, bool train_projector,
+                      const LossFn& loss_fn) {
+  m->language_model->model->set_gradient_checkpointing(checkpointing);
+  TrainableGroups g = set_trainable(m, /*lora_mode=*/true, train_projector);
+  for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+  m->train();
+  SplicedBatch b = m->splice(sample_batch(micro_config()), 64);
+  torch::manual_seed(7);  // the same dropout masks in both runs
+  torch::Tensor loss = loss_fn(m, b);
+  EXPECT_EQ(graph_has(loss, "CheckpointFunction"), checkpointing);
+  loss.backward();
+  StepResult out;
+  out.loss = loss.item<double>();
+  for (auto* group : {&g.lora, &g.projector})
+    for (auto& p : *group) out.grads.push_back(p.grad().clone());
+  out.next_random = torch::rand({4}, torch::kFloat64);
+  return out;
+}
+
+void expect_same_step(double dropout, bool train_projector, const LossFn& loss_fn) {
+  LlavaForConditionalGeneration m = lora_model(dropout);
+  StepResult plain = train_step(m, /*checkpointing=*/false, train_projector, loss_fn);
+  StepResult ckpt = train_step(m, /*checkpointing=*/true, train_projector, loss_fn);
+  EXPECT_LE(std::abs(ckpt.loss - plain.loss), kTolerance);
+  ASSERT_EQ(ckpt.grads.size(), plain.grads.size());
+  double worst = 0, largest = 0;
+  for (size_t i = 0; i < plain.grads.size(); ++i) {
+    worst = std::max(worst, (ckpt.grads[i] - plain.grads[i]).abs().max().item<double>());
+    largest = std::max(largest, plain.grads[i].abs().max().item<double>());
+  }
+  EXPECT_GT(largest, 0.0);
+  EXPECT_LT(worst, kTolerance);
+  EXPECT_TRUE(torch::equal(ckpt.next_random, plain.next_random));
+}
+
+TEST(ActivationCheckpoint, SameLossAndLoraGradientsThroughTheFullForward) {
+  expect_same_step(/*dropout=*/0.0, /*train_projector=*/true, full_logits_loss);
+}
+
+TEST(ActivationCheckpoint, SameLossAndLoraGradientsThroughTheSupervisedRowsPath) {
+  expect_same_step(/*dropout=*/0.0, /*train_projector=*/true, supervised_loss);
+}
+
+TEST(ActivationCheckpoint, LoraDropoutDrawsTheSameMasksInTheRecomputation) {
+  expect_same_step(/*dropout=*/0.3, /*train_projector=*/true, full_logits_loss);
+  expect_same_step(/*dropout=*/0.3, /*train_projector=*/true, supervised_loss);
+}
+
+// A frozen projector leaves the language model's input without a gradient; the layers' LoRA
+// weights still get theirs.
+TEST(ActivationCheckpoint, LayersGetGradientsWhenTheirInputNeedsNone) {
+  expect_same_step(/*dropout=*/0.3, /*train_projector=*/false, supervised_loss);
+}
+
+TEST(ActivationCheckpoint, EvalModeAndNoGradOutputsAreUnchanged) {
+  LlavaForConditionalGeneration m = lora_model(/*dropout=*/0.3);
+  SplicedBatch b = m->splice(sample_batch(micro_config()), 64);
+  m->eval();
+  torch::Tensor eval_plain = m->forward(b);
+  m->language_model->model->set_gradient_checkpointing(true);
+  torch::Tensor eval_ckpt = m->forward(b);
+  EXPECT_TRUE(torch::equal(eval_ckpt, eval_plain));
+
+  m->train();  // dropout on, but no graph: the layers are called directly
+  torch::NoGradGuard no_grad;
+  m->language_model->model->set_gradient_checkpointing(false);
+  torch::manual_seed(7);
+  torch::Tensor train_plain = m->forward(b);
+  m->language_model->model->set_gradient_checkpointing(true);
+  torch::manual_seed(7);
+  torch::Tensor train_ckpt = m->forward(b);
+  EXPECT_TRUE(torch::equal(train_ckpt, train_plain));
+  EXPECT_FALSE(train_ckpt.requires_grad());
+}
+
+TEST(ActivationCheckpoint, FunctionGradientsMatchAndExtrasGetNone) {
+  torch::manual_seed(1);
+  auto w = torch::randn({3, 3}, torch::kFloat64).requires_grad_();
+  auto scale = torch::randn({3}, torch::kFloat64).requires_grad_();
+  auto x0 = torch::randn({2, 3}, torch::kFloat64);
+  auto block = [&](const torch::Tensor& x, const std::vector<torch::Tensor>& extras) {
+    auto h = torch::dropout(torch::matmul(x, w), /*p=*/0.5, /*train=*/true);
+    return torch::tanh(h) * extras[0];
+  };
+  auto run = [&](bool checkpointed) {
+    w.mutable_grad() = torch::Tensor();
+    scale.mutable_grad() = torch::Tensor();
+    auto x = x0.clone().requires_grad_();
+    torch::manual_seed(3);
+    auto y = checkpointed ? activation_checkpoint(block, x, {scale}) : block(x, {scale});
+    y.pow(2).sum().backward();
+    return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad().clone()};
+  };
+  std::vector<torch::Tensor> plain = run(false);
+  const bool scale_had_grad = scale.grad().defined();
+  std::vector<torch::Tensor> ckpt = run(true);
+  EXPECT_TRUE(scale_had_grad);
+  EXPECT_FALSE(scale.grad().defined());  // extras are passed detached
+  for (size_t i = 0; i < plain.size(); ++i)
+    EXPECT_LT((ckpt[i] - plain[i]).abs().max().item<double>(), kTolerance) << "tensor " << i;
+}
+
+}  // namespace
+}  // namespace sweep::model
