@@ -25,14 +25,14 @@ using testing::sample_batch;
 constexpr double kTolerance = 1e-12;
 
 // A micro model in fp64 with LoRA on every projection (B random so A gets a gradient).
-LlavaForConditionalGeneration lora_model(double dropout) {
+LlavaForConditionalGeneration lora_model(double dropout, torch::Device device = torch::kCPU) {
   LlavaForConditionalGeneration m(micro_config(), /*seed=*/3);
   LoraSettings s;
   s.r = 4;
   s.alpha = 8;
   s.dropout = dropout;
   apply_lora(m, s, /*seed=*/5);
-  m->to_precision(torch::kFloat64, torch::kCPU);
+  m->to_precision(torch::kFloat64, device);
   torch::NoGradGuard no_grad;
   torch::manual_seed(11);
   for (auto& item : m->named_parameters())
@@ -72,13 +72,15 @@ torch::Tensor supervised_loss(LlavaForConditionalGeneration& m, const SplicedBat
 }
 
 StepResult train_step(LlavaForConditionalGeneration& m, bool checkpointing, bool train_projector,
-                      const LossFn& loss_fn) {
+                      const LossFn& loss_fn, torch::Device device) {
   m->language_model->model->set_gradient_checkpointing(checkpointing);
   TrainableGroups g = set_trainable(m, /*lora_mode=*/true, train_projector);
   for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
   m->train();
-  SplicedBatch b = m->splice(sample_batch(micro_config()), 64);
-  torch::manual_seed(7);  // the same dropout masks in both runs
+  MultimodalInputs in = sample_batch(micro_config());
+  in.pixel_values = in.pixel_values.to(device);
+  SplicedBatch b = m->splice(in, 64);
+  torch::manual_seed(7);  // the same dropout masks in both runs (CPU and CUDA generators)
   torch::Tensor loss = loss_fn(m, b);
   EXPECT_EQ(graph_has(loss, "CheckpointFunction"), checkpointing);
   loss.backward();
@@ -86,14 +88,16 @@ StepResult train_step(LlavaForConditionalGeneration& m, bool checkpointing, bool
   out.loss = loss.item<double>();
   for (auto* group : {&g.lora, &g.projector})
     for (auto& p : *group) out.grads.push_back(p.grad().clone());
-  out.next_random = torch::rand({4}, torch::kFloat64);
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  out.next_random = torch::cat({torch::rand({4}, f64), torch::rand({4}, f64.device(device)).cpu()});
   return out;
 }
 
-void expect_same_step(double dropout, bool train_projector, const LossFn& loss_fn) {
-  LlavaForConditionalGeneration m = lora_model(dropout);
-  StepResult plain = train_step(m, /*checkpointing=*/false, train_projector, loss_fn);
-  StepResult ckpt = train_step(m, /*checkpointing=*/true, train_projector, loss_fn);
+void expect_same_step(double dropout, bool train_projector, const LossFn& loss_fn,
+                      torch::Device device = torch::kCPU) {
+  LlavaForConditionalGeneration m = lora_model(dropout, device);
+  StepResult plain = train_step(m, /*checkpointing=*/false, train_projector, loss_fn, device);
+  StepResult ckpt = train_step(m, /*checkpointing=*/true, train_projector, loss_fn, device);
   EXPECT_LE(std::abs(ckpt.loss - plain.loss), kTolerance);
   ASSERT_EQ(ckpt.grads.size(), plain.grads.size());
   double worst = 0, largest = 0;
@@ -123,6 +127,13 @@ TEST(ActivationCheckpoint, LoraDropoutDrawsTheSameMasksInTheRecomputation) {
 // weights still get theirs.
 TEST(ActivationCheckpoint, LayersGetGradientsWhenTheirInputNeedsNone) {
   expect_same_step(/*dropout=*/0.3, /*train_projector=*/false, supervised_loss);
+}
+
+// On CUDA, dropout draws from the device's generator: its state is replayed too.
+TEST(ActivationCheckpoint, LoraDropoutMasksAreReplayedOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  expect_same_step(/*dropout=*/0.3, /*train_projector=*/true, full_logits_loss, torch::kCUDA);
+  expect_same_step(/*dropout=*/0.3, /*train_projector=*/false, supervised_loss, torch::kCUDA);
 }
 
 TEST(ActivationCheckpoint, EvalModeAndNoGradOutputsAreUnchanged) {
