@@ -168,7 +168,8 @@ std::vector<ParamSpec> make_specs() {
        {},
        false,
        "recompute each decoder layer's activations in backward instead of keeping them: less "
-       "memory, about one more forward per step"},
+       "memory, about one more forward per step",
+       /*in_identity=*/false},
   };
 }
 

@@ -37,6 +37,9 @@ struct ParamSpec {
   std::vector<std::string> choices;  // kEnum
   nlohmann::json default_value;      // null = "not set" (documented per key)
   std::string doc;                   // one line for docs and hints
+  // False for keys that change how a job runs but not what it computes (gradient_checkpointing):
+  // they stay out of the job's identity hash, so turning one on finds the jobs run without it.
+  bool in_identity = true;
 };
 
 // Every training key, in documentation order. The first four are the "core" LoRA sweep keys.

@@ -176,9 +176,39 @@ std::string identity_prefix(const SweepSpec& spec) {
   return text + ",\"params\":";
 }
 
+namespace {
+
+// Keys whose ParamSpec says they are not part of a job's identity.
+const std::vector<std::string>& keys_outside_identity() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const ParamSpec& s : train_param_specs())
+      if (!s.in_identity) out.push_back(s.name);
+    return out;
+  }();
+  return keys;
+}
+
+}  // namespace
+
 std::string job_hash_with_prefix(const std::string& prefix, const json& normalised_params) {
   std::string text = prefix;
-  append_canonical(text, normalised_params);
+  const auto& skipped = keys_outside_identity();
+  if (!normalised_params.is_object()) {
+    append_canonical(text, normalised_params);
+  } else {  // append_canonical's object form, without the keys outside the identity
+    text += '{';
+    bool first = true;
+    for (auto it = normalised_params.begin(); it != normalised_params.end(); ++it) {
+      if (std::find(skipped.begin(), skipped.end(), it.key()) != skipped.end()) continue;
+      if (!first) text += ',';
+      first = false;
+      append_string(text, it.key());
+      text += ':';
+      append_canonical(text, it.value());
+    }
+    text += '}';
+  }
   // "v" versions the identity: bump it only together with a migration of stored hashes.
   text += ",\"v\":1}";
   return fnv1a64_hex(text);

@@ -63,6 +63,18 @@ TEST(JobHash, IsSixteenHexDigitsAndPinned) {
   EXPECT_EQ(fnv1a64_hex("a"), "af63dc4c8601ec8c");
 }
 
+TEST(JobHash, KeysThatDoNotChangeTheResultStayOutOfTheIdentity) {
+  SweepSpec spec;
+  spec.base_model = "builtin:tiny-llava";
+  const json plain = {{"lora_r", 8}, {"lora_alpha", 16}};
+  json checkpointed = plain;
+  checkpointed["gradient_checkpointing"] = true;
+  EXPECT_EQ(job_hash(spec, checkpointed), job_hash(spec, plain));
+  json other = plain;
+  other["lora_r"] = 4;
+  EXPECT_NE(job_hash(spec, other), job_hash(spec, plain));
+}
+
 TEST(JobHash, IgnoresKeyOrderAndNumberSpelling) {
   const std::string a = testing::kHead +
                         "train:\n  max_steps: 60\n  warmup_ratio: 0.05\n"
