@@ -20,6 +20,11 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 // The special tokens the Hugging Face slow tokenizer splits out before SentencePiece sees the
 // text. Checked longest first, though none is a prefix of another.
 struct Special {
@@ -45,7 +50,18 @@ class VectorIterator : public sentencepiece::SentenceIterator {
 
 Tokenizer Tokenizer::load(const std::string& path_or_model_dir) {
   std::string path = path_or_model_dir;
-  if (is_directory(path)) path += "/tokenizer.model";
+  if (is_directory(path)) {
+    const std::string dir = path;
+    path += "/tokenizer.model";
+    // Hugging Face fast-tokenizer-only checkpoints carry tokenizer.json alone: its BPE/Unigram
+    // form is not read here, and guessing would tokenize differently from training elsewhere.
+    if (!exists(path) && exists(dir + "/tokenizer.json")) {
+      fail(ErrorKind::kUser,
+           dir + " has tokenizer.json but no tokenizer.model: the worker reads LLaMA's "
+                 "SentencePiece tokenizer.model only (hint: copy tokenizer.model from the original "
+                 "checkpoint, e.g. llava-hf/llava-1.5-7b-hf ships both)");
+    }
+  }
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
   const auto status = sp->Load(path);
   if (!status.ok()) {

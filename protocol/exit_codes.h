@@ -5,8 +5,9 @@
 namespace sweep {
 
 constexpr int kExitOk = 0;
-constexpr int kExitBadInput = 1;  // job file, model or data at fault: retrying cannot help
-constexpr int kExitInternal = 2;  // a bug or an environment failure
-constexpr int kExitDiverged = 3;  // NaN/inf loss
+constexpr int kExitBadInput = 1;     // job file, model or data at fault: retrying cannot help
+constexpr int kExitInternal = 2;     // a bug or an environment failure
+constexpr int kExitDiverged = 3;     // NaN/inf loss
+constexpr int kExitOutOfMemory = 4;  // the job does not fit the device's memory at its settings
 
 }  // namespace sweep

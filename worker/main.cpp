@@ -27,11 +27,13 @@ const std::vector<Command>& commands() {
       {"make-builtin", "tiny-llava  make the built-in base model once; prints its directory",
        cmd_make_builtin},
       {"init-model",
-       "--preset tiny|small --out DIR [--seed N] [--vocab-size N]  random LLaVA, HF layout",
+       "(--preset tiny|small | --config FILE) --out DIR [--seed N] [--vocab-size N] "
+       "[--device cpu|cuda] [--precision fp32|bf16]  random LLaVA, HF layout",
        cmd_init_model},
       {"bench",
-       "--model DIR [--batch B] [--text-tokens T] [--steps N] [--threads K] [--rank R] "
-       "[--precision fp32|bf16]  time LoRA training steps",
+       "(--model DIR | --config FILE) [--device cpu|cuda] [--batch B] [--text-tokens T] "
+       "[--steps N] [--threads K] [--rank R] [--precision fp32|bf16] "
+       "[--gradient-checkpointing 0|1]  time LoRA training steps",
        cmd_bench},
   };
   return all;

@@ -1,4 +1,4 @@
-// `sweep merge CHECKPOINT [--base MODEL_DIR] --out DIR`: folds a LoRA checkpoint (adapter +
+// `sweep merge CHECKPOINT [--base MODEL_DIR] [--dtype fp32|bf16] --out DIR`: folds a LoRA checkpoint (adapter +
 // projector) into the base model's full weights. The tensor work is sweep-worker's (`sweep` never
 // links LibTorch), so this runs `sweep-worker merge` with the same arguments and its exit code.
 #include <iostream>
@@ -20,6 +20,7 @@ struct MergeFlags {
   std::string checkpoint;
   std::string base;
   std::string out;
+  std::string dtype;
 };
 
 void merge_command(const MergeFlags& f, CliContext& ctx) {
@@ -31,6 +32,7 @@ void merge_command(const MergeFlags& f, CliContext& ctx) {
     if (!base) return ctx.fail(with_context(base.error(), "--base"));
     args.insert(args.end(), {"--base", *base});
   }
+  if (!f.dtype.empty()) args.insert(args.end(), {"--dtype", f.dtype});
   try {
     int code = bp::system(bp::exe = worker, bp::args = args);
     ctx.exit_code = code;
@@ -49,6 +51,10 @@ void add_merge_command(CLI::App& app, CliContext& ctx) {
       ->required();
   cmd->add_option("--base", flags->base, "base model directory (default: the one the job used)");
   cmd->add_option("--out", flags->out, "output directory")->required();
+  cmd->add_option("--dtype", flags->dtype,
+                  "dtype of the written weights: fp32 (default) or bf16 (the merge itself runs in "
+                  "fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->callback([flags, &ctx] { merge_command(*flags, ctx); });
 }
 

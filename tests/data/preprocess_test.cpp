@@ -1,7 +1,11 @@
 #include "data/preprocess.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
+#include "common/failure.h"
 #include "tests/data/data_fixtures.h"
 
 namespace sweep::data {
@@ -46,6 +50,21 @@ TEST(Tokenizer, ByteFallbackLeavesNoUnknownCharacter) {
   const Ids ids = tok.encode("Zebra ∑ 42 ü", false);
   EXPECT_EQ(std::count(ids.begin(), ids.end(), tok.unk_id()), 0);
   EXPECT_EQ(tok.decode(ids), "Zebra ∑ 42 ü");
+}
+
+TEST(Tokenizer, ADirectoryWithOnlyTokenizerJsonIsNamedAsSuch) {
+  const std::string dir = ::testing::TempDir() + "/tokenizer-json-only";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tokenizer.json") << "{}";
+  try {
+    Tokenizer::load(dir);
+    FAIL() << "loaded a directory without tokenizer.model";
+  } catch (const Failure& e) {
+    EXPECT_NE(std::string(e.what()).find("has tokenizer.json but no tokenizer.model"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LabelMask, TwoRoundImageSampleSupervisesExactlyTheAnswersAndTheirEos) {

@@ -37,6 +37,9 @@ Output run(const std::string& cmd) {
   return r;
 }
 
+// A GPU test needs a CUDA device; nvidia-smi lists one per line ("GPU 0: ...").
+bool has_cuda_device() { return run("nvidia-smi -L 2>/dev/null").out.find("GPU ") == 0; }
+
 std::string last_line(const std::string& text) {
   std::string t = text;
   while (!t.empty() && t.back() == '\n') t.pop_back();
@@ -83,7 +86,8 @@ class SweepEndToEnd : public ::testing::Test {
     ASSERT_TRUE(fs::exists(root_ / "model" / "tokenizer.model"));
   }
 
-  void write_spec() {
+  // `resources` is the sweep file's line, e.g. "{slots: 2, threads_per_job: 1}".
+  void write_spec(const std::string& resources = "{slots: 2, threads_per_job: 1}") {
     std::ofstream spec(root_ / "tiny.yaml");
     spec << "name: tiny\n"
             "base_model: model\n"
@@ -98,7 +102,8 @@ class SweepEndToEnd : public ::testing::Test {
             "  lora_alpha: {times: lora_r, values: [2]}\n"
             "  learning_rate: [1.0e-3]\n"
             "objective: {metric: val_loss, mode: min}\n"
-            "resources: {slots: 2, threads_per_job: 1}\n";
+            "resources: "
+         << resources << "\n";
   }
 
   json query(const std::string& sql) {
@@ -147,6 +152,15 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   std::string merged = (root_ / "merged").string();
   Output merge = run(env_ + SWEEP_BIN + " merge " + ckpt + " --out " + merged + " 2>&1");
   ASSERT_EQ(merge.code, 0) << merge.out;
+  // A directory Hugging Face's loaders open: weights, tokenizer, generation and image configs.
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model",
+                        "tokenizer_config.json", "special_tokens_map.json",
+                        "generation_config.json", "preprocessor_config.json"})
+    EXPECT_TRUE(fs::exists(fs::path(merged) / f)) << f;
+  std::ifstream pre(fs::path(merged) / "preprocessor_config.json");
+  json processor = json::parse(pre, nullptr, false);
+  json model_config = json::parse(std::ifstream(fs::path(merged) / "config.json"), nullptr, false);
+  EXPECT_EQ(processor["crop_size"]["height"], model_config["vision_config"]["image_size"]);
   std::string data = " --data " + (root_ / "cache/shapes-v2/vqa_val.json").string() +
                      " --image-folder " + (root_ / "cache/shapes-v2/images").string() +
                      " --max-new-tokens 4 2>/dev/null";
@@ -159,6 +173,28 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   json b = json::parse(last_line(on_merged.out));
   EXPECT_NEAR(a["val_loss"].get<double>(), b["val_loss"].get<double>(), 1e-5);
   EXPECT_EQ(a["val_exact_match"], b["val_exact_match"]);
+}
+
+// Label gpu (tests/e2e/CMakeLists.txt): both jobs of the sweep share GPU 0 at the same time.
+TEST_F(SweepEndToEnd, GpuTwoJobsShareOneGpu) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device (nvidia-smi -L lists none)";
+  ASSERT_NO_FATAL_FAILURE(make_model());
+  write_spec("{gpus: [0], jobs_per_gpu: 2}");
+
+  Output ran = run(env_ + SWEEP_BIN + " run tiny.yaml 2>&1");
+  ASSERT_EQ(ran.code, 0) << ran.out;
+  json attempts = query(
+      "SELECT a.device, a.started_at, a.finished_at, j.state FROM attempts a JOIN jobs j ON "
+      "j.id = a.job_id ORDER BY a.started_at");
+  ASSERT_EQ(attempts.size(), 2u) << attempts.dump();
+  for (const json& a : attempts) {
+    EXPECT_EQ(a["state"], "succeeded") << attempts.dump();
+    EXPECT_NE(a["device"].get<std::string>().find("cuda"), std::string::npos) << attempts.dump();
+  }
+  // The second started before the first finished: they ran side by side on the one GPU.
+  EXPECT_LT(attempts[1]["started_at"].get<double>(), attempts[0]["finished_at"].get<double>());
+  json evals = query("SELECT COUNT(*) AS n FROM eval_metrics WHERE name = 'val_loss'");
+  EXPECT_EQ(evals[0]["n"].get<int>(), 6);  // steps 0, 2, 4 of each job
 }
 
 }  // namespace

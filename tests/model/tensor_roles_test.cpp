@@ -156,5 +156,29 @@ TEST(TensorNames, ModelParameterNamesAreAlreadyCanonical) {
   EXPECT_EQ(classify(kLmHeadWeight).role, TensorRole::kLmHead);
 }
 
+TEST(TensorNames, LayoutsRoundTripThroughTheCanonicalNames) {
+  const std::vector<std::string> names = {
+      "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight",
+      "multi_modal_projector.linear_1.bias",
+      "language_model.model.layers.3.mlp.down_proj.weight",
+      "language_model.model.embed_tokens.weight",
+      kLmHeadWeight,
+  };
+  std::vector<std::string> written;
+  for (const std::string& n : names) {
+    EXPECT_EQ(tensor_name_in_layout(n, TensorLayout::kLlavaHf), n);
+    written.push_back(tensor_name_in_layout(n, TensorLayout::kTransformers452));
+    EXPECT_EQ(canonical_tensor_name(written.back()), n);
+  }
+  EXPECT_EQ(written[2], "model.language_model.layers.3.mlp.down_proj.weight");
+  EXPECT_EQ(written[4], "lm_head.weight");
+  EXPECT_EQ(detect_layout(written), TensorLayout::kTransformers452);
+  EXPECT_EQ(detect_layout(names), TensorLayout::kLlavaHf);
+  // Original LLaVA checkpoints are written as llava-hf.
+  EXPECT_EQ(detect_layout({"model.vision_tower.vision_tower.vision_model.post_layernorm.weight",
+                           "model.layers.0.mlp.up_proj.weight"}),
+            TensorLayout::kLlavaHf);
+}
+
 }  // namespace
 }  // namespace sweep::model

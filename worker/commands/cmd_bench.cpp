@@ -1,9 +1,11 @@
-// `sweep-worker bench --model DIR [--batch B] [--text-tokens T] [--steps N] [--threads K]
-//  [--rank R] [--precision fp32|bf16]`: times LoRA training steps of the model in DIR on random
-// inputs and prints one JSON line (docs/performance.md). A step is what a sweep job's step is:
-// splice, forward, loss, backward, AdamW; LoRA rank R (alpha 2R) on q/k/v/o/gate/up/down of the
-// language model, projector and vision tower frozen. Each sample is one image and T text tokens,
-// the last half of the text supervised. Two warm-up steps are not timed.
+// `sweep-worker bench (--model DIR | --config FILE) [--device cpu|cuda] [--batch B]
+//  [--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16]
+//  [--gradient-checkpointing 0|1]`: times LoRA training steps of the model in DIR (or of random
+// weights of the shapes in a config.json, drawn on the device) on random inputs and prints one
+// JSON line (docs/performance.md, docs/gpu.md). A step is what a sweep job's step is: splice,
+// forward, loss, backward, AdamW; LoRA rank R (alpha 2R) on q/k/v/o/gate/up/down of the language
+// model, projector and vision tower frozen. Each sample is one image and T text tokens, the last
+// half of the text supervised. Two warm-up steps are not timed.
 // bench/worker/peer.py runs the same step in PyTorch-Python; bench/worker/side_by_side.sh both.
 #include <sys/resource.h>
 
@@ -20,13 +22,20 @@
 #include "worker/commands/commands.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
+#include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"
+
+#if SWEEP_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace sweep::worker {
 namespace {
 
 struct BenchOptions {
   std::string model_dir;
+  std::string config_file;
+  std::string device = "cpu";
   int batch = 4;
   int text_tokens = 64;
   int steps = 5;
@@ -38,10 +47,14 @@ struct BenchOptions {
 
 BenchOptions parse(const Args& args) {
   train::ToolArgs a("bench", args,
-                    {"model", "batch", "text-tokens", "steps", "threads", "rank", "precision",
-                     "gradient-checkpointing"});
+                    {"model", "config", "device", "batch", "text-tokens", "steps", "threads",
+                     "rank", "precision", "gradient-checkpointing"});
   BenchOptions o;
-  o.model_dir = a.required("model");
+  o.model_dir = a.get("model", "");
+  o.config_file = a.get("config", "");
+  if (o.model_dir.empty() == o.config_file.empty())
+    throw train::ToolArgsError("bench: give exactly one of --model DIR and --config FILE");
+  o.device = a.get("device", o.device);
   o.batch = a.get_int("batch", o.batch);
   o.text_tokens = a.get_int("text-tokens", o.text_tokens);
   o.steps = a.get_int("steps", o.steps);
@@ -71,7 +84,8 @@ BenchOptions parse(const Args& args) {
 
 // B samples of BOS, the image placeholder, then T - 1 text ids; labels on the last T / 2 text
 // tokens. Ids are drawn from the generator so every run times the same inputs.
-model::MultimodalInputs random_batch(const model::LlavaConfig& c, const BenchOptions& o) {
+model::MultimodalInputs random_batch(const model::LlavaConfig& c, const BenchOptions& o,
+                                     torch::Device device) {
   torch::manual_seed(0);
   const int64_t vocab = c.text.vocab_size;
   model::MultimodalInputs in;
@@ -87,7 +101,30 @@ model::MultimodalInputs random_batch(const model::LlavaConfig& c, const BenchOpt
     in.has_image.push_back(true);
   }
   in.pixel_values = torch::randn({o.batch, 3, c.image_size(), c.image_size()});  // (B, 3, S, S)
+  in.pixel_values = in.pixel_values.to(device);
   return in;
+}
+
+// The model in --model DIR, or random weights of --config FILE's shapes drawn on the device.
+model::LlavaForConditionalGeneration load_or_draw(const BenchOptions& o, torch::Dtype dtype,
+                                                  torch::Device device) {
+  if (!o.model_dir.empty()) return model::load_llava(o.model_dir, dtype, device);
+  model::LlavaForConditionalGeneration m =
+      model::empty_llava(model::LlavaConfig::load_file(o.config_file), dtype, device);
+  m->init_weights(/*seed=*/0);
+  return m;
+}
+
+// Peak bytes the CUDA caching allocator handed out, in MB; 0 on the CPU.
+double peak_device_memory_mb(torch::Device device) {
+#if SWEEP_HAVE_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
+  }
+#endif
+  (void)device;
+  return 0.0;
 }
 
 double peak_rss_mb() {
@@ -103,8 +140,12 @@ int cmd_bench(const Args& args) {
     const BenchOptions o = parse(args);
     torch::set_num_threads(o.threads);
     const torch::Dtype base_dtype = o.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-    model::LlavaForConditionalGeneration m =
-        model::load_llava(o.model_dir, base_dtype, torch::kCPU);
+    const torch::Device device = train::resolve_device(o.device);
+    const auto load_start = std::chrono::steady_clock::now();
+    model::LlavaForConditionalGeneration m = load_or_draw(o, base_dtype, device);
+    const double load_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+    const double load_rss_mb = peak_rss_mb();  // the peak so far: what loading took
     model::LoraSettings lora;
     lora.r = o.rank;
     lora.alpha = 2.0 * o.rank;
@@ -116,7 +157,7 @@ int cmd_bench(const Args& args) {
     torch::optim::AdamW adamw(groups.lora, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
     m->train();
 
-    const model::MultimodalInputs in = random_batch(m->config(), o);
+    const model::MultimodalInputs in = random_batch(m->config(), o, device);
     double loss_value = 0;
     auto step = [&] {
       adamw.zero_grad();
@@ -132,21 +173,27 @@ int cmd_bench(const Args& args) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / o.steps;
 
+    const double peak_device_mb = peak_device_memory_mb(device);
     const int64_t image_tokens = m->config().num_image_tokens();
     const double tokens_per_step = static_cast<double>(o.batch) * (image_tokens + o.text_tokens);
     nlohmann::json line = {{"impl", "sweep-worker"},
-                           {"model", o.model_dir},
+                           {"model", o.model_dir.empty() ? o.config_file : o.model_dir},
+                           {"device", o.device},
                            {"precision", o.precision},
                            {"threads", o.threads},
                            {"batch", o.batch},
                            {"image_tokens", image_tokens},
                            {"text_tokens", o.text_tokens},
                            {"rank", o.rank},
+                           {"gradient_checkpointing", o.gradient_checkpointing},
                            {"steps", o.steps},
                            {"step_ms", seconds * 1e3},
                            {"tokens_per_s", tokens_per_step / seconds},
                            {"samples_per_s", o.batch / seconds},
                            {"peak_rss_mb", peak_rss_mb()},
+                           {"load_seconds", load_seconds},
+                           {"load_peak_rss_mb", load_rss_mb},
+                           {"peak_device_mb", peak_device_mb},
                            {"loss", loss_value}};
     std::cout << line.dump() << std::endl;
     return kExitOk;

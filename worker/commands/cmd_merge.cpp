@@ -1,6 +1,8 @@
-// `sweep-worker merge CKPT --base DIR --out DIR`: folds a LoRA checkpoint (adapter + projector)
-// into its base model and writes a plain Hugging Face model directory (config.json,
-// model.safetensors, tokenizer.model). --base defaults to the adapter's base_model_name_or_path.
+// `sweep-worker merge CKPT --base DIR --out DIR [--dtype fp32|bf16]`: folds a LoRA checkpoint
+// (adapter + projector) into its base model, in fp32, and writes a Hugging Face model directory
+// in the base's tensor layout with the weights in --dtype (config.json, model.safetensors and
+// the files of train::copy_model_companions). --base defaults to the adapter's
+// base_model_name_or_path.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,7 +30,7 @@ std::string base_of(const std::string& ckpt) {
 
 int cmd_merge(const Args& args) {
   return train::run_tool("merge", [&]() -> int {
-    train::ToolArgs a("merge", args, {"base", "out", "threads"});
+    train::ToolArgs a("merge", args, {"base", "out", "threads", "dtype"});
     if (a.positionals().size() != 1) {
       std::cerr << "usage: sweep-worker merge CHECKPOINT --base MODEL_DIR --out DIR\n";
       return kExitBadInput;
@@ -43,9 +45,14 @@ int cmd_merge(const Args& args) {
     torch::set_num_threads(a.get_int("threads", 1));
     model::LlavaForConditionalGeneration m =
         train::load_model_with_checkpoint(base, ckpt, torch::kFloat32, torch::kCPU);
+    const std::string dtype = a.get("dtype", "fp32");
+    if (dtype != "fp32" && dtype != "bf16")
+      throw std::invalid_argument("--dtype must be fp32 or bf16, got '" + dtype + "'");
     model::merge_lora(m);
-    model::save_llava(m, out);
-    train::copy_tokenizer(base, out);
+    // The projector too: a merged model is read whole in one dtype.
+    if (dtype == "bf16") m->to(torch::kBFloat16);
+    model::save_llava(m, out, model::layout_of_model_dir(base));  // names as the base has them
+    train::copy_model_companions(base, out, m->config());
     std::cout << std::filesystem::absolute(out).string() << "\n";
     return kExitOk;
   });

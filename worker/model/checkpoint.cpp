@@ -78,7 +78,7 @@ void load_llava_weights(LlavaForConditionalGeneration& m,
 LlavaForConditionalGeneration load_llava(const std::string& model_dir, torch::Dtype base_dtype,
                                          torch::Device device) {
   LlavaConfig config = LlavaConfig::load(model_dir);
-  LlavaForConditionalGeneration m(config);
+  LlavaForConditionalGeneration m = empty_llava(config, base_dtype, device);
   {
     TensorStore store = TensorStore::open_dir(model_dir);
     load_llava_weights(m, store.tensors(), model_dir);
@@ -87,7 +87,14 @@ LlavaForConditionalGeneration load_llava(const std::string& model_dir, torch::Dt
   return m;
 }
 
-void save_llava(LlavaForConditionalGeneration& m, const std::string& dir) {
+TensorLayout layout_of_model_dir(const std::string& model_dir) {
+  TensorStore store = TensorStore::open_dir(model_dir);
+  std::vector<std::string> names;
+  for (const auto& item : store.tensors()) names.push_back(item.first);
+  return detect_layout(names);
+}
+
+void save_llava(LlavaForConditionalGeneration& m, const std::string& dir, TensorLayout layout) {
   fs::path target = fs::absolute(fs::path(dir).lexically_normal());
   if (target.filename().empty()) target = target.parent_path();
   fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
@@ -104,7 +111,8 @@ void save_llava(LlavaForConditionalGeneration& m, const std::string& dir) {
   }
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& item : m->named_parameters())
-    if (!classify(item.key()).is_lora()) tensors.emplace_back(item.key(), item.value());
+    if (!classify(item.key()).is_lora())
+      tensors.emplace_back(tensor_name_in_layout(item.key(), layout), item.value());
   save_tensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
   fs::path old = target.string() + ".old-" + std::to_string(::getpid());
   if (fs::exists(target)) fs::rename(target, old);

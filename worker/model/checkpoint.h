@@ -23,8 +23,13 @@ LlavaForConditionalGeneration load_llava(const std::string& model_dir, torch::Dt
 void load_llava_weights(LlavaForConditionalGeneration& m,
                         const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& source);
-// config.json + model.safetensors in the llava-hf layout, base weights in their current dtype,
-// LoRA adapters excluded (merge first to include them). Written to DIR.tmp-* and renamed over DIR.
-void save_llava(LlavaForConditionalGeneration& m, const std::string& dir);
+// config.json + model.safetensors with tensor names in `layout` (tensor_roles.h), base weights
+// in their current dtype, LoRA adapters excluded (merge first to include them). Written to
+// DIR.tmp-* and renamed over DIR.
+void save_llava(LlavaForConditionalGeneration& m, const std::string& dir,
+                TensorLayout layout = TensorLayout::kLlavaHf);
+// The layout of the checkpoint in a model directory (its tensor names; the files are mapped, not
+// read).
+TensorLayout layout_of_model_dir(const std::string& model_dir);
 
 }  // namespace sweep::model

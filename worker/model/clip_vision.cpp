@@ -6,6 +6,8 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "worker/model/fused_attention.h"
+
 namespace sweep::model {
 namespace {
 
@@ -37,10 +39,19 @@ torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
   auto q = split(q_proj->forward(x));
   auto k = split(k_proj->forward(x));
   auto v = split(v_proj->forward(x));
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(head_dim_)));
-  auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());  // [N,nh,L,L]
-  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({N, L, heads_ * head_dim_});
-  return out_proj->forward(out);
+  const double scale = 1.0 / std::sqrt(double(head_dim_));
+  torch::Tensor out;  // [N,nh,L,hd]
+#if SWEEP_HAVE_FUSED_ATTENTION
+  if (q.scalar_type() != torch::kFloat64 && fused_attention_enabled())
+    out = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                           /*is_causal=*/false, scale);
+#endif
+  if (!out.defined()) {
+    auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
+    auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());  // [N,nh,L,L]
+    out = torch::matmul(probs, v);
+  }
+  return out_proj->forward(out.transpose(1, 2).reshape({N, L, heads_ * head_dim_}));
 }
 
 ClipMlpImpl::ClipMlpImpl(const VisionConfig& c) : act_(c.hidden_act) {

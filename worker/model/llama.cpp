@@ -8,11 +8,26 @@
 #include <torch/nn/functional/activation.h>
 
 #include "worker/model/activation_checkpoint.h"
+#include "worker/model/fused_attention.h"
+#include "worker/model/parameter_placement.h"
 
 namespace sweep::model {
+#if SWEEP_HAVE_FUSED_ATTENTION
+namespace {
+
+// Added to the score of a key a query must not see, in the fused-attention path: far below any
+// real score yet finite in bf16 and fp32 (a row that sees no key then stays finite, not NaN).
+constexpr double kMaskedScore = -1e30;
+
+}  // namespace
+#endif
 
 RmsNormImpl::RmsNormImpl(int64_t hidden, double eps) : eps_(eps) {
-  weight = register_parameter("weight", torch::ones({hidden}));
+  weight = register_parameter("weight", new_parameter({hidden}));
+  if (drawing_parameters()) {
+    torch::NoGradGuard no_grad;
+    weight.fill_(1.0);
+  }
 }
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
@@ -96,18 +111,32 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   int64_t S = k.size(2), past = S - T;
   k = repeat_kv(k, heads_ / kv_heads_);
   v = repeat_kv(v, heads_ / kv_heads_);
-  auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32);  // [B,nh,T,S]
-  if (q.scalar_type() == torch::kFloat64) scores = torch::matmul(q, k.transpose(-1, -2));
-  scores = scores / std::sqrt(double(head_dim_));
   // Query t (absolute position past+t) sees keys 0..past+t, and only real (unpadded) keys.
   auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
   auto allowed = torch::ones({T, S}, bool_opts).tril(past).view({1, 1, T, S});
   if (key_mask.defined()) allowed = allowed.logical_and(key_mask.view({B, 1, 1, S}));
-  // The lowest finite value (as HF does) keeps a row with no visible key finite instead of NaN.
-  scores = scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
-  auto probs = torch::softmax(scores, -1).to(q.scalar_type());
-  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, heads_ * head_dim_});
-  return o_proj->forward(out);
+  const double scale = 1.0 / std::sqrt(double(head_dim_));
+  torch::Tensor out;  // [B,nh,T,hd]
+#if SWEEP_HAVE_FUSED_ATTENTION
+  if (q.scalar_type() != torch::kFloat64 && fused_attention_enabled()) {
+    // Fused kernels (memory-efficient on CUDA, flash on the CPU): no [B,nh,T,S] score tensor.
+    // An additive mask with a large finite negative keeps a row with no visible key finite.
+    auto bias = torch::zeros(allowed.sizes(), q.options())
+                    .masked_fill_(allowed.logical_not(), kMaskedScore);
+    out = at::scaled_dot_product_attention(q, k, v, bias, /*dropout_p=*/0.0, /*is_causal=*/false,
+                                           scale);
+  }
+#endif
+  if (!out.defined()) {
+    auto scores = torch::matmul(q, k.transpose(-1, -2));  // [B,nh,T,S]
+    if (q.scalar_type() != torch::kFloat64) scores = scores.to(torch::kFloat32);
+    scores = scores * scale;
+    // The lowest finite value (as HF does) keeps a row with no visible key finite instead of NaN.
+    scores = scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+    auto probs = torch::softmax(scores, -1).to(q.scalar_type());
+    out = torch::matmul(probs, v);
+  }
+  return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
 
 torch::Tensor LlamaAttentionImpl::forward_rows(const torch::Tensor& x, const torch::Tensor& cos,

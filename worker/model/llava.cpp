@@ -2,11 +2,14 @@
 #include "worker/model/llava.h"
 
 #include <algorithm>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "worker/model/parameter_placement.h"
 #include "worker/model/tensor_roles.h"
 
 namespace sweep::model {
@@ -29,12 +32,25 @@ LlavaForConditionalGenerationImpl::LlavaForConditionalGenerationImpl(const Llava
                       MultiModalProjector(config_.vision.hidden_size, config_.text.hidden_size,
                                           config_.projector_hidden_act));
   language_model = register_module("language_model", LlamaForCausalLM(config_.text));
-  init_weights(seed);
+  if (drawing_parameters()) init_weights(seed);
+}
+
+LlavaForConditionalGeneration empty_llava(const LlavaConfig& config, torch::Dtype base_dtype,
+                                          torch::Device device) {
+  ParameterPlacement placement(base_dtype, device);
+  LlavaForConditionalGeneration m(config);
+  // The projector to full precision, and the few LibTorch modules that ignore the placement
+  // (embeddings, CLIP's layer norms and patch convolution: small) to their place.
+  m->to_precision(base_dtype, device);
+  return m;
 }
 
 void LlavaForConditionalGenerationImpl::init_weights(uint64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // Weights already on an accelerator are drawn there, from its generator seeded with `seed`
+  // (other numbers than on the CPU, but no host copy of a large model).
+  std::optional<at::Generator> device_gen;
   for (auto& item : named_parameters()) {
     const TensorClass c = classify(item.key());
     torch::Tensor& p = item.value();
@@ -43,6 +59,13 @@ void LlavaForConditionalGenerationImpl::init_weights(uint64_t seed) {
       p.fill_(1.0);
     } else if (c.is_bias) {
       p.zero_();
+    } else if (!p.device().is_cpu()) {
+      if (!device_gen) {
+        device_gen = at::globalContext().defaultGenerator(p.device());
+        std::lock_guard<std::mutex> lock(device_gen->mutex());
+        device_gen->set_current_seed(seed);
+      }
+      p.normal_(0.0, 0.02, *device_gen);
     } else {
       auto draw = torch::empty(p.sizes(), torch::kFloat32);
       draw.normal_(0.0, 0.02, gen);

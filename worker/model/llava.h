@@ -76,3 +76,9 @@ TORCH_MODULE(LlavaForConditionalGeneration);
 std::string model_summary(LlavaForConditionalGeneration& m);
 
 }  // namespace sweep::model
+// The architecture with uninitialised weights already in their final dtype and on `device` (frozen
+// parts in base_dtype, the projector in full precision), for a loader to fill: no random draw and
+// no fp32 host copy of the model (worker/model/parameter_placement.h).
+LlavaForConditionalGeneration empty_llava(const LlavaConfig& config, torch::Dtype base_dtype,
+                                          torch::Device device);
+

@@ -136,9 +136,14 @@ nlohmann::json LlavaConfig::to_json() const {
 
 LlavaConfig LlavaConfig::load(const std::string& model_dir) {
   std::string path = model_dir + "/config.json";
-  std::ifstream in(path);
-  if (!in)
+  if (!std::ifstream(path))
     throw std::runtime_error("cannot read " + path + " (is " + model_dir + " a model directory?)");
+  return load_file(path);
+}
+
+LlavaConfig LlavaConfig::load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw std::runtime_error(path + ": not valid JSON");
   try {

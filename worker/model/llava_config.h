@@ -59,6 +59,8 @@ struct LlavaConfig {
   nlohmann::json to_json() const;
   // Reads `<model_dir>/config.json`; the error names the file.
   static LlavaConfig load(const std::string& model_dir);
+  // Reads a config.json file by its path.
+  static LlavaConfig load_file(const std::string& path);
   // Throws when sizes are inconsistent (heads not dividing hidden, feature layer out of range,
   // ...).
   void validate() const;

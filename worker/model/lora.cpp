@@ -100,22 +100,26 @@ void copy_named(LlavaForConditionalGeneration& m,
 }  // namespace
 
 nlohmann::json LoraSettings::to_adapter_config() const {
-  return {{"peft_type", "LORA"},
-          {"task_type", "CAUSAL_LM"},
-          {"base_model_name_or_path", base_model_name_or_path},
-          {"r", r},
-          {"lora_alpha", alpha},
-          {"lora_dropout", dropout},
-          {"target_modules", target_modules},
-          {"bias", "none"},
-          {"use_rslora", use_rslora},
-          {"rank_pattern", rank_pattern},
-          {"alpha_pattern", alpha_pattern},
-          {"modules_to_save", nullptr},
-          {"fan_in_fan_out", false},
-          {"inference_mode", true},
-          {"init_lora_weights", true},
-          {"use_dora", false}};
+  nlohmann::json config = {{"peft_type", "LORA"},
+                           {"task_type", "CAUSAL_LM"},
+                           {"base_model_name_or_path", base_model_name_or_path},
+                           {"r", r},
+                           {"lora_alpha", alpha},
+                           {"lora_dropout", dropout},
+                           {"target_modules", target_modules},
+                           {"bias", "none"},
+                           {"use_rslora", use_rslora},
+                           {"rank_pattern", rank_pattern},
+                           {"alpha_pattern", alpha_pattern},
+                           {"modules_to_save", nullptr},
+                           {"fan_in_fan_out", false},
+                           {"inference_mode", true},
+                           {"init_lora_weights", true},
+                           {"use_dora", false}};
+  // PEFT matches short target names anywhere in the model, CLIP's q_proj/k_proj/v_proj included;
+  // what was trained here stays out of the vision tower unless it was asked for.
+  if (!include_vision_tower) config["exclude_modules"] = ".*vision_tower.*";
+  return config;
 }
 
 LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const std::string& source) {

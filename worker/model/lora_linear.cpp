@@ -7,6 +7,8 @@
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/init.h>
 
+#include "worker/model/parameter_placement.h"
+
 namespace sweep::model {
 
 double LoraAdapterOptions::scaling() const {
@@ -15,10 +17,12 @@ double LoraAdapterOptions::scaling() const {
 
 LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool bias)
     : in_features_(in_features), out_features_(out_features) {
-  weight = register_parameter("weight", torch::empty({out_features, in_features}));
-  if (bias) this->bias = register_parameter("bias", torch::zeros({out_features}));
+  weight = register_parameter("weight", new_parameter({out_features, in_features}));
+  if (bias) this->bias = register_parameter("bias", new_parameter({out_features}));
+  if (!drawing_parameters()) return;  // a loader fills them
   torch::NoGradGuard no_grad;
   weight.normal_(0.0, 0.02);
+  if (bias) this->bias.zero_();
 }
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {

@@ -94,6 +94,30 @@ std::string canonical_tensor_name(const std::string& name) {
   return name;
 }
 
+TensorLayout detect_layout(const std::vector<std::string>& names) {
+  for (const std::string& n : names) {
+    if (starts_with(n, "model.vision_tower.vision_tower.")) continue;  // original LLaVA
+    if (starts_with(n, "model.language_model.") || starts_with(n, "model.vision_tower.") ||
+        starts_with(n, "model.multi_modal_projector."))
+      return TensorLayout::kTransformers452;
+  }
+  return TensorLayout::kLlavaHf;
+}
+
+std::string tensor_name_in_layout(const std::string& name, TensorLayout layout) {
+  if (layout == TensorLayout::kLlavaHf) return name;
+  static const std::vector<std::pair<std::string, std::string>> prefixes = {
+      {"vision_tower.", "model.vision_tower."},
+      {"multi_modal_projector.", "model.multi_modal_projector."},
+      {"language_model.model.", "model.language_model."},
+      {"language_model.lm_head.", "lm_head."},
+  };
+  for (const auto& [from, to] : prefixes) {
+    if (starts_with(name, from)) return to + name.substr(from.size());
+  }
+  return name;
+}
+
 std::string canonical_adapter_key(const std::string& key) {
   std::string name =
       starts_with(key, kPeftPrefix) ? key.substr(std::string(kPeftPrefix).size()) : key;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace sweep::model {
 
@@ -54,6 +55,18 @@ TensorClass classify(const std::string& name);
 // Maps a tensor name of any layout above (PEFT keys excepted) to the model's llava-hf name;
 // unknown names are returned unchanged.
 std::string canonical_tensor_name(const std::string& name);
+
+// How a checkpoint names its tensors on disk. kLlavaHf: llava-hf before transformers 4.52
+// (vision_tower.*, multi_modal_projector.*, language_model.model.*, language_model.lm_head.*), the
+// model's own names. kTransformers452: transformers >= 4.52 (model.vision_tower.*,
+// model.multi_modal_projector.*, model.language_model.*, lm_head.*). Original LLaVA checkpoints
+// are read but written as kLlavaHf.
+enum class TensorLayout { kLlavaHf, kTransformers452 };
+
+// The layout of a checkpoint from its tensor names.
+TensorLayout detect_layout(const std::vector<std::string>& names);
+// The name a model parameter (llava-hf name) has in `layout`; canonical_tensor_name inverts it.
+std::string tensor_name_in_layout(const std::string& name, TensorLayout layout);
 
 // Maps a PEFT adapter file key ("base_model.model." prefix, optional adapter name in
 // "lora_A.default.weight", any module layout) to the model's parameter name.

@@ -18,6 +18,7 @@
 #include "worker/model/checkpoint.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
+#include "worker/train/model_setup.h"
 #include "worker/train/trainer.h"
 
 namespace sweep::train {
@@ -122,6 +123,7 @@ BaseModelReport make_tiny_llava(const std::string& shapes_root, const std::strin
   model::save_llava(m, out_dir);
   fs::copy_file(tok_path, fs::path(out_dir) / "tokenizer.model",
                 fs::copy_options::overwrite_existing);
+  write_missing_model_files(out_dir, m->config());
   fs::remove_all(tok_dir);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

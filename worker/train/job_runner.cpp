@@ -268,7 +268,7 @@ void JobRun::save_checkpoint(int step, const json& metrics) {
       [&](const std::string& dir) {
         if (full) {
           model::save_llava(model_, dir);  // first: it replaces the (empty) directory
-          copy_tokenizer(job_.base_model, dir);
+          copy_model_companions(job_.base_model, dir, model_->config());
         } else {
           model::save_adapter(model_, lora_, dir);
         }
@@ -337,21 +337,30 @@ int run_job_file(const std::string& job_path) {
     return kExitBadInput;
   }
   JobRun run(job, *events);
-  try {
-    return run.run();
-  } catch (const DivergedError& e) {
-    events->emit(FailedEvent{"train", e.what(), /*diverged=*/true});
-    std::cerr << "sweep-worker: diverged: " << e.what() << "\n";
-    return kExitDiverged;
-  } catch (const std::exception& e) {
-    const std::string message = message_of(e);
+  // The final event of a failed attempt; the exit code tells the orchestrator the rest.
+  auto report_failure = [&](const std::string& message, int exit_code) {
     std::cerr << "sweep-worker: " << run.stage() << " failed: " << message << "\n";
     try {
       events->emit(FailedEvent{run.stage(), message, /*diverged=*/false});
     } catch (const std::exception& write_error) {
       std::cerr << "sweep-worker: cannot write the failed event: " << write_error.what() << "\n";
     }
-    return exit_code_for_stage(run.stage());
+    return exit_code;
+  };
+  try {
+    return run.run();
+  } catch (const DivergedError& e) {
+    events->emit(FailedEvent{"train", e.what(), /*diverged=*/true});
+    std::cerr << "sweep-worker: diverged: " << e.what() << "\n";
+    return kExitDiverged;
+  } catch (const c10::OutOfMemoryError& e) {
+    return report_failure(
+        "out of memory on " + job.device + ": " + message_of(e) +
+            "\n  hint: lower batch_size (raise gradient_accumulation_steps to keep the global "
+            "batch), set gradient_checkpointing: true, or lower model_max_length",
+        kExitOutOfMemory);
+  } catch (const std::exception& e) {
+    return report_failure(message_of(e), exit_code_for_stage(run.stage()));
   }
 }
 

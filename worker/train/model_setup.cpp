@@ -1,10 +1,13 @@
 #include "worker/train/model_setup.h"
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include <torch/cuda.h>
+#include <nlohmann/json.hpp>
 
+#include "data/image.h"
 #include "worker/model/checkpoint.h"
 
 namespace sweep::train {
@@ -66,14 +69,81 @@ model::LlavaForConditionalGeneration load_model_with_checkpoint(const std::strin
   return m;
 }
 
-void copy_tokenizer(const std::string& model_dir, const std::string& dir) {
-  const fs::path from = fs::path(model_dir) / "tokenizer.model";
-  if (fs::is_directory(model_dir) && !fs::exists(from))
+namespace {
+
+void write_json(const fs::path& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+// What transformers' CLIPImageProcessor does to an image, as data/image.h does it (LLaVA-1.5
+// pads to a square before; that step belongs to the caller, as in LLaVA's own scripts).
+nlohmann::json clip_image_processor(int64_t image_size) {
+  const auto& m = data::kClipMean;
+  const auto& s = data::kClipStd;
+  return {{"image_processor_type", "CLIPImageProcessor"},
+          {"do_resize", true},
+          {"size", {{"shortest_edge", image_size}}},
+          {"resample", 3},  // bicubic
+          {"do_center_crop", true},
+          {"crop_size", {{"height", image_size}, {"width", image_size}}},
+          {"do_rescale", true},
+          {"rescale_factor", 1.0 / 255.0},
+          {"do_normalize", true},
+          {"image_mean", {m[0], m[1], m[2]}},
+          {"image_std", {s[0], s[1], s[2]}},
+          {"do_convert_rgb", true}};
+}
+
+}  // namespace
+
+void copy_model_companions(const std::string& model_dir, const std::string& dir,
+                           const model::LlavaConfig& config) {
+  const fs::path from = fs::path(model_dir), to = fs::path(dir);
+  if (fs::is_directory(from) && !fs::exists(from / "tokenizer.model"))
     throw std::runtime_error(model_dir + " has no tokenizer.model to copy");
-  std::error_code ec;
-  fs::copy_file(from, fs::path(dir) / "tokenizer.model", fs::copy_options::overwrite_existing, ec);
-  if (ec)
-    throw std::runtime_error("cannot copy " + from.string() + " to " + dir + ": " + ec.message());
+  for (const char* name :
+       {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "added_tokens.json", "preprocessor_config.json", "processor_config.json",
+        "generation_config.json", "chat_template.json", "chat_template.jinja"}) {
+    if (!fs::exists(from / name)) continue;
+    std::error_code ec;
+    fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing, ec);
+    if (ec)
+      throw std::runtime_error("cannot copy " + (from / name).string() + " to " + dir + ": " +
+                               ec.message());
+  }
+  write_missing_model_files(dir, config);
+}
+
+void write_missing_model_files(const std::string& dir, const model::LlavaConfig& config) {
+  const fs::path to = fs::path(dir);
+  const model::TextConfig& t = config.text;
+  if (!fs::exists(to / "generation_config.json"))
+    write_json(to / "generation_config.json", {{"bos_token_id", t.bos_token_id},
+                                               {"eos_token_id", t.eos_token_id},
+                                               {"pad_token_id", t.pad_token_id}});
+  if (!fs::exists(to / "preprocessor_config.json"))
+    write_json(to / "preprocessor_config.json", clip_image_processor(config.vision.image_size));
+  if (!fs::exists(to / "tokenizer_config.json")) {
+    // LLaMA's slow SentencePiece tokenizer as LLaVA-1.5 trained with it (legacy handling of the
+    // text after special tokens, which data/tokenizer.cpp reproduces).
+    write_json(to / "tokenizer_config.json", {{"tokenizer_class", "LlamaTokenizer"},
+                                              {"bos_token", "<s>"},
+                                              {"eos_token", "</s>"},
+                                              {"unk_token", "<unk>"},
+                                              {"pad_token", "<unk>"},
+                                              {"add_bos_token", true},
+                                              {"add_eos_token", false},
+                                              {"legacy", true},
+                                              {"model_max_length", t.max_position_embeddings}});
+  }
+  if (!fs::exists(to / "special_tokens_map.json"))
+    write_json(to / "special_tokens_map.json", {{"bos_token", "<s>"},
+                                                {"eos_token", "</s>"},
+                                                {"unk_token", "<unk>"},
+                                                {"pad_token", "<unk>"}});
 }
 
 }  // namespace sweep::train

@@ -30,7 +30,14 @@ model::LlavaForConditionalGeneration load_model_with_checkpoint(const std::strin
                                                                 torch::Dtype dtype,
                                                                 torch::Device device);
 
-// Copies <model_dir>/tokenizer.model into `dir` (a model directory needs one).
-void copy_tokenizer(const std::string& model_dir, const std::string& dir);
+// The files beside the weights that make `dir` a directory Hugging Face's loaders open
+// (docs/model.md, "Files"): tokenizer.model (required) and the tokenizer, processor, chat
+// template and generation files of `model_dir` where it has them; generation_config.json,
+// preprocessor_config.json (CLIPImageProcessor), tokenizer_config.json and
+// special_tokens_map.json written from `config` where it has not.
+void copy_model_companions(const std::string& model_dir, const std::string& dir,
+                           const model::LlavaConfig& config);
+// The written half of copy_model_companions alone (init-model and make-builtin outputs).
+void write_missing_model_files(const std::string& dir, const model::LlavaConfig& config);
 
 }  // namespace sweep::train
