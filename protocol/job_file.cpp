@@ -16,7 +16,7 @@ namespace sweep {
 using json = nlohmann::json;
 
 json JobFile::to_json() const {
-  return json{
+  json j{
       {"schema", kSchema},
       {"sweep", sweep},
       {"job_id", job_id},
@@ -31,6 +31,8 @@ json JobFile::to_json() const {
       {"resume", resume},
       {"heartbeat_seconds", heartbeat_seconds},
   };
+  if (!feature_cache.empty()) j["feature_cache"] = feature_cache;
+  return j;
 }
 
 namespace {
@@ -84,6 +86,7 @@ JobFile JobFile::from_json(const json& j) {
   f.device = optional_key<std::string>(j, "device", "cpu");
   f.resume = optional_key<bool>(j, "resume", true);
   f.heartbeat_seconds = optional_key<double>(j, "heartbeat_seconds", 10.0);
+  f.feature_cache = optional_key<std::string>(j, "feature_cache", "");
   return f;
 }
 

@@ -28,6 +28,9 @@ struct JobFile {
   std::string device = "cpu";          // cpu | cuda (the orchestrator sets CUDA_VISIBLE_DEVICES)
   bool resume = true;                  // continue from the latest checkpoint in run_dir if any
   double heartbeat_seconds = 10.0;
+  // Directory of the vision-feature cache shared by the sweep's jobs; empty: no cache. Written to
+  // job.json only when set.
+  std::string feature_cache;
 
   nlohmann::json to_json() const;
   // Throws Failure (common/failure.h) naming the missing or mistyped key.

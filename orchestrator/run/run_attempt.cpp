@@ -58,6 +58,8 @@ Status RunLoop::launch_next(Slot& slot) {
   jf.device = slot.gpu < 0 ? "cpu" : "cuda";
   jf.resume = true;
   jf.heartbeat_seconds = config_.heartbeat_s;
+  // One per sweep: every job of the sweep trains on the same base model and images.
+  jf.feature_cache = fs::absolute(config_.sweep_dir + "/feature-cache").lexically_normal().string();
   std::string job_json = jf.run_dir + "/job.json";
   SWEEP_RETURN_IF_ERROR(capture([&] { jf.write(job_json); }));
 

@@ -436,6 +436,18 @@ TEST(JobFile, RoundTripsThroughDisk) {
   std::remove(path.c_str());
 }
 
+TEST(JobFile, FeatureCacheIsWrittenOnlyWhenSet) {
+  JobFile f;
+  f.job_id = "abc";
+  f.run_dir = "/tmp/run";
+  f.base_model = "/m";
+  f.train_data = "/t.json";
+  EXPECT_FALSE(f.to_json().contains("feature_cache"));
+  EXPECT_EQ(JobFile::from_json(f.to_json()).feature_cache, "");
+  f.feature_cache = "/runs/s/feature-cache";
+  EXPECT_EQ(JobFile::from_json(f.to_json()).feature_cache, "/runs/s/feature-cache");
+}
+
 TEST(JobFile, MissingKeyIsNamed) {
   try {
     JobFile::from_json({{"run_dir", "/x"}});

@@ -1,5 +1,6 @@
 // The run loop hands out slots: never more workers than slots, GPU slots one job per GPU with
 // CUDA_VISIBLE_DEVICES, a freed slot refilled in the tick that freed it, and launch failures.
+#include <filesystem>
 #include <set>
 
 #include "protocol/job_file.h"
@@ -42,6 +43,16 @@ TEST_F(RunLoopScheduling, CpuWorkersGetTheirThreadsInJobJsonAndOmpNumThreads) {
   EXPECT_TRUE(launch.job.resume);
   EXPECT_EQ(launch.request.argv, (std::vector<std::string>{"fake-worker", job_json(0)}));
   EXPECT_EQ(launch.request.stderr_path, sweep_dir() + "/job0/worker-1.err");
+}
+
+TEST_F(RunLoopScheduling, EveryJobOfTheSweepGetsTheSweepsFeatureCacheDirectory) {
+  add_jobs(2);
+  ASSERT_TRUE(run(config()).ok());
+  const std::string expected =
+      std::filesystem::absolute(sweep_dir() + "/feature-cache").lexically_normal().string();
+  ASSERT_EQ(executor_.launches().size(), 2u);
+  for (const FakeExecutor::Launch& launch : executor_.launches())
+    EXPECT_EQ(launch.job.feature_cache, expected);
 }
 
 TEST_F(RunLoopScheduling, GpuSlotsSetCudaVisibleDevicesOnePerGpu) {

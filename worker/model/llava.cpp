@@ -94,10 +94,18 @@ torch::Device LlavaForConditionalGenerationImpl::device() const {
 }
 
 torch::Tensor LlavaForConditionalGenerationImpl::image_features(const torch::Tensor& pixel_values) {
+  return project_image_hidden(vision_hidden(pixel_values));  // [N, P, H]
+}
+
+torch::Tensor LlavaForConditionalGenerationImpl::vision_hidden(const torch::Tensor& pixel_values) {
   auto pixels = pixel_values.to(device());
   auto h = vision_tower->hidden_state(pixels, config_.vision_feature_layer);   // [N, P+1, Dv]
   if (config_.vision_feature_select_strategy == "default") h = h.slice(1, 1);  // drop CLS
-  return multi_modal_projector->forward(h).to(base_dtype());                   // [N, P, H]
+  return h;                                                                    // [N, P, Dv]
+}
+
+torch::Tensor LlavaForConditionalGenerationImpl::project_image_hidden(const torch::Tensor& hidden) {
+  return multi_modal_projector->forward(hidden.to(device())).to(base_dtype());  // [N, P, H]
 }
 
 torch::Tensor LlavaForConditionalGenerationImpl::features_of_images(const MultimodalInputs& in) {
@@ -107,6 +115,11 @@ torch::Tensor LlavaForConditionalGenerationImpl::features_of_images(const Multim
   for (size_t i = 0; i < in.has_image.size(); ++i)
     if (in.has_image[i]) with_image.push_back(static_cast<int64_t>(i));
   if (with_image.empty()) return {};
+  if (in.image_hidden.defined()) {
+    if (in.image_hidden.size(0) != static_cast<int64_t>(with_image.size()))
+      throw std::runtime_error("splice: image_hidden must have one row per sample with an image");
+    return project_image_hidden(in.image_hidden);  // (Ni, P, H)
+  }
   const auto B = static_cast<int64_t>(in.input_ids.size());
   if (!in.pixel_values.defined() || in.pixel_values.size(0) != B)
     throw std::runtime_error("splice: pixel_values must be [B,3,S,S] when a sample has an image");
@@ -154,16 +167,21 @@ torch::Tensor LlavaForConditionalGenerationImpl::loss(const SplicedBatch& b) {
 
 std::vector<int64_t> LlavaForConditionalGenerationImpl::generate(
     const std::vector<int64_t>& prompt_ids, const torch::Tensor& pixel_values,
-    int64_t max_new_tokens, int64_t eos_id) {
+    int64_t max_new_tokens, int64_t eos_id, const torch::Tensor& image_hidden) {
   torch::NoGradGuard no_grad;
   bool was_training = is_training();
   eval();
   MultimodalInputs in;
   in.input_ids = {prompt_ids};
   in.labels = {data::unsupervised_labels(prompt_ids.size())};
-  bool image = pixel_values.defined() && data::count_image_placeholders(prompt_ids) > 0;
+  bool image = (pixel_values.defined() || image_hidden.defined()) &&
+               data::count_image_placeholders(prompt_ids) > 0;
   in.has_image = {image};
-  if (image) in.pixel_values = pixel_values.unsqueeze(0);
+  if (image && image_hidden.defined()) {
+    in.image_hidden = image_hidden.unsqueeze(0);  // (1, P, Dv)
+  } else if (image) {
+    in.pixel_values = pixel_values.unsqueeze(0);
+  }
   SplicedBatch b = splice(in, /*max_length=*/0);
   KvCache cache;
   auto logits = language_model->forward(b.inputs_embeds, b.position_ids, torch::Tensor(), &cache);

@@ -36,9 +36,14 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
   torch::Dtype base_dtype() const;
   torch::Device device() const;
 
-  // [N,3,S,S] -> [N, P, H_text]: CLIP hidden state `vision_feature_layer`, CLS dropped with the
-  // "default" strategy, through the projector; result in the base dtype.
+  // [N,3,S,S] -> [N, P, H_text]: project_image_hidden(vision_hidden(pixel_values)).
   torch::Tensor image_features(const torch::Tensor& pixel_values);
+  // [N,3,S,S] -> [N, P, Dv]: CLIP hidden state `vision_feature_layer`, CLS dropped with the
+  // "default" strategy, in the vision tower's dtype: what goes into the projector. It depends on
+  // the vision tower's weights and the pixels only, so a frozen tower's result can be cached.
+  torch::Tensor vision_hidden(const torch::Tensor& pixel_values);
+  // [N, P, Dv] -> [N, P, H_text]: the projector, result in the base dtype.
+  torch::Tensor project_image_hidden(const torch::Tensor& hidden);
   // LLaVA's prepare_inputs_labels_for_multimodal + right padding (max_length <= 0: no truncation);
   // each kImageTokenIndex is replaced by the sample's image features (labels kIgnoreIndex there).
   // The steps are in splice.h. Throws on a placeholder in a sample without an image, on more than
@@ -54,9 +59,11 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
 
   // Greedy decoding with a KV cache; prompt_ids may contain one kImageTokenIndex. Returns only the
   // new tokens; stops after eos (eos excluded) or after max_new_tokens. Runs under NoGradGuard.
+  // A defined `image_hidden` ([P, Dv], the image's vision_hidden) is used instead of the pixels.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt_ids,
                                 const torch::Tensor& pixel_values /*[3,S,S] or undefined*/,
-                                int64_t max_new_tokens, int64_t eos_id);
+                                int64_t max_new_tokens, int64_t eos_id,
+                                const torch::Tensor& image_hidden = {});
 
   const LlavaConfig& config() const { return config_; }
 
@@ -72,13 +79,13 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LlavaForConditionalGeneration);
 
-// Parameter counts per part (vision, projector, language model, LoRA) and how many train.
-std::string model_summary(LlavaForConditionalGeneration& m);
-
-}  // namespace sweep::model
 // The architecture with uninitialised weights already in their final dtype and on `device` (frozen
 // parts in base_dtype, the projector in full precision), for a loader to fill: no random draw and
 // no fp32 host copy of the model (worker/model/parameter_placement.h).
 LlavaForConditionalGeneration empty_llava(const LlavaConfig& config, torch::Dtype base_dtype,
                                           torch::Device device);
 
+// Parameter counts per part (vision, projector, language model, LoRA) and how many train.
+std::string model_summary(LlavaForConditionalGeneration& m);
+
+}  // namespace sweep::model

@@ -28,6 +28,10 @@ struct MultimodalInputs {
   std::vector<std::vector<int64_t>> labels;     // same lengths; kIgnoreIndex where unsupervised
   torch::Tensor pixel_values;                   // [B, 3, S, S] float (zeros for text-only samples)
   std::vector<bool> has_image;
+  // Optional (Ni, P, Dv): the vision tower's hidden state of each sample with has_image, in batch
+  // order (LlavaForConditionalGeneration::vision_hidden, e.g. from a feature cache). When
+  // defined, splice projects it and does not run the vision tower on pixel_values.
+  torch::Tensor image_hidden;
 };
 
 // Ready for the decoder: right-padded, truncated to max_length.

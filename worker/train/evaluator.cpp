@@ -10,6 +10,7 @@
 #include "worker/model/causal_lm_loss.h"
 #include "worker/train/collate.h"
 #include "worker/train/eval_subset.h"
+#include "worker/train/feature_cache.h"
 
 namespace sweep::train {
 
@@ -31,9 +32,9 @@ Evaluator::Evaluator(const std::vector<data::Sample>& samples, const data::Token
     item.tokens = data::tokenize_sample(s, tok_, has_image, opt_.max_length);
     item.prompt = data::first_round_prompt(s, tok_, has_image);
     if (has_image) {
-      const std::string path = (std::filesystem::path(opt_.image_folder) / s.image).string();
-      item.pixels =
-          data::clip_preprocess(data::decode_image(path), opt_.image_size, opt_.pad_to_square);
+      item.image_path = (std::filesystem::path(opt_.image_folder) / s.image).string();
+      item.pixels = data::clip_preprocess(data::decode_image(item.image_path), opt_.image_size,
+                                          opt_.pad_to_square);
     }
     items_.push_back(std::move(item));
   }
@@ -53,9 +54,14 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
   const size_t B = std::max(1, opt_.batch_size);
   for (size_t first = 0; first < items_.size(); first += B) {
     std::vector<data::LoadedSample> batch;
-    for (size_t i = first; i < std::min(items_.size(), first + B); ++i)
+    std::vector<std::string> paths;
+    for (size_t i = first; i < std::min(items_.size(), first + B); ++i) {
       batch.push_back({i, items_[i].id, items_[i].tokens, items_[i].pixels});
-    model::SplicedBatch b = m->splice(collate(batch, opt_.image_size, device), opt_.max_length);
+      paths.push_back(items_[i].image_path);
+    }
+    model::MultimodalInputs in = collate(batch, opt_.image_size, device);
+    if (feature_cache_) feature_cache_->fill(m, in, paths);  // in.image_hidden (Ni, P, Dv)
+    model::SplicedBatch b = m->splice(in, opt_.max_length);
     // Loss and accuracy count only at supervised positions, so logits are computed there only.
     const model::SupervisedPositions at = model::supervised_positions(b.labels);
     torch::Tensor logits = m->logits_at(b, at.rows);                          // (N, V)
@@ -85,8 +91,11 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
   for (size_t i = 0; opt_.generate && i < items_.size(); ++i) {
     const Item& item = items_[i];
     torch::Tensor pixels = pixels_to_tensor(item.pixels, opt_.image_size, device);
+    torch::Tensor hidden;  // (P, Dv) from the cache, else generate runs the vision tower
+    if (feature_cache_ && pixels.defined())
+      hidden = feature_cache_->hidden(m, item.image_path, pixels);
     std::vector<int64_t> out =
-        m->generate(item.prompt.prompt_ids, pixels, opt_.max_new_tokens, tok_.eos_id());
+        m->generate(item.prompt.prompt_ids, pixels, opt_.max_new_tokens, tok_.eos_id(), hidden);
     scores[i].prediction = tok_.decode(out);
     scores[i].answer = item.prompt.answer;
     scores[i].exact_match =

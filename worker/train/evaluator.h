@@ -18,6 +18,8 @@
 
 namespace sweep::train {
 
+class VisionFeatureCache;
+
 struct EvalOptions {
   std::string image_folder;
   int image_size = 336;
@@ -60,6 +62,8 @@ class Evaluator {
                  std::vector<SampleScore>* per_sample = nullptr);
 
   size_t size() const { return items_.size(); }
+  // Image features from `cache` (not owned; outlives the evaluator) instead of the vision tower.
+  void use_feature_cache(VisionFeatureCache* cache) { feature_cache_ = cache; }
 
  private:
   struct Item {
@@ -67,11 +71,13 @@ class Evaluator {
     data::TokenizedSample tokens;
     data::PromptAndAnswer prompt;
     std::vector<float> pixels;  // empty for text-only samples
+    std::string image_path;     // empty for text-only samples
   };
 
   data::Tokenizer tok_;
   EvalOptions opt_;
   std::vector<Item> items_;
+  VisionFeatureCache* feature_cache_ = nullptr;
 };
 
 }  // namespace sweep::train

@@ -24,6 +24,7 @@
 #include "worker/model/lora.h"
 #include "worker/train/checkpoint_manager.h"
 #include "worker/train/evaluator.h"
+#include "worker/train/feature_cache.h"
 #include "worker/train/heartbeat.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/stop_signal.h"
@@ -95,6 +96,7 @@ class JobRun {
   model::LlavaForConditionalGeneration model_{nullptr};
   model::TrainableGroups groups_;
   std::unique_ptr<data::BatchLoader> loader_;
+  std::unique_ptr<VisionFeatureCache> feature_cache_;  // null: no cache for this job
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<Trainer> trainer_;
   std::atomic<int> step_{0};
@@ -165,6 +167,9 @@ void JobRun::load_data() {
   lo.max_length = p_.model_max_length;
   std::vector<data::Sample> train = data::load_llava_json(job_.train_data);
   if (train.empty()) throw std::runtime_error(job_.train_data + " holds no samples");
+  std::vector<std::string> train_images;  // as the loader opens them
+  for (const data::Sample& s : train)
+    train_images.push_back(s.image.empty() ? "" : (fs::path(lo.image_folder) / s.image).string());
   loader_ = std::make_unique<data::BatchLoader>(std::move(train), tok, lo);
   if (!job_.val_data.empty()) {
     EvalOptions eo;
@@ -179,6 +184,12 @@ void JobRun::load_data() {
     evaluator_ = std::make_unique<Evaluator>(data::load_llava_json(job_.val_data), tok, eo);
   }
   trainer_ = std::make_unique<Trainer>(model_, groups_, p_, *loader_);
+  feature_cache_ = open_feature_cache(job_.feature_cache, p_, model_,
+                                      PreprocessKey{lo.image_size, lo.pad_to_square});
+  if (feature_cache_) {
+    trainer_->use_feature_cache(feature_cache_.get(), std::move(train_images));
+    if (evaluator_) evaluator_->use_feature_cache(feature_cache_.get());
+  }
 }
 
 void JobRun::resume() {

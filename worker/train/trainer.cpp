@@ -13,6 +13,7 @@
 
 #include "protocol/job_file.h"
 #include "worker/train/collate.h"
+#include "worker/train/feature_cache.h"
 #include "worker/train/optimizer_setup.h"
 #include "worker/train/rng_state.h"
 
@@ -69,6 +70,11 @@ StepResult Trainer::step() {
   for (int micro = 0; micro < accum; ++micro) {
     std::vector<data::LoadedSample> batch = loader_.next();
     model::MultimodalInputs in = collate(batch, image_size_, model_->device());
+    if (feature_cache_) {
+      std::vector<std::string> paths;
+      for (const data::LoadedSample& s : batch) paths.push_back(image_paths_.at(s.index));
+      feature_cache_->fill(model_, in, paths);  // in.image_hidden (Ni, P, Dv)
+    }
     model::SplicedBatch b = model_->splice(in, p_.model_max_length);  // (B, T, H) embeds
     torch::Tensor loss = model_->loss(b);  // scalar fp32, logits at supervised positions only
     (loss / accum).backward();
@@ -100,6 +106,11 @@ StepResult Trainer::step() {
   r.data_wait_seconds = loader_.seconds_waited() - waited0;
   r.seconds = seconds_since(t0);
   return r;
+}
+
+void Trainer::use_feature_cache(VisionFeatureCache* cache, std::vector<std::string> image_paths) {
+  feature_cache_ = cache;
+  image_paths_ = std::move(image_paths);
 }
 
 double Trainer::epoch() const {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,7 @@
 namespace sweep::train {
 
 struct OptimizerSetup;
+class VisionFeatureCache;
 
 // A non-finite loss or gradient norm: the job stops as `diverged` (exit code 3).
 class DivergedError : public std::runtime_error {
@@ -56,6 +58,9 @@ class Trainer {
   double epoch() const;  // fractional: samples_seen / train set size
   const LrSchedule& schedule() const { return schedule_; }
   std::string describe_param_groups() const;
+  // Image features from `cache` (not owned; outlives the trainer) instead of the vision tower;
+  // image_paths[i] is the image file of the loader's sample i (empty: none).
+  void use_feature_cache(VisionFeatureCache* cache, std::vector<std::string> image_paths);
 
   // What trainer_state.json needs to continue: step, counters, schedule, loader position.
   nlohmann::json state() const;
@@ -73,6 +78,8 @@ class Trainer {
   LrSchedule schedule_;
   int64_t image_size_;
   int64_t image_tokens_;  // positions one image placeholder becomes
+  VisionFeatureCache* feature_cache_ = nullptr;
+  std::vector<std::string> image_paths_;  // by loader sample index
   int step_ = 0;
   int64_t samples_seen_ = 0;
   int64_t tokens_seen_ = 0;
