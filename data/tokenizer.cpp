@@ -57,9 +57,10 @@ Tokenizer Tokenizer::load(const std::string& path_or_model_dir) {
     // form is not read here, and guessing would tokenize differently from training elsewhere.
     if (!exists(path) && exists(dir + "/tokenizer.json")) {
       fail(ErrorKind::kUser,
-           dir + " has tokenizer.json but no tokenizer.model: the worker reads LLaMA's "
-                 "SentencePiece tokenizer.model only (hint: copy tokenizer.model from the original "
-                 "checkpoint, e.g. llava-hf/llava-1.5-7b-hf ships both)");
+           dir +
+               " has tokenizer.json but no tokenizer.model: the worker reads LLaMA's "
+               "SentencePiece tokenizer.model only (hint: copy tokenizer.model from the original "
+               "checkpoint, e.g. llava-hf/llava-1.5-7b-hf ships both)");
     }
   }
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();

@@ -1,6 +1,7 @@
-// `sweep merge CHECKPOINT [--base MODEL_DIR] [--dtype fp32|bf16] --out DIR`: folds a LoRA checkpoint (adapter +
-// projector) into the base model's full weights. The tensor work is sweep-worker's (`sweep` never
-// links LibTorch), so this runs `sweep-worker merge` with the same arguments and its exit code.
+// `sweep merge CHECKPOINT [--base MODEL_DIR] [--dtype fp32|bf16] --out DIR`: folds a LoRA
+// checkpoint (adapter + projector) into the base model's full weights. The tensor work is
+// sweep-worker's (`sweep` never links LibTorch), so this runs `sweep-worker merge` with the same
+// arguments and its exit code.
 #include <iostream>
 
 #include <boost/process.hpp>

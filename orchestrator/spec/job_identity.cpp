@@ -6,6 +6,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "orchestrator/spec/sweep_spec.h"
 
@@ -69,21 +71,30 @@ void append_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
+void append_canonical(std::string& out, const json& v);
+
+// An object's canonical form, without the keys in `skipped` (when given).
+void append_object(std::string& out, const json& v,
+                   const std::vector<std::string>* skipped = nullptr) {
+  out += '{';
+  bool first = true;
+  for (auto it = v.begin(); it != v.end(); ++it) {  // nlohmann objects iterate sorted
+    if (skipped && std::find(skipped->begin(), skipped->end(), it.key()) != skipped->end())
+      continue;
+    if (!first) out += ',';
+    first = false;
+    append_string(out, it.key());
+    out += ':';
+    append_canonical(out, it.value());
+  }
+  out += '}';
+}
+
 void append_canonical(std::string& out, const json& v) {
   switch (v.type()) {
-    case json::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (auto it = v.begin(); it != v.end(); ++it) {  // nlohmann objects iterate sorted
-        if (!first) out += ',';
-        first = false;
-        append_string(out, it.key());
-        out += ':';
-        append_canonical(out, it.value());
-      }
-      out += '}';
+    case json::value_t::object:
+      append_object(out, v);
       return;
-    }
     case json::value_t::array: {
       out += '[';
       for (size_t i = 0; i < v.size(); ++i) {
@@ -193,22 +204,10 @@ const std::vector<std::string>& keys_outside_identity() {
 
 std::string job_hash_with_prefix(const std::string& prefix, const json& normalised_params) {
   std::string text = prefix;
-  const auto& skipped = keys_outside_identity();
-  if (!normalised_params.is_object()) {
+  if (normalised_params.is_object())
+    append_object(text, normalised_params, &keys_outside_identity());
+  else
     append_canonical(text, normalised_params);
-  } else {  // append_canonical's object form, without the keys outside the identity
-    text += '{';
-    bool first = true;
-    for (auto it = normalised_params.begin(); it != normalised_params.end(); ++it) {
-      if (std::find(skipped.begin(), skipped.end(), it.key()) != skipped.end()) continue;
-      if (!first) text += ',';
-      first = false;
-      append_string(text, it.key());
-      text += ':';
-      append_canonical(text, it.value());
-    }
-    text += '}';
-  }
   // "v" versions the identity: bump it only together with a migration of stored hashes.
   text += ",\"v\":1}";
   return fnv1a64_hex(text);

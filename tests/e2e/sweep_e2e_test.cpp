@@ -153,9 +153,9 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   Output merge = run(env_ + SWEEP_BIN + " merge " + ckpt + " --out " + merged + " 2>&1");
   ASSERT_EQ(merge.code, 0) << merge.out;
   // A directory Hugging Face's loaders open: weights, tokenizer, generation and image configs.
-  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model",
-                        "tokenizer_config.json", "special_tokens_map.json",
-                        "generation_config.json", "preprocessor_config.json"})
+  for (const char* f :
+       {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
+        "special_tokens_map.json", "generation_config.json", "preprocessor_config.json"})
     EXPECT_TRUE(fs::exists(fs::path(merged) / f)) << f;
   std::ifstream pre(fs::path(merged) / "preprocessor_config.json");
   json processor = json::parse(pre, nullptr, false);

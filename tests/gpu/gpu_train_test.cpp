@@ -1,8 +1,6 @@
 // The job runner on a CUDA device, on the tiny world of tests/train: LoRA training lowers the
 // loss in the default precision (bf16 base, fp32 adapters), a resumed run repeats the
 // uninterrupted one, and bf16 starts where fp32 does.
-#include <filesystem>
-
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
@@ -12,7 +10,6 @@
 
 namespace sweep::train {
 namespace {
-namespace fs = std::filesystem;
 using testing::make_job;
 using testing::progress_losses;
 using testing::read_events;
@@ -20,28 +17,14 @@ using testing::read_events;
 #define SKIP_WITHOUT_CUDA() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "LibTorch sees no CUDA device"
 
-nlohmann::json gpu_params(nlohmann::json extra) {
-  nlohmann::json p = {{"batch_size", 4},   {"max_steps", 12},     {"eval_every", 6},
-                      {"eval_samples", 3}, {"max_new_tokens", 3}, {"model_max_length", 256},
-                      {"lora_r", 8},       {"lora_alpha", 16},    {"learning_rate", 5e-3},
-                      {"warmup_steps", 2}, {"lora_dropout", 0.0}, {"seed", 3},
-                      {"save_top_k", 5}};
-  for (auto& [k, v] : extra.items()) p[k] = v;
-  return p;
-}
-
 JobFile gpu_job(const std::string& name, nlohmann::json params) {
-  JobFile job = make_job(name, gpu_params(std::move(params)));
+  params["lora_dropout"] = 0.0;
+  JobFile job = make_job(name, testing::fast_params(std::move(params)));
   job.device = "cuda";
   return job;
 }
 
-int run(const JobFile& job) {
-  fs::remove_all(job.run_dir);
-  fs::create_directories(job.run_dir);
-  job.write(job.run_dir + "/job.json");
-  return run_job_file(job.run_dir + "/job.json");
-}
+int run(const JobFile& job) { return testing::run_fresh(job); }
 
 TEST(GpuTraining, LoraLowersTheLossInTheDefaultPrecision) {
   SKIP_WITHOUT_CUDA();
@@ -66,12 +49,7 @@ TEST(GpuTraining, ResumeReproducesTheUninterruptedLosses) {
   ASSERT_EQ(expected.size(), 12u);
 
   JobFile cut = gpu_job("gpu_cut", {{"precision", "fp32"}});
-  fs::remove_all(cut.run_dir);
-  fs::copy(whole.run_dir, cut.run_dir, fs::copy_options::recursive);
-  fs::remove_all(cut.run_dir + "/checkpoints/step-000012");
-  fs::remove(cut.run_dir + "/checkpoints/latest");
-  cut.attempt = 2;
-  cut.write(cut.run_dir + "/job.json");
+  testing::copy_as_interrupted(whole, cut, "step-000012");
   ASSERT_EQ(run_job_file(cut.run_dir + "/job.json"), kExitOk);
 
   auto resumed = progress_losses(read_events(cut.run_dir), 2);

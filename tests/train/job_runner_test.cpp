@@ -16,27 +16,13 @@
 namespace sweep::train {
 namespace {
 namespace fs = std::filesystem;
+using testing::fast_params;
 using testing::find_event;
 using testing::make_job;
 using testing::progress_losses;
 using testing::read_events;
 
-nlohmann::json fast_params(nlohmann::json extra) {
-  nlohmann::json p = {{"batch_size", 4},   {"max_steps", 12},     {"eval_every", 6},
-                      {"eval_samples", 3}, {"max_new_tokens", 3}, {"model_max_length", 256},
-                      {"lora_r", 8},       {"lora_alpha", 16},    {"learning_rate", 5e-3},
-                      {"warmup_steps", 2}, {"lora_dropout", 0.1}, {"seed", 3},
-                      {"save_top_k", 5}};
-  for (auto& [k, v] : extra.items()) p[k] = v;
-  return p;
-}
-
-int run(const JobFile& job) {
-  fs::remove_all(job.run_dir);
-  fs::create_directories(job.run_dir);
-  job.write(job.run_dir + "/job.json");
-  return run_job_file(job.run_dir + "/job.json");
-}
+int run(const JobFile& job) { return testing::run_fresh(job); }
 
 TEST(JobRunner, TinyModelOverfitsEightSamples) {
   JobFile job = make_job("overfit", fast_params({{"max_steps", 60},
@@ -62,12 +48,7 @@ TEST(JobRunner, ResumeFromACheckpointReproducesTheUninterruptedLosses) {
 
   // The same job, interrupted after its step-6 checkpoint: copy the run and forget what followed.
   JobFile cut = make_job("cut", fast_params({}));
-  fs::remove_all(cut.run_dir);
-  fs::copy(whole.run_dir, cut.run_dir, fs::copy_options::recursive);
-  fs::remove_all(cut.run_dir + "/checkpoints/step-000012");
-  fs::remove(cut.run_dir + "/checkpoints/latest");
-  cut.attempt = 2;
-  cut.write(cut.run_dir + "/job.json");
+  testing::copy_as_interrupted(whole, cut, "step-000012");
   ASSERT_EQ(run_job_file(cut.run_dir + "/job.json"), kExitOk);
 
   auto events = read_events(cut.run_dir);

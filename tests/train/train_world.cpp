@@ -15,6 +15,7 @@
 #include "worker/model/checkpoint.h"
 #include "worker/model/llava.h"
 #include "worker/train/builtin_model.h"
+#include "worker/train/job_runner.h"
 
 namespace sweep::train::testing {
 namespace fs = std::filesystem;
@@ -70,6 +71,16 @@ const TrainWorld& world() {
   return w;
 }
 
+nlohmann::json fast_params(nlohmann::json extra) {
+  nlohmann::json p = {{"batch_size", 4},   {"max_steps", 12},     {"eval_every", 6},
+                      {"eval_samples", 3}, {"max_new_tokens", 3}, {"model_max_length", 256},
+                      {"lora_r", 8},       {"lora_alpha", 16},    {"learning_rate", 5e-3},
+                      {"warmup_steps", 2}, {"lora_dropout", 0.1}, {"seed", 3},
+                      {"save_top_k", 5}};
+  for (auto& [k, v] : extra.items()) p[k] = v;
+  return p;
+}
+
 JobFile make_job(const std::string& name, nlohmann::json params) {
   const TrainWorld& w = world();
   JobFile job;
@@ -84,6 +95,23 @@ JobFile make_job(const std::string& name, nlohmann::json params) {
   job.threads = 1;
   job.heartbeat_seconds = 0;
   return job;
+}
+
+int run_fresh(const JobFile& job) {
+  fs::remove_all(job.run_dir);
+  fs::create_directories(job.run_dir);
+  job.write(job.run_dir + "/job.json");
+  return run_job_file(job.run_dir + "/job.json");
+}
+
+void copy_as_interrupted(const JobFile& whole, JobFile& cut,
+                         const std::string& dropped_checkpoint) {
+  fs::remove_all(cut.run_dir);
+  fs::copy(whole.run_dir, cut.run_dir, fs::copy_options::recursive);
+  fs::remove_all(cut.run_dir + "/checkpoints/" + dropped_checkpoint);
+  fs::remove(cut.run_dir + "/checkpoints/latest");
+  cut.attempt = 2;
+  cut.write(cut.run_dir + "/job.json");
 }
 
 std::vector<Event> read_events(const std::string& run_dir) {

@@ -23,8 +23,19 @@ struct TrainWorld {
 // Made on first call; removed at process exit.
 const TrainWorld& world();
 
+// Training parameters of a quick job (12 steps of batch 4, evaluations at 6 and 12, LoRA r 8,
+// dropout 0.1), with `extra` on top.
+nlohmann::json fast_params(nlohmann::json extra);
+
 // A job over the world's 8-sample train set and its val set, run dir under the world root.
 JobFile make_job(const std::string& name, nlohmann::json params);
+
+// Writes job.json into a fresh run directory and runs the job in this process; its exit code.
+int run_fresh(const JobFile& job);
+// `cut`'s run directory becomes a copy of `whole`'s as a run interrupted after its checkpoint
+// before `dropped_checkpoint` (e.g. "step-000012"): that checkpoint and the latest pointer are
+// removed; `cut` is written as attempt 2, ready for run_job_file.
+void copy_as_interrupted(const JobFile& whole, JobFile& cut, const std::string& dropped_checkpoint);
 
 // Every event of a run's events.jsonl.
 std::vector<Event> read_events(const std::string& run_dir);
