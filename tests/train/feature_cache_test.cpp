@@ -22,7 +22,6 @@
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
 #include "worker/train/collate.h"
-#include "worker/train/job_runner.h"
 
 namespace sweep::train {
 namespace {
@@ -30,6 +29,7 @@ namespace fs = std::filesystem;
 using testing::make_job;
 using testing::progress_losses;
 using testing::read_events;
+using testing::run_fresh;
 using testing::world;
 
 model::LlavaForConditionalGeneration frozen_model() {
@@ -217,13 +217,6 @@ TEST(VisionFeatureCache, OnlyForLoraWithAFrozenVisionTower) {
   EXPECT_EQ(open_feature_cache(dir, p, m, preprocess_of(m)), nullptr);
 }
 
-int run(const JobFile& job) {
-  fs::remove_all(job.run_dir);
-  fs::create_directories(job.run_dir);
-  job.write(job.run_dir + "/job.json");
-  return run_job_file(job.run_dir + "/job.json");
-}
-
 std::map<std::string, double> last_eval(const std::vector<Event>& events) {
   std::map<std::string, double> out;
   for (const Event& e : events)
@@ -242,18 +235,14 @@ double max_loss_difference(const std::vector<std::pair<int, double>>& a,
 }
 
 TEST(VisionFeatureCache, JobWithTheCacheMatchesAJobWithout) {
-  const nlohmann::json params = {
-      {"batch_size", 4},   {"max_steps", 12},     {"eval_every", 6},
-      {"eval_samples", 3}, {"max_new_tokens", 3}, {"model_max_length", 256},
-      {"lora_r", 8},       {"lora_alpha", 16},    {"learning_rate", 5e-3},
-      {"warmup_steps", 2}, {"lora_dropout", 0.1}, {"seed", 3}};
+  const nlohmann::json params = testing::fast_params({});
   const std::string cache_dir = temp_dir("job") + "/feature-cache";
   JobFile plain = make_job("fc-plain", params);
   JobFile cold = make_job("fc-cold", params);
   JobFile warm = make_job("fc-warm", params);
   cold.feature_cache = warm.feature_cache = cache_dir;
-  ASSERT_EQ(run(plain), kExitOk);
-  ASSERT_EQ(run(cold), kExitOk);
+  ASSERT_EQ(run_fresh(plain), kExitOk);
+  ASSERT_EQ(run_fresh(cold), kExitOk);
   std::vector<std::string> entries;
   for (const auto& e : fs::directory_iterator(cache_dir)) {
     entries.push_back(e.path().string());
@@ -261,7 +250,7 @@ TEST(VisionFeatureCache, JobWithTheCacheMatchesAJobWithout) {
   }
   ASSERT_FALSE(entries.empty());
   const auto an_hour_ago = fs::file_time_type::clock::now() - std::chrono::minutes(59);
-  ASSERT_EQ(run(warm), kExitOk);
+  ASSERT_EQ(run_fresh(warm), kExitOk);
 
   // The warm job read every entry (a hit touches it) and computed none.
   size_t after = 0;
