@@ -19,26 +19,14 @@
 namespace sweep::model {
 namespace {
 
+using testing::lora_micro_model;
 using testing::micro_config;
 using testing::sample_batch;
 
 constexpr double kTolerance = 1e-12;
 
-// A micro model in fp64 with LoRA on every projection (B random so A gets a gradient).
 LlavaForConditionalGeneration lora_model(double dropout, torch::Device device = torch::kCPU) {
-  LlavaForConditionalGeneration m(micro_config(), /*seed=*/3);
-  LoraSettings s;
-  s.r = 4;
-  s.alpha = 8;
-  s.dropout = dropout;
-  apply_lora(m, s, /*seed=*/5);
-  m->to_precision(torch::kFloat64, device);
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(11);
-  for (auto& item : m->named_parameters())
-    if (classify(item.key()).role == TensorRole::kLoraB)
-      item.value().copy_(torch::randn_like(item.value()) * 0.05);
-  return m;
+  return lora_micro_model(torch::kFloat64, dropout, device);
 }
 
 // True when a node of `name` (a substring of Node::name()) is in the graph behind `t`.

@@ -14,26 +14,11 @@
 namespace sweep::model {
 namespace {
 
+using testing::lora_micro_model;
 using testing::micro_config;
 using testing::sample_batch;
 
-// A micro model in `dtype` with LoRA on every projection (B random so A gets a gradient) and a
-// trainable projector.
-LlavaForConditionalGeneration lora_model(torch::Dtype dtype) {
-  LlavaForConditionalGeneration m(micro_config(), /*seed=*/3);
-  LoraSettings s;
-  s.r = 4;
-  s.alpha = 8;
-  s.dropout = 0.0;
-  apply_lora(m, s, /*seed=*/5);
-  m->to_precision(dtype, torch::kCPU);
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(11);
-  for (auto& item : m->named_parameters())
-    if (classify(item.key()).role == TensorRole::kLoraB)
-      item.value().copy_(torch::randn_like(item.value()) * 0.05);
-  return m;
-}
+LlavaForConditionalGeneration lora_model(torch::Dtype dtype) { return lora_micro_model(dtype); }
 
 struct LossAndGrads {
   double loss = 0;

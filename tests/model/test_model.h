@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include "worker/model/llava.h"
+#include "worker/model/lora.h"
+#include "worker/model/tensor_roles.h"
 
 namespace sweep::model::testing {
 
@@ -29,6 +31,25 @@ inline LlavaConfig micro_config(int64_t vocab = 50) {
   c.text.head_dim = 8;
   c.validate();
   return c;
+}
+
+// The micro model with LoRA (r 4, alpha 8, `dropout`) on every projection, in `dtype` on `device`,
+// B drawn at random so A gets a gradient; the projector trains.
+inline LlavaForConditionalGeneration lora_micro_model(torch::Dtype dtype, double dropout = 0.0,
+                                                      torch::Device device = torch::kCPU) {
+  LlavaForConditionalGeneration m(micro_config(), /*seed=*/3);
+  LoraSettings s;
+  s.r = 4;
+  s.alpha = 8;
+  s.dropout = dropout;
+  apply_lora(m, s, /*seed=*/5);
+  m->to_precision(dtype, device);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  for (auto& item : m->named_parameters())
+    if (classify(item.key()).role == TensorRole::kLoraB)
+      item.value().copy_(torch::randn_like(item.value()) * 0.05);
+  return m;
 }
 
 inline std::string temp_dir(const std::string& name) {
