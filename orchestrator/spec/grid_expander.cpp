@@ -1,9 +1,11 @@
-// Expanding a sweep's grid into jobs: the cartesian product, linked values, exclude, include,
-// the LoRA scale and the hash of each job, and the flagging of duplicate points.
+// Expanding a sweep's grid into jobs: the cartesian product (or the trials of a random/sobol
+// search), linked values, exclude, include, the LoRA scale and the hash of each job, and the
+// flagging of duplicate points.
 #include <cmath>
 #include <unordered_map>
 
 #include "orchestrator/spec/job_identity.h"
+#include "orchestrator/spec/sampler.h"
 #include "orchestrator/spec/sweep_spec.h"
 
 namespace sweep {
@@ -80,6 +82,57 @@ bool next_position(const std::vector<size_t>& shape, std::vector<size_t>& pos) {
   return false;
 }
 
+// A job before hashing: its index and its resolved params.
+struct Point {
+  int index;
+  json params;
+};
+
+std::vector<Point> grid_points(const SweepSpec& spec, const json& base, size_t points) {
+  const std::vector<size_t> shape = grid_shape(spec);
+  const std::vector<int> targets = link_targets(spec);
+  std::vector<Point> all;
+  all.reserve(points + spec.include.size());
+  std::vector<size_t> pos(shape.size(), 0);
+  do {
+    json params = point_params(spec, base, targets, pos);
+    if (!excluded(spec, params)) all.push_back({static_cast<int>(all.size()), std::move(params)});
+  } while (next_position(shape, pos));
+  return all;
+}
+
+// Trials 0 .. n_trials-1 of a random/sobol search; an excluded trial leaves a gap in the
+// indices, so that trial i has index i however the exclude list changes.
+std::vector<Point> sampled_points(const SweepSpec& spec, const json& base) {
+  std::unique_ptr<Sampler> sampler = make_sampler(spec);
+  std::vector<Point> all;
+  all.reserve(spec.search.n_trials + spec.include.size());
+  for (int trial = 0; trial < spec.search.n_trials; ++trial) {
+    json params = base;
+    const json point = sampler->ask(trial);
+    for (auto it = point.begin(); it != point.end(); ++it) params[it.key()] = it.value();
+    if (!excluded(spec, params)) all.push_back({trial, std::move(params)});
+  }
+  return all;
+}
+
+std::vector<ExpandedJob> to_jobs(const SweepSpec& spec, std::vector<Point>& all) {
+  std::vector<ExpandedJob> jobs;
+  jobs.reserve(all.size());
+  std::unordered_map<std::string, size_t> first_with_hash;
+  const std::string prefix = identity_prefix(spec);
+  for (Point& point : all) {
+    ExpandedJob job;
+    job.hash = job_hash_with_prefix(prefix, point.params);  // normalised by construction
+    job.index = point.index;
+    job.lora_scale = lora_scale_of(point.params);
+    if (!first_with_hash.emplace(job.hash, jobs.size()).second) job.duplicate_of = job.hash;
+    job.params = std::move(point.params);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
 }  // namespace
 
 std::vector<size_t> grid_shape(const SweepSpec& spec) {
@@ -91,15 +144,23 @@ std::vector<size_t> grid_shape(const SweepSpec& spec) {
 std::string expansion_summary(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
   size_t duplicates = 0;
   for (const ExpandedJob& job : jobs) duplicates += job.is_duplicate() ? 1 : 0;
-  size_t points = 1;
-  std::string shape;
-  for (size_t n : grid_shape(spec)) {
-    points *= n;
-    shape += (shape.empty() ? "" : "×") + std::to_string(n);
-  }
   std::string s = std::to_string(jobs.size()) + (jobs.size() == 1 ? " job (" : " jobs (") +
                   std::to_string(duplicates) + (duplicates == 1 ? " duplicate) " : " duplicates) ");
-  s += shape.empty() ? "from no grid (train: only)" : "from a " + shape + " grid";
+  size_t points = 1;
+  if (spec.search.sampled()) {
+    const size_t n = static_cast<size_t>(spec.search.n_trials);
+    points = n;
+    s += "from " + std::to_string(n) + (n == 1 ? " trial (" : " trials (") +
+         to_string(spec.search.type) + ", seed " + std::to_string(spec.search.seed) + ") over " +
+         std::to_string(spec.grid.size()) + (spec.grid.size() == 1 ? " key" : " keys");
+  } else {
+    std::string shape;
+    for (size_t n : grid_shape(spec)) {
+      points *= n;
+      shape += (shape.empty() ? "" : "×") + std::to_string(n);
+    }
+    s += shape.empty() ? "from no grid (train: only)" : "from a " + shape + " grid";
+  }
   const size_t excluded = points + spec.include.size() - jobs.size();
   if (!spec.include.empty()) s += ", " + std::to_string(spec.include.size()) + " included";
   if (excluded > 0) s += ", " + std::to_string(excluded) + " excluded";
@@ -107,48 +168,33 @@ std::string expansion_summary(const SweepSpec& spec, const std::vector<ExpandedJ
 }
 
 Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec) {
-  const std::vector<size_t> shape = grid_shape(spec);
   size_t points = 1;
-  for (size_t n : shape) {
-    points *= n;
-    if (points > kMaxPoints)
-      return make_error(
-          ErrorKind::kUser,
-          spec.source_path + ": the grid has more than " + std::to_string(kMaxPoints) + " points",
-          "shorten the grid lists or split the sweep into several files");
+  if (!spec.search.sampled()) {
+    for (size_t n : grid_shape(spec)) {
+      points *= n;
+      if (points > kMaxPoints)
+        return make_error(
+            ErrorKind::kUser,
+            spec.source_path + ": the grid has more than " + std::to_string(kMaxPoints) + " points",
+            "shorten the grid lists or split the sweep into several files");
+    }
   }
   const json base = base_params(spec);
-  const std::vector<int> targets = link_targets(spec);
-  std::vector<json> all;
-  all.reserve(points + spec.include.size());
-  std::vector<size_t> pos(shape.size(), 0);
-  do {
-    json params = point_params(spec, base, targets, pos);
-    if (!excluded(spec, params)) all.push_back(std::move(params));
-  } while (next_position(shape, pos));
+  std::vector<Point> all =
+      spec.search.sampled() ? sampled_points(spec, base) : grid_points(spec, base, points);
+  // Include points follow the grid (or the trials: numbered from n_trials on).
+  int next_index = spec.search.sampled() ? spec.search.n_trials : static_cast<int>(all.size());
   for (const json& point : spec.include) {
     json params = base;
     for (auto it = point.begin(); it != point.end(); ++it) params[it.key()] = it.value();
-    all.push_back(std::move(params));
+    all.push_back({next_index++, std::move(params)});
   }
   if (all.empty())
-    return make_error(ErrorKind::kUser, spec.source_path + ": every grid point is excluded",
+    return make_error(ErrorKind::kUser,
+                      spec.source_path + (spec.search.sampled() ? ": every trial is excluded"
+                                                                : ": every grid point is excluded"),
                       "loosen the exclude: entries or add include: points");
-
-  std::vector<ExpandedJob> jobs;
-  jobs.reserve(all.size());
-  std::unordered_map<std::string, size_t> first_with_hash;
-  const std::string prefix = identity_prefix(spec);
-  for (json& params : all) {
-    ExpandedJob job;
-    job.hash = job_hash_with_prefix(prefix, params);  // params are normalised by construction
-    job.index = static_cast<int>(jobs.size());
-    job.lora_scale = lora_scale_of(params);
-    if (!first_with_hash.emplace(job.hash, jobs.size()).second) job.duplicate_of = job.hash;
-    job.params = std::move(params);
-    jobs.push_back(std::move(job));
-  }
-  return jobs;
+  return to_jobs(spec, all);
 }
 
 }  // namespace sweep

@@ -1,6 +1,7 @@
 #include "orchestrator/spec/param_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "orchestrator/spec/closest_key.h"
@@ -10,6 +11,10 @@ namespace sweep {
 namespace {
 
 using json = nlohmann::json;
+
+const std::vector<std::string> kDistributions = {"uniform", "loguniform", "choice"};
+// Integer keys sampled from a range are cast to long long; no integer setting is near this.
+constexpr double kMaxIntBound = 1e9;
 
 bool is_numeric(const ParamSpec& spec) {
   return spec.type == ParamType::kInt || spec.type == ParamType::kNumber;
@@ -106,9 +111,127 @@ Result<json> ParamReader::read_train(const YAML::Node& node) const {
   return train;
 }
 
-Result<GridAxis> ParamReader::read_axis(const ParamSpec& spec, const YAML::Node& node,
-                                        const std::string& path) const {
+Status ParamReader::read_values(const ParamSpec& spec, const YAML::Node& node,
+                                const std::string& path, std::vector<json>& out) const {
+  if (node.IsNull())
+    return yaml_.error_at(node, path + " has no value", "give a value or a list of values");
+  if (!lists_values(spec, node)) {
+    auto v = read_value(spec, node, path);
+    if (!v.ok()) return v.error();
+    out.push_back(std::move(*v));
+    return ok_status();
+  }
+  if (node.size() == 0)
+    return yaml_.error_at(node, path + " is an empty list",
+                          "give at least one value, or remove the key from grid:");
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto v = read_value(spec, node[i], path + "[" + std::to_string(i) + "]");
+    if (!v.ok()) return v.error();
+    out.push_back(std::move(*v));
+  }
+  return ok_status();
+}
+
+Status ParamReader::read_range(const ParamSpec& spec, const YAML::Node& node,
+                               const std::string& path, GridAxis& axis) const {
+  const bool log = axis.draw == Draw::kLogUniform;
+  const std::string hint = log ? "e.g. loguniform: [1.0e-4, 1.0e-2]: [low, high]"
+                               : "e.g. uniform: [0.0, 0.1]: [low, high]";
+  if (!node.IsSequence() || node.size() != 2)
+    return yaml_.error_at(
+        node, path + " = " + YamlReader::describe(node) + ": must be [low, high], two numbers",
+        hint);
+  double bound[2];
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "] = " + YamlReader::describe(node[i]);
+    json v = YamlReader::to_json(node[i]);
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      return yaml_.error_at(node[i], at + ": must be a number", hint);
+    bound[i] = v.get<double>();
+    if (log && bound[i] <= 0)
+      return yaml_.error_at(node[i], at + ": a loguniform bound must be > 0",
+                            "loguniform draws log(value) evenly; use uniform for a range that "
+                            "reaches 0 or below");
+  }
+  if (bound[0] > bound[1])
+    return yaml_.error_at(
+        node, path + " = " + YamlReader::describe(node) + ": low is above high",
+        "write the range as [low, high]: [" + node[1].Scalar() + ", " + node[0].Scalar() + "]");
+  // Every value the range can give must be allowed for the key: the set of allowed values is an
+  // interval, so checking the two ends is enough. An integer key takes the integers in the range.
+  if (spec.type == ParamType::kInt) {
+    if (std::fabs(bound[0]) > kMaxIntBound || std::fabs(bound[1]) > kMaxIntBound)
+      return yaml_.error_at(node,
+                            path + " = " + YamlReader::describe(node) +
+                                ": an integer key's range must lie within ±1e9",
+                            value_hint(spec, nullptr));
+    bound[0] = std::ceil(bound[0]);
+    bound[1] = std::floor(bound[1]);
+    if (bound[0] > bound[1])
+      return yaml_.error_at(node,
+                            path + " = " + YamlReader::describe(node) + ": holds no integer, and " +
+                                spec.name + " is an integer",
+                            "widen the range to include a whole number");
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    const json value =
+        spec.type == ParamType::kInt ? json(static_cast<long long>(bound[i])) : json(bound[i]);
+    std::string err = check_param_value(spec, value);
+    if (!err.empty())
+      return yaml_.error_at(
+          node[i],
+          path + "[" + std::to_string(i) + "] = " + YamlReader::describe(node[i]) + ": " + err,
+          value_hint(spec, value));
+  }
+  axis.low = YamlReader::to_json(node[0]).get<double>();
+  axis.high = YamlReader::to_json(node[1]).get<double>();
+  return ok_status();
+}
+
+Result<GridAxis> ParamReader::read_distribution(const ParamSpec& spec, const YAML::Node& node,
+                                                const std::string& path) const {
   GridAxis axis{spec.name, {}, ""};
+  if (node.size() != 1)
+    return yaml_.error_at(node, path + " must give one distribution: uniform, loguniform or choice",
+                          is_numeric(spec)
+                              ? "e.g. " + spec.name + ": {loguniform: [1.0e-4, 1.0e-2]}"
+                              : "e.g. " + spec.name + ": {choice: [a, b]}");
+  const YAML::Node name_node = node.begin()->first;
+  const YAML::Node value = node.begin()->second;
+  const std::string name = name_node.Scalar();
+  const std::string sub = path + "." + name;
+  if (name == "choice") {
+    SWEEP_RETURN_IF_ERROR(read_values(spec, value, sub, axis.values));
+    return axis;
+  }
+  if (name == "uniform" || name == "loguniform") {
+    if (!is_numeric(spec))
+      return yaml_.error_at(name_node, sub + ": " + spec.name + " is not a number",
+                            "give its values as {choice: [...]} or a list");
+    axis.draw = name == "uniform" ? Draw::kUniform : Draw::kLogUniform;
+    SWEEP_RETURN_IF_ERROR(read_range(spec, value, sub, axis));
+    return axis;
+  }
+  std::string near = closest_key(name, kDistributions);
+  return yaml_.error_at(name_node, "unknown distribution '" + name + "' in " + path,
+                        near.empty() ? "distributions: uniform, loguniform, choice; or a link "
+                                       "{times: KEY, values: [...]}"
+                                     : "did you mean " + near + "?");
+}
+
+Result<GridAxis> ParamReader::read_axis(const ParamSpec& spec, const YAML::Node& node,
+                                        const std::string& path, bool sampled) const {
+  GridAxis axis{spec.name, {}, ""};
+  // A mapping that is not a link is a distribution (a map-valued key's value is a mapping).
+  if (node.IsMap() && spec.type != ParamType::kPatternMap && !node["times"] && !node["values"]) {
+    if (sampled) return read_distribution(spec, node, path);
+    const std::string name = node.size() > 0 ? node.begin()->first.Scalar() : "";
+    if (std::find(kDistributions.begin(), kDistributions.end(), name) != kDistributions.end())
+      return yaml_.error_at(
+          node, path + ": " + name + " is a distribution, which needs search type random or sobol",
+          "a grid takes every listed value: write a list such as [a, b], or "
+          "add search: {type: sobol, n_trials: 16} to sample");
+  }
   if (node.IsMap() && is_numeric(spec)) {  // linked: {times: KEY, values: [k1, k2, ...]}
     SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, path, {"times", "values"}));
     const YAML::Node times = node["times"];
@@ -138,22 +261,7 @@ Result<GridAxis> ParamReader::read_axis(const ParamSpec& spec, const YAML::Node&
     }
     return axis;
   }
-  if (node.IsNull())
-    return yaml_.error_at(node, path + " has no value", "give a value or a list of values");
-  if (!lists_values(spec, node)) {
-    auto v = read_value(spec, node, path);
-    if (!v.ok()) return v.error();
-    axis.values.push_back(std::move(*v));
-    return axis;
-  }
-  if (node.size() == 0)
-    return yaml_.error_at(node, path + " is an empty list",
-                          "give at least one value, or remove the key from grid:");
-  for (size_t i = 0; i < node.size(); ++i) {
-    auto v = read_value(spec, node[i], path + "[" + std::to_string(i) + "]");
-    if (!v.ok()) return v.error();
-    axis.values.push_back(std::move(*v));
-  }
+  SWEEP_RETURN_IF_ERROR(read_values(spec, node, path, axis.values));
   return axis;
 }
 
@@ -183,11 +291,28 @@ Status ParamReader::resolve_link(GridAxis& axis, const YAML::Node& node,
   if (!is_numeric(*find_param_spec(base->key)))
     return yaml_.error_at(times, path + ": times: " + axis.times + " is not a number",
                           "link to a numeric grid key such as lora_r");
-  // Validate every product now, so expansion cannot fail on a bad linked value.
+  // Validate every product now, so expansion cannot fail on a bad linked value. A sampled range
+  // is checked at its ends (a product of a range is a range).
   const ParamSpec& spec = *find_param_spec(axis.key);
   const YAML::Node values = node["values"];
+  std::vector<json> base_values = base->values;
+  if (base->continuous()) {
+    const bool integer = find_param_spec(base->key)->type == ParamType::kInt;
+    base_values = {integer ? std::ceil(base->low) : base->low,
+                   integer ? std::floor(base->high) : base->high};
+  }
   for (size_t i = 0; i < axis.values.size(); ++i) {
-    for (const json& b : base->values) {
+    const double k = axis.values[i].get<double>();
+    if (base->continuous() && spec.type == ParamType::kInt && k != std::floor(k)) {
+      const YAML::Node at = values.IsSequence() ? values[i] : values;
+      return yaml_.error_at(at,
+                            path + " = " + YamlReader::describe(at) + " × " + axis.times +
+                                ": a fractional multiplier of a sampled range gives fractions, "
+                                "and " +
+                                axis.key + " is an integer",
+                            "use whole multipliers, or give " + axis.times + " as a choice");
+    }
+    for (const json& b : base_values) {
       double product = axis.values[i].get<double>() * b.get<double>();
       std::string err = check_param_value(spec, normalise_param_value(spec, product));
       if (err.empty()) continue;
@@ -201,8 +326,8 @@ Status ParamReader::resolve_link(GridAxis& axis, const YAML::Node& node,
   return ok_status();
 }
 
-Result<std::vector<GridAxis>> ParamReader::read_grid(const YAML::Node& node,
-                                                     const json& train) const {
+Result<std::vector<GridAxis>> ParamReader::read_grid(const YAML::Node& node, const json& train,
+                                                     bool sampled) const {
   SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, "grid", train_param_names(), true));
   std::vector<GridAxis> grid;
   if (node.IsNull()) return grid;
@@ -211,7 +336,7 @@ Result<std::vector<GridAxis>> ParamReader::read_grid(const YAML::Node& node,
     if (train.contains(key))
       return yaml_.error_at(it->first, "grid." + key + " is also fixed in train:",
                             "a key is either fixed (train:) or swept (grid:); remove one");
-    auto axis = read_axis(*find_param_spec(key), it->second, "grid." + key);
+    auto axis = read_axis(*find_param_spec(key), it->second, "grid." + key, sampled);
     if (!axis.ok()) return axis.error();
     grid.push_back(std::move(*axis));
   }

@@ -7,9 +7,18 @@ nlohmann::json spec_to_json(const SweepSpec& spec) {
   using json = nlohmann::json;
   json grid = json::array();  // an array keeps the file's axis order (the expansion order)
   for (const GridAxis& axis : spec.grid) {
-    json a = {{"key", axis.key}, {"values", axis.values}};
+    json a = {{"key", axis.key}};
+    if (axis.continuous())
+      a[axis.draw == Draw::kLogUniform ? "loguniform" : "uniform"] = {axis.low, axis.high};
+    else
+      a["values"] = axis.values;
     if (axis.linked()) a["times"] = axis.times;
     grid.push_back(std::move(a));
+  }
+  json search = {{"type", to_string(spec.search.type)}};
+  if (spec.search.sampled()) {
+    search["n_trials"] = spec.search.n_trials;
+    search["seed"] = spec.search.seed;
   }
   json resources = {{"threads_per_job", spec.resources.threads_per_job}};
   if (spec.resources.uses_gpus()) {
@@ -27,6 +36,7 @@ nlohmann::json spec_to_json(const SweepSpec& spec) {
         {"val", spec.data.val},
         {"image_folder", spec.data.image_folder}}},
       {"train", spec.train},
+      {"search", search},
       {"grid", grid},
       {"include", spec.include},
       {"exclude", spec.exclude},

@@ -10,6 +10,7 @@
 
 #include "orchestrator/spec/closest_key.h"
 #include "orchestrator/spec/param_reader.h"
+#include "orchestrator/spec/sobol.h"
 #include "orchestrator/spec/yaml_reader.h"
 
 namespace sweep {
@@ -18,15 +19,19 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const std::vector<std::string> kTopKeys = {"name",      "base_model",   "data",    "train",
-                                           "grid",      "include",      "exclude", "objective",
-                                           "resources", "max_job_time", "retries", "worker"};
+const std::vector<std::string> kTopKeys = {
+    "name",      "base_model", "data",         "train",   "grid",   "include", "exclude",
+    "objective", "resources",  "max_job_time", "retries", "worker", "search"};
 const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
                                          to_string(Objective::Mode::kMax)};
 const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus", "jobs_per_gpu"};
 constexpr const char* kBuiltinPrefix = "builtin:";
+const std::vector<std::string> kSearchKeys = {"type", "n_trials", "seed"};
+const std::vector<std::string> kSearchTypes = {"grid", "random", "sobol"};
+// More trials than this is a typo, as is a grid of more points (grid_expander.cpp).
+constexpr int kMaxTrials = 1000000;
 
 std::string join_list(const std::vector<std::string>& items) {
   std::string s;
@@ -45,6 +50,7 @@ class SpecParser {
     SWEEP_RETURN_IF_ERROR(read_name());
     SWEEP_RETURN_IF_ERROR(read_base_model());
     SWEEP_RETURN_IF_ERROR(read_data());
+    SWEEP_RETURN_IF_ERROR(read_search());
     SWEEP_RETURN_IF_ERROR(read_params());
     SWEEP_RETURN_IF_ERROR(read_objective());
     SWEEP_RETURN_IF_ERROR(read_resources());
@@ -139,15 +145,78 @@ class SpecParser {
     auto train = params_.read_train(section("train"));
     if (!train.ok()) return train.error();
     spec_.train = std::move(*train);
-    auto grid = params_.read_grid(section("grid"), spec_.train);
+    auto grid = params_.read_grid(section("grid"), spec_.train, spec_.search.sampled());
     if (!grid.ok()) return grid.error();
     spec_.grid = std::move(*grid);
+    SWEEP_RETURN_IF_ERROR(check_search_space());
     auto include = params_.read_include(section("include"), spec_.grid);
     if (!include.ok()) return include.error();
     spec_.include = std::move(*include);
     auto exclude = params_.read_exclude(section("exclude"), spec_.grid);
     if (!exclude.ok()) return exclude.error();
     spec_.exclude = std::move(*exclude);
+    return ok_status();
+  }
+
+  // `search: {type, n_trials, seed}`. Read before grid:, whose value forms depend on the type.
+  Status read_search() {
+    const YAML::Node node = root_["search"];
+    if (!node || node.IsNull()) return ok_status();
+    SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(node, "search", kSearchKeys));
+    const std::string example = "search: {type: sobol, n_trials: 16, seed: 0}";
+    if (!node["type"] || node["type"].IsNull()) return missing(node, "search.type", example);
+    std::string type;
+    SWEEP_RETURN_IF_ERROR(read_choice(node["type"], "search.type", kSearchTypes, type));
+    SearchSpec& search = spec_.search;
+    search.type = type == "random"  ? SearchSpec::Type::kRandom
+                  : type == "sobol" ? SearchSpec::Type::kSobol
+                                    : SearchSpec::Type::kGrid;
+    if (!search.sampled()) {
+      for (const char* key : {"n_trials", "seed"}) {
+        if (node[key])
+          return yaml_.error_at(node[key].IsNull() ? node : node[key],
+                                std::string("search.") + key +
+                                    " is for type random or sobol; a grid takes every point",
+                                "remove it, or set type: sobol (or random) to sample the grid");
+      }
+      return ok_status();
+    }
+    if (!node["n_trials"] || node["n_trials"].IsNull())
+      return missing(node, "search.n_trials", example);
+    auto n = read_int(node["n_trials"], "search.n_trials", 1);
+    if (!n.ok()) return n.error();
+    if (*n > kMaxTrials)
+      return yaml_.error_at(node["n_trials"],
+                            "search.n_trials = " + std::to_string(*n) + ": more than " +
+                                std::to_string(kMaxTrials) + " trials",
+                            "split the sweep into several files");
+    search.n_trials = *n;
+    if (const YAML::Node seed = node["seed"]) {
+      json v = YamlReader::to_json(seed);
+      if (!v.is_number_integer() || v.get<long long>() < 0)
+        return yaml_.error_at(
+            seed, "search.seed = " + YamlReader::describe(seed) + ": must be an integer >= 0",
+            "e.g. seed: 1; the same seed draws the same trials");
+      search.seed = v.get<long long>();
+    }
+    return ok_status();
+  }
+
+  // A random/sobol search needs something to sample, and a sobol one a dimension per key.
+  Status check_search_space() {
+    if (!spec_.search.sampled()) return ok_status();
+    const std::string type = to_string(spec_.search.type);
+    if (spec_.grid.empty())
+      return yaml_.error_at(root_["search"]["type"],
+                            "search type " + type + " needs keys to sample in grid:",
+                            "e.g. grid:\n  learning_rate: {loguniform: [1.0e-4, 1.0e-2]}");
+    if (spec_.search.type == SearchSpec::Type::kSobol &&
+        spec_.grid.size() > static_cast<size_t>(kSobolMaxDimensions))
+      return yaml_.error_at(root_["grid"],
+                            "search type sobol takes at most " +
+                                std::to_string(kSobolMaxDimensions) + " grid keys, this grid has " +
+                                std::to_string(spec_.grid.size()),
+                            "fix some keys in train:, or use type: random");
     return ok_status();
   }
 
@@ -300,6 +369,18 @@ class SpecParser {
 };
 
 }  // namespace
+
+std::string to_string(SearchSpec::Type type) {
+  switch (type) {
+    case SearchSpec::Type::kRandom:
+      return "random";
+    case SearchSpec::Type::kSobol:
+      return "sobol";
+    case SearchSpec::Type::kGrid:
+      break;
+  }
+  return "grid";
+}
 
 int ResourceSpec::total_slots() const {
   return uses_gpus() ? static_cast<int>(gpus.size()) * jobs_per_gpu : slots;

@@ -32,14 +32,36 @@ struct DataSpec {
   std::string train, val, image_folder;
 };
 
-// One grid axis. Plain axis: `values` are the key's values. Linked axis
-// (`lora_alpha: {times: lora_r, values: [1, 2]}`): value = multiplier * value of `times`,
-// so `values` holds the multipliers.
+// How the `grid:` block becomes jobs (`search:`, docs/sweep-file.md). kGrid: the cartesian
+// product of the values. kRandom / kSobol: n_trials points drawn from the axes' distributions,
+// trial i a pure function of (seed, i, the axes), so a longer run only adds trials.
+struct SearchSpec {
+  enum class Type { kGrid, kRandom, kSobol };
+  Type type = Type::kGrid;
+  int n_trials = 0;    // >= 1 under kRandom / kSobol; 0 under kGrid
+  long long seed = 0;  // >= 0
+  bool sampled() const { return type != Type::kGrid; }
+};
+// "grid", "random", "sobol".
+std::string to_string(SearchSpec::Type type);
+
+// How a sampled search draws an axis's value. kChoice: one of `values` (the only form under
+// search type grid, where every value is taken). kUniform / kLogUniform: a number in
+// [low, high], uniform in the value or in its logarithm.
+enum class Draw { kChoice, kUniform, kLogUniform };
+
+// One grid axis (under random/sobol: one dimension of the search space). Plain axis: `values`
+// are the key's values. Linked axis (`lora_alpha: {times: lora_r, values: [1, 2]}`):
+// value = multiplier * value of `times`, so `values` holds the multipliers (always kChoice).
+// A kUniform / kLogUniform axis has no values, only its closed range [low, high].
 struct GridAxis {
   std::string key;
   std::vector<nlohmann::json> values;  // normalised (int keys hold ints)
   std::string times;                   // empty for a plain axis
+  Draw draw = Draw::kChoice;
+  double low = 0, high = 0;  // kUniform / kLogUniform only; low <= high (> 0 for kLogUniform)
   bool linked() const { return !times.empty(); }
+  bool continuous() const { return draw != Draw::kChoice; }
 };
 
 struct SweepSpec {
@@ -48,6 +70,7 @@ struct SweepSpec {
   std::string base_model;   // "builtin:tiny-llava" or an absolute path
   DataSpec data;
   nlohmann::json train = nlohmann::json::object();  // fixed train keys, validated, normalised
+  SearchSpec search;                                // `search:`; grid when absent
   std::vector<GridAxis> grid;                       // in file order
   std::vector<nlohmann::json> include;  // extra points: objects of train keys (validated)
   std::vector<nlohmann::json> exclude;  // partial points: a job matching every key is dropped
@@ -61,8 +84,10 @@ struct SweepSpec {
 };
 
 struct ExpandedJob {
-  std::string hash;          // job_hash(spec, params)
-  int index = 0;             // 0-based position in expansion order (grid order, then include)
+  std::string hash;  // job_hash(spec, params)
+  // Grid search: 0-based position in expansion order (grid order, then include). Random/sobol:
+  // the trial number (excluded trials leave gaps), include points numbered from n_trials on.
+  int index = 0;
   nlohmann::json params;     // every TrainParams key resolved, defaults filled, normalised
   double lora_scale = 0;     // alpha/r, or alpha/sqrt(r) with use_rslora
   std::string duplicate_of;  // hash of an earlier job with the same effective configuration
@@ -76,20 +101,24 @@ Result<SweepSpec> load_sweep_spec(const std::string& path);
 // directory (or the current directory when it has none).
 Result<SweepSpec> parse_sweep_spec(const std::string& yaml_text, const std::string& source_name);
 
-// The cartesian product of the grid (first axis varies slowest; linked axes follow their base
-// axis), minus grid points matched by an `exclude:` entry, then the `include:` points (never
-// excluded). A point whose resolved params equal an earlier point's (same hash: e.g. an include
-// point that is also a grid point, or 1e-4 and 0.0001 in one list) stays in the list, flagged:
-// its duplicate_of is the earlier job's hash (which is also its own). Such entries are reports
-// only: record and run each hash once (skip jobs with a non-empty duplicate_of). `index` is the
-// position in the returned list. Errors (kUser, naming the spec file): a linked value that is not
-// allowed for its key (e.g. a fractional batch_size), or no job left after exclusion.
+// The jobs of a sweep file, by its search type. Grid: the cartesian product of the grid (first
+// axis varies slowest; linked axes follow their base axis). Random / sobol: trials 0 ..
+// n_trials-1 drawn by make_sampler(spec) (sampler.h). Then, either way, points matched by an
+// `exclude:` entry are dropped and the `include:` points (never excluded) appended. A point whose
+// resolved params equal an earlier point's (same hash: e.g. an include point that is also a grid
+// point, 1e-4 and 0.0001 in one list, or two trials of a choice-only space) stays in the list,
+// flagged: its duplicate_of is the earlier job's hash (which is also its own). Such entries are
+// reports only: record and run each hash once (skip jobs with a non-empty duplicate_of). Errors
+// (kUser, naming the spec file): a linked value that is not allowed for its key (e.g. a
+// fractional batch_size), more than a million grid points, or no job left after exclusion.
 Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec);
 
-// The size of each grid axis, in file order (what `sweep plan` prints as "3×2×2×1").
+// The size of each grid axis, in file order (what `sweep plan` prints as "3×2×2×1"). A
+// uniform/loguniform axis (random/sobol only) has no values and counts 0.
 std::vector<size_t> grid_shape(const SweepSpec& spec);
 
-// One line on what expand_grid made: "12 jobs (0 duplicates) from a 3×2×2×1 grid", plus
+// One line on what expand_grid made: "12 jobs (0 duplicates) from a 3×2×2×1 grid", or for
+// random/sobol "12 jobs (0 duplicates) from 12 trials (sobol, seed 1) over 3 keys", plus
 // ", 2 included, 3 excluded" when include/exclude changed the count.
 std::string expansion_summary(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs);
 
@@ -108,8 +137,8 @@ nlohmann::json normalise_params(const nlohmann::json& params);
 // max_job_time, worker command.
 std::string job_hash(const SweepSpec& spec, const nlohmann::json& params);
 
-// The whole spec as JSON (the grid axes, include/exclude and resolved paths included), stored in
-// the sweeps table and shown by `sweep plan --format json`.
+// The whole spec as JSON (the search block, the grid axes, include/exclude and resolved paths
+// included), stored in the sweeps table and shown by `sweep plan --format json`.
 nlohmann::json spec_to_json(const SweepSpec& spec);
 
 }  // namespace sweep
