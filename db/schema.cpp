@@ -143,12 +143,93 @@ UPDATE jobs SET extra_attempts = json_extract(info, '$.retry_base'),
 WHERE json_valid(info) AND json_type(info, '$.retry_base') = 'integer';
 )sql";
 
+// Version 3. Early stopping and the tokens axis: metrics and eval rows carry the training samples
+// and tokens seen when they were measured (so curves of jobs with different batch sizes compare
+// on one axis), jobs may end `pruned`, every early-stopping decision is a row of `decisions`, and
+// the leaderboard shows pruned jobs with the rung they reached.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE metrics ADD COLUMN samples_seen INTEGER;
+ALTER TABLE metrics ADD COLUMN tokens_seen INTEGER;
+ALTER TABLE eval_metrics ADD COLUMN samples_seen INTEGER;
+ALTER TABLE eval_metrics ADD COLUMN tokens_seen INTEGER;
+-- Rows written before version 3: the progress metrics samples_seen/tokens_seen of the same step.
+UPDATE metrics SET
+  samples_seen = (SELECT CAST(m.value AS INTEGER) FROM metrics m
+                  WHERE m.job_id = metrics.job_id AND m.step = metrics.step
+                    AND m.name = 'samples_seen'),
+  tokens_seen = (SELECT CAST(m.value AS INTEGER) FROM metrics m
+                 WHERE m.job_id = metrics.job_id AND m.step = metrics.step
+                   AND m.name = 'tokens_seen');
+UPDATE eval_metrics SET
+  samples_seen = (SELECT CAST(m.value AS INTEGER) FROM metrics m
+                  WHERE m.job_id = eval_metrics.job_id AND m.step = eval_metrics.step
+                    AND m.name = 'samples_seen'),
+  tokens_seen = (SELECT CAST(m.value AS INTEGER) FROM metrics m
+                 WHERE m.job_id = eval_metrics.job_id AND m.step = eval_metrics.step
+                   AND m.name = 'tokens_seen');
+
+CREATE TABLE decisions (
+  id          INTEGER PRIMARY KEY,
+  job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  rung        INTEGER NOT NULL,
+  rung_tokens INTEGER NOT NULL,
+  step        INTEGER NOT NULL,
+  tokens_seen INTEGER NOT NULL,
+  metric      TEXT NOT NULL,
+  value       REAL NOT NULL,
+  compared_to REAL,
+  rank        INTEGER NOT NULL,
+  peers       INTEGER NOT NULL,
+  action      TEXT NOT NULL,
+  rule        TEXT NOT NULL,
+  decided_at  REAL NOT NULL,
+  UNIQUE (job_id, rung)
+);
+
+DROP VIEW leaderboard;
+CREATE VIEW leaderboard AS
+WITH best AS (
+  SELECT j.sweep_id, j.id AS job_id, s.objective_metric AS metric, s.objective_mode AS mode,
+         CASE s.objective_mode WHEN 'max' THEN MAX(e.value) ELSE MIN(e.value) END AS objective
+  FROM jobs j
+  JOIN sweeps s ON s.id = j.sweep_id
+  JOIN eval_metrics e ON e.job_id = j.id AND e.name = s.objective_metric
+  WHERE j.state IN ('succeeded', 'pruned', 'running')
+  GROUP BY j.id
+),
+at_step AS (
+  SELECT b.*,
+         (SELECT MIN(e.step) FROM eval_metrics e
+          WHERE e.job_id = b.job_id AND e.name = b.metric AND e.value = b.objective) AS best_step
+  FROM best b
+)
+SELECT a.sweep_id,
+       s.name AS sweep,
+       RANK() OVER (PARTITION BY a.sweep_id
+                    ORDER BY CASE a.mode WHEN 'max' THEN -a.objective ELSE a.objective END) AS rank,
+       a.job_id, j.hash, j.state,
+       json_extract(j.params, '$.lora_r') AS lora_r,
+       json_extract(j.params, '$.lora_alpha') AS lora_alpha,
+       json_extract(j.params, '$.learning_rate') AS learning_rate,
+       json_extract(j.params, '$.batch_size') AS batch_size,
+       a.metric, a.mode, a.objective, a.best_step,
+       (SELECT c.path FROM checkpoints c
+        WHERE c.job_id = a.job_id AND c.step = a.best_step AND c.kept = 1
+        ORDER BY c.id DESC LIMIT 1) AS checkpoint_path,
+       j.run_dir, j.params,
+       (SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = a.job_id) AS rung
+FROM at_step a
+JOIN jobs j ON j.id = a.job_id
+JOIN sweeps s ON s.id = a.sweep_id;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, kSchemaV1},
       {2, kSchemaV2},
+      {3, kSchemaV3},
   };
   return kMigrations;
 }

@@ -84,6 +84,14 @@ Status Stmt::bind(int index, const std::optional<int>& value) {
   return value ? bind(index, static_cast<int64_t>(*value)) : bind_null(index);
 }
 
+Status Stmt::bind(int index, const std::optional<int64_t>& value) {
+  return value ? bind(index, *value) : bind_null(index);
+}
+
+Status Stmt::bind(int index, const std::optional<double>& value) {
+  return value ? bind(index, *value) : bind_null(index);
+}
+
 Result<bool> Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -130,6 +138,10 @@ std::optional<double> Stmt::opt_real(int col) const {
 std::optional<int> Stmt::opt_int(int col) const {
   if (is_null(col)) return std::nullopt;
   return static_cast<int>(int64(col));
+}
+std::optional<int64_t> Stmt::opt_int64(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return int64(col);
 }
 bool Stmt::readonly() const { return sqlite3_stmt_readonly(stmt_) != 0; }
 

@@ -64,6 +64,8 @@ class Stmt {
   Status bind(int index, const char* value) { return bind(index, std::string(value)); }
   Status bind_null(int index);
   Status bind(int index, const std::optional<int>& value);
+  Status bind(int index, const std::optional<int64_t>& value);
+  Status bind(int index, const std::optional<double>& value);
 
   // Binds each argument in turn from index 1.
   template <typename... Args>
@@ -89,6 +91,7 @@ class Stmt {
   std::string text(int col) const;  // "" for NULL
   std::optional<double> opt_real(int col) const;
   std::optional<int> opt_int(int col) const;
+  std::optional<int64_t> opt_int64(int col) const;
 
   bool readonly() const;  // sqlite3_stmt_readonly
   sqlite3_stmt* handle() const { return stmt_; }

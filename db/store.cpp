@@ -34,7 +34,7 @@ constexpr StateName kStateNames[] = {
     {JobState::kPending, "pending"},     {JobState::kRunning, "running"},
     {JobState::kSucceeded, "succeeded"}, {JobState::kFailed, "failed"},
     {JobState::kDiverged, "diverged"},   {JobState::kCancelled, "cancelled"},
-    {JobState::kLost, "lost"},
+    {JobState::kLost, "lost"},           {JobState::kPruned, "pruned"},
 };
 
 // mkdir -p of the directory holding `path`.
@@ -148,7 +148,8 @@ std::optional<JobState> parse_job_state(const std::string& text) {
 
 bool is_final(JobState state) {
   return state == JobState::kSucceeded || state == JobState::kFailed ||
-         state == JobState::kDiverged || state == JobState::kCancelled;
+         state == JobState::kDiverged || state == JobState::kCancelled ||
+         state == JobState::kPruned;
 }
 
 const std::vector<JobState>& all_job_states() {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,12 +25,22 @@ namespace sweep {
 
 class Db;
 
-enum class JobState { kPending, kRunning, kSucceeded, kFailed, kDiverged, kCancelled, kLost };
+// kPruned: stopped by early stopping at a rung (final; its checkpoints and evals are kept).
+enum class JobState {
+  kPending,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kDiverged,
+  kCancelled,
+  kLost,
+  kPruned
+};
 
-// "pending", "running", "succeeded", "failed", "diverged", "cancelled", "lost".
+// "pending", "running", "succeeded", "failed", "diverged", "cancelled", "lost", "pruned".
 const char* to_string(JobState state);
 std::optional<JobState> parse_job_state(const std::string& text);
-// succeeded, failed, diverged, cancelled. (Whether a failed job has attempts left is the
+// succeeded, failed, diverged, cancelled, pruned. (Whether a failed job has attempts left is the
 // caller's decision; `lost` is not final: it is re-queued while attempts remain.)
 bool is_final(JobState state);
 // All states in lifecycle order (for tables and help texts).
@@ -89,6 +100,31 @@ struct UpsertStats {
   int existing = 0;
 };
 
+// How much training a row was measured after (metrics and eval_metrics rows); unset for workers
+// that do not count it.
+struct TrainingSeen {
+  std::optional<int64_t> samples;
+  std::optional<int64_t> tokens;
+};
+
+// Early stopping's verdict on one job at one rung (docs/database.md, `decisions`): recorded once,
+// never changed, so that a restarted orchestrator keeps every earlier decision.
+struct RungDecision {
+  int64_t job_id = 0;
+  int rung = 0;             // 0-based
+  int64_t rung_tokens = 0;  // training tokens that define the rung
+  int64_t step = 0;         // the job's step at the evaluation used
+  int64_t tokens_seen = 0;  // the job's training tokens at that evaluation
+  std::string metric;       // e.g. val_loss
+  double value = 0;         // the metric at that evaluation
+  double compared_to = 0;   // the cutoff (ASHA) or the peers' median (median rule); NaN: none
+  int rank = 0;             // 1 = best among the values recorded at this rung, itself included
+  int peers = 0;            // values recorded at this rung, itself included
+  std::string action;       // "continue" | "stop"
+  std::string rule;         // "asha" | "median"
+  double decided_at = 0;
+};
+
 struct EvalRow {
   int64_t job_id = 0;
   int64_t step = 0;
@@ -120,6 +156,8 @@ struct LeaderRow {
   int64_t best_step = 0;
   std::string checkpoint_path;  // kept checkpoint at best_step; empty if none saved or kept = 0
   std::map<std::string, double> metrics;  // every eval metric at best_step
+  // Early stopping: the highest rung the job was judged at (0-based); nullopt without decisions.
+  std::optional<int> rung;
 };
 
 // A checkpoint still kept (kept = 1), with the job's evaluation of a metric at its step.
@@ -195,10 +233,10 @@ class Store {
   // rows move together. All are idempotent: re-ingesting the same events changes nothing.
   // INSERT OR REPLACE on (job_id, name, step).
   Status add_metrics(int64_t job_id, int attempt, int64_t step,
-                     const std::map<std::string, double>& values);
+                     const std::map<std::string, double>& values, const TrainingSeen& seen = {});
   // INSERT OR REPLACE on (job_id, step, name): one eval_metrics row per metric.
   Status add_eval(int64_t job_id, int attempt, int64_t step,
-                  const std::map<std::string, double>& metrics);
+                  const std::map<std::string, double>& metrics, const TrainingSeen& seen = {});
   // INSERT OR REPLACE on (job_id, path); kept = 1.
   Status add_checkpoint(int64_t job_id, int64_t step, const std::string& path,
                         const std::string& metrics_json);
@@ -211,9 +249,25 @@ class Store {
   // finished event's summary. kUser when json_value is not valid JSON.
   Status set_job_info(int64_t job_id, const std::string& key, const std::string& json_value);
 
+  // Early stopping. add_decision keeps the first decision of a (job, rung): a second one is
+  // ignored (returns false). decisions: every decision of the sweep in the order they were made.
+  Result<bool> add_decision(const RungDecision& decision);
+  Result<std::vector<RungDecision>> decisions(int64_t sweep_id);
+  // The evaluations of a job that carry tokens seen: (step, tokens_seen, value of `metric`), by
+  // step (what early stopping decides from after a restart).
+  Result<std::vector<std::tuple<int64_t, int64_t, double>>> evals_with_tokens(
+      int64_t job_id, const std::string& metric);
+  // Training done by the sweep's jobs so far: the sum over jobs of their latest step and tokens
+  // seen (from progress metrics; budget caps and `sweep status`).
+  struct ComputeUsed {
+    int64_t steps = 0;
+    int64_t tokens = 0;
+  };
+  Result<ComputeUsed> compute_used(int64_t sweep_id);
+
   // Results. Best eval per job by `metric` (min, or max when `maximize`), best first, ties by job
-  // id; only jobs that have an eval of that metric and are succeeded or running (failed, diverged,
-  // cancelled, lost and pending are left out).
+  // id; only jobs that have an eval of that metric and are succeeded, pruned (stopped early, with
+  // the rung they reached) or running (failed, diverged, cancelled, lost and pending are left out).
   Result<std::vector<LeaderRow>> leaderboard(int64_t sweep_id, const std::string& metric,
                                              bool maximize);
   // Kept checkpoints of the sweep's succeeded jobs that have an eval of `metric` at their step,

@@ -60,14 +60,17 @@ namespace {
 // Writes one row per (name, value) into `table` (metrics or eval_metrics), replacing rows with
 // the same key.
 Status put_values(Db& db, const char* table, int64_t job_id, int attempt, int64_t step,
-                  const std::map<std::string, double>& values, const std::string& what) {
+                  const std::map<std::string, double>& values, const TrainingSeen& seen,
+                  const std::string& what) {
   auto stmt = db.prepare(std::string("INSERT OR REPLACE INTO ") + table +
-                             " (job_id, name, step, attempt, value) VALUES (?, ?, ?, ?, ?)",
+                             " (job_id, name, step, attempt, value, samples_seen, tokens_seen) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
                          what);
   if (!stmt.ok()) return stmt.error();
   for (const auto& [name, value] : values) {
     SWEEP_RETURN_IF_ERROR(stmt->reset());
-    SWEEP_RETURN_IF_ERROR(stmt->bind_all(job_id, name, step, attempt, value));
+    SWEEP_RETURN_IF_ERROR(
+        stmt->bind_all(job_id, name, step, attempt, value, seen.samples, seen.tokens));
     SWEEP_RETURN_IF_ERROR(stmt->run());
   }
   return ok_status();
@@ -76,19 +79,19 @@ Status put_values(Db& db, const char* table, int64_t job_id, int attempt, int64_
 }  // namespace
 
 Status Store::add_metrics(int64_t job_id, int attempt, int64_t step,
-                          const std::map<std::string, double>& values) {
+                          const std::map<std::string, double>& values, const TrainingSeen& seen) {
   return transaction([&] {
     return put_values(
-        *db_, "metrics", job_id, attempt, step, values,
+        *db_, "metrics", job_id, attempt, step, values, seen,
         "recording metrics of " + job_label(job_id) + " at step " + std::to_string(step));
   });
 }
 
 Status Store::add_eval(int64_t job_id, int attempt, int64_t step,
-                       const std::map<std::string, double>& metrics) {
+                       const std::map<std::string, double>& metrics, const TrainingSeen& seen) {
   return transaction([&] {
     return put_values(
-        *db_, "eval_metrics", job_id, attempt, step, metrics,
+        *db_, "eval_metrics", job_id, attempt, step, metrics, seen,
         "recording the eval of " + job_label(job_id) + " at step " + std::to_string(step));
   });
 }

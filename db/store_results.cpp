@@ -68,12 +68,13 @@ Error read_only_refusal(const std::string& why) {
 Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::string& metric,
                                                   bool maximize) {
   std::string what = "ranking jobs of sweep " + std::to_string(sweep_id) + " by " + metric;
-  auto stmt =
-      db_->prepare("SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step FROM (" +
-                       best_per_job_sql("AND j.state IN ('succeeded', 'running')") +
-                       ") r JOIN jobs j ON j.id = r.job_id "
-                       "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
-                   what);
+  auto stmt = db_->prepare(
+      "SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step,"
+      " (SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = r.job_id) FROM (" +
+          best_per_job_sql("AND j.state IN ('succeeded', 'pruned', 'running')") +
+          ") r JOIN jobs j ON j.id = r.job_id "
+          "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
+      what);
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
   auto metrics =
@@ -96,6 +97,7 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
     r.state = stmt->text(3);
     r.objective = stmt->opt_real(4);
     r.best_step = stmt->int64(5);
+    r.rung = stmt->opt_int(6);
     auto values = values_at_step(*metrics, r.job_id, r.best_step);
     if (!values.ok()) return values.error();
     r.metrics = std::move(*values);

@@ -29,7 +29,8 @@ namespace {
 const char* const kEnvelopeKeys[] = {"seq", "time", "type", "attempt"};
 // Bookkeeping of an evaluation that may sit beside its metrics (the eval event's own fields, and
 // old workers copied them into checkpoint/finished metrics objects): never metrics.
-const char* const kEvalBookkeeping[] = {"step", "val_samples", "seconds"};
+const char* const kEvalBookkeeping[] = {"step", "val_samples", "seconds", "samples_seen",
+                                        "tokens_seen"};
 
 template <size_t N>
 bool one_of(const std::string& key, const char* const (&keys)[N]) {
@@ -94,7 +95,8 @@ class Fields {
   }
 
   // A nested metrics object ({"val_loss": 0.7, ...}); null or missing is empty. Evaluation
-  // bookkeeping (step, val_samples, seconds) inside it is not a metric and is skipped.
+  // bookkeeping (step, val_samples, seconds, samples/tokens seen) inside it is not a metric and is
+  // skipped.
   Metrics metrics_object(const char* key) const {
     const json* v = find(key);
     if (!v) return {};
@@ -159,7 +161,7 @@ json opt_json(const std::optional<std::string>& v) { return v ? json(*v) : json(
 json opt_json(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
 
 const char* const kProgressOwn[] = {"step"};
-const char* const kEvalOwn[] = {"step", "val_samples", "seconds"};
+const char* const kEvalOwn[] = {"step", "val_samples", "seconds", "samples_seen", "tokens_seen"};
 
 }  // namespace
 
@@ -224,6 +226,8 @@ void to_json(json& j, const EvalEvent& e) {
   j = json{{"step", e.step}};
   if (e.val_samples) j["val_samples"] = *e.val_samples;
   if (e.seconds) j["seconds"] = *e.seconds;
+  if (e.samples_seen) j["samples_seen"] = *e.samples_seen;
+  if (e.tokens_seen) j["tokens_seen"] = *e.tokens_seen;
   put_flat_metrics(j, e.metrics);
 }
 
@@ -232,6 +236,8 @@ void from_json(const json& j, EvalEvent& e) {
   e.step = f.integer("step");
   e.val_samples = f.opt_integer("val_samples");
   e.seconds = f.opt_number("seconds");
+  e.samples_seen = f.opt_integer("samples_seen");
+  e.tokens_seen = f.opt_integer("tokens_seen");
   e.metrics = f.flat_metrics(kEvalOwn);
 }
 

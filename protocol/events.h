@@ -59,6 +59,10 @@ struct EvalEvent {
   Metrics metrics;
   std::optional<int64_t> val_samples;  // samples scored
   std::optional<double> seconds;       // how long the evaluation took
+  // Training done when the model was evaluated (early stopping places its rungs by tokens seen);
+  // omitted by workers that do not count them.
+  std::optional<int64_t> samples_seen;
+  std::optional<int64_t> tokens_seen;
 };
 
 // A checkpoint was written to `path`; the retention policy (save_top_k) removed `deleted`.

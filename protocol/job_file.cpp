@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -32,6 +33,7 @@ json JobFile::to_json() const {
       {"heartbeat_seconds", heartbeat_seconds},
   };
   if (!feature_cache.empty()) j["feature_cache"] = feature_cache;
+  if (!eval_at_tokens.empty()) j["eval_at_tokens"] = eval_at_tokens;
   return j;
 }
 
@@ -87,6 +89,9 @@ JobFile JobFile::from_json(const json& j) {
   f.resume = optional_key<bool>(j, "resume", true);
   f.heartbeat_seconds = optional_key<double>(j, "heartbeat_seconds", 10.0);
   f.feature_cache = optional_key<std::string>(j, "feature_cache", "");
+  f.eval_at_tokens = optional_key<std::vector<int64_t>>(j, "eval_at_tokens", {});
+  if (!std::is_sorted(f.eval_at_tokens.begin(), f.eval_at_tokens.end()))
+    fail(ErrorKind::kUser, "key 'eval_at_tokens' must be in ascending order");
   return f;
 }
 

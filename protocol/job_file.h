@@ -4,7 +4,9 @@
 // protocol can run it. LibTorch-free.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +33,10 @@ struct JobFile {
   // Directory of the vision-feature cache shared by the sweep's jobs; empty: no cache. Written to
   // job.json only when set.
   std::string feature_cache;
+  // Early stopping's rungs (docs/sweep-file.md, early_stopping): the worker evaluates, and keeps
+  // a checkpoint, at the first step whose training tokens seen reach each of these counts, besides
+  // every eval_every steps. Ascending; empty: none. Written to job.json only when set.
+  std::vector<int64_t> eval_at_tokens;
 
   nlohmann::json to_json() const;
   // Throws Failure (common/failure.h) naming the missing or mistyped key.

@@ -87,6 +87,8 @@ RunConfig make_config(const SweepSpec& spec, int64_t sweep_id, const std::string
   c.val_data = in.val_data;
   c.image_folder = in.image_folder;
   c.objective = spec.objective;
+  c.early_stopping = spec.early_stopping;
+  c.budget = spec.budget;
   return c;
 }
 

@@ -85,11 +85,20 @@ Status Ingestor::apply(const Event& e) {
                 progress_.nonfinite_loss = true;
               }
             }
-            return store_.add_metrics(job_id_, attempt, p.step, finite(p.metrics));
+            TrainingSeen seen;
+            if (auto samples = finite_metric(p.metrics, "samples_seen")) {
+              seen.samples = static_cast<int64_t>(*samples);
+            }
+            if (auto tokens = finite_metric(p.metrics, "tokens_seen")) {
+              seen.tokens = static_cast<int64_t>(*tokens);
+            }
+            return store_.add_metrics(job_id_, attempt, p.step, finite(p.metrics), seen);
           },
           [&](const EvalEvent& ev) -> Status {
             // Only the metrics: val_samples and seconds are not leaderboard columns.
-            return store_.add_eval(job_id_, attempt, ev.step, finite(ev.metrics));
+            if (current && ev.tokens_seen) progress_.evals_with_tokens = true;
+            return store_.add_eval(job_id_, attempt, ev.step, finite(ev.metrics),
+                                   TrainingSeen{ev.samples_seen, ev.tokens_seen});
           },
           [&](const CheckpointEvent& c) -> Status { return apply_checkpoint(c); },
           [&](const HeartbeatEvent& h) -> Status {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include "db/store.h"
 #include "protocol/events.h"
 
@@ -24,6 +25,9 @@ struct JobProgress {
   std::optional<double> train_loss;
   std::optional<double> tokens_per_s;
   bool nonfinite_loss = false;  // a progress event whose loss was NaN/inf (written as null)
+  // An eval event carrying tokens seen was stored since the flag was last cleared: early
+  // stopping has something new to judge.
+  bool evals_with_tokens = false;
   double last_event_time = 0;
   // The attempt's final event (finished | failed | stopped), once seen.
   std::optional<Event> final_event;
@@ -43,6 +47,8 @@ class Ingestor {
   // Reads and stores what was appended. Returns the number of events ingested.
   Result<int> poll();
   const JobProgress& progress() const { return progress_; }
+  // Returns and clears progress().evals_with_tokens.
+  bool take_new_evals() { return std::exchange(progress_.evals_with_tokens, false); }
   void set_max_steps(int64_t max_steps) { progress_.max_steps = max_steps; }
   int64_t last_seq() const { return last_seq_; }
 

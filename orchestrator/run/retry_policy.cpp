@@ -23,12 +23,15 @@ RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed) {
       return {JobState::kLost, left};
     case AttemptEnd::kOrphaned:
       return {JobState::kLost, true};
+    case AttemptEnd::kPruned:
+      return {JobState::kPruned, false};  // its recorded stop decision stands
   }
   return {JobState::kFailed, false};
 }
 
 bool can_retry_from(JobState state) {
-  return state != JobState::kPending && state != JobState::kRunning;
+  // A pruned job's stop decision is recorded for good: run it again in a new sweep.
+  return state != JobState::kPending && state != JobState::kRunning && state != JobState::kPruned;
 }
 
 int extra_attempts_for_retry(int attempts_so_far) { return attempts_so_far; }

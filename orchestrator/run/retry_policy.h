@@ -21,6 +21,7 @@ enum class AttemptEnd {
   kCancelled,  // stopped because the user cancelled the sweep
   kLost,       // vanished without a final event while the loop watched it
   kOrphaned,   // found dead without a final event after an orchestrator crash
+  kPruned,     // stopped by early stopping at a rung
 };
 
 struct RetryDecision {
@@ -35,10 +36,10 @@ int allowed_attempts(int retries, int extra_attempts);
 // `attempt`: attempts started so far, the one that ended included. Failed and lost attempts are
 // retried while attempt < allowed; a stop is recorded as pending (resumable, not a failure); an
 // orphaned attempt is re-queued whatever the count (the orchestrator's crash, not the job, is
-// the likely cause); diverged, timed-out and cancelled attempts are final.
+// the likely cause); diverged, timed-out, cancelled and pruned attempts are final.
 RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed);
 
-// True for the states `sweep retry --state` accepts: every final state and lost.
+// True for the states `sweep retry --state` accepts: every final state but pruned, and lost.
 bool can_retry_from(JobState state);
 
 // The extra_attempts that give a job which has had `attempts_so_far` a fresh budget of

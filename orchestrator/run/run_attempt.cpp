@@ -2,6 +2,7 @@
 // how it ended.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/failure.h"
 #include "orchestrator/run/run_lock.h"
@@ -35,6 +36,11 @@ Status RunLoop::launch_next(Slot& slot) {
   auto job = store_.get_job(job_id);
   if (!job.ok()) return job.error();
   if (job->state != JobState::kPending) return ok_status();  // cancelled or taken meanwhile
+  if (job->attempt == 0) {
+    auto allowed = budget_allows_new_job();
+    if (!allowed.ok()) return allowed.error();
+    if (!*allowed) return ok_status();  // left pending: the budget is spent
+  }
   std::string dir = job_dir(*job);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -60,6 +66,7 @@ Status RunLoop::launch_next(Slot& slot) {
   jf.heartbeat_seconds = config_.heartbeat_s;
   // One per sweep: every job of the sweep trains on the same base model and images.
   jf.feature_cache = fs::absolute(config_.sweep_dir + "/feature-cache").lexically_normal().string();
+  if (stopper_) jf.eval_at_tokens = stopper_->rungs_for(jf.params);
   std::string job_json = jf.run_dir + "/job.json";
   SWEEP_RETURN_IF_ERROR(capture([&] { jf.write(job_json); }));
 
@@ -97,6 +104,7 @@ Status RunLoop::launch_next(Slot& slot) {
   a->started_at = clock_.now();
   slot.job_id = job->id;
   ++summary_.launched;
+  if (job->attempt == 0) ++started_jobs_;
   notify("started job " + job->hash + " (attempt " + std::to_string(jf.attempt) + ", " +
          slot.device() + ", pid " + std::to_string(handle->pid) + ")");
   active_.push_back(std::move(a));
@@ -112,6 +120,7 @@ Status RunLoop::launch_failed(const JobRecord& job, const Error& error) {
 Status RunLoop::watch(Active& a, double now) {
   auto n = a.ingestor->poll();
   if (!n.ok()) return n.error();
+  SWEEP_RETURN_IF_ERROR(judge(a, now));
   PollResult pr = executor_.poll(a.handle);
   if (pr.state == ProcessState::kRunning) {
     if (config_.max_job_time_s > 0 && !a.timed_out && now - a.started_at > config_.max_job_time_s) {
@@ -127,6 +136,7 @@ Status RunLoop::watch(Active& a, double now) {
   // The process ended: read what it wrote last before deciding.
   n = a.ingestor->poll();
   if (!n.ok()) return n.error();
+  SWEEP_RETURN_IF_ERROR(judge(a, now));
   std::string error;
   AttemptEnd end = classify(a, pr, &error);
   std::optional<int> code;
@@ -143,7 +153,11 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
   }
   if (p.final_event) {
     const Event& e = *p.final_event;
-    if (e.as<FinishedEvent>()) return AttemptEnd::kFinished;
+    if (e.as<FinishedEvent>()) return AttemptEnd::kFinished;  // done before the stop landed
+    if (a.pruned && !e.as<FailedEvent>()) {
+      *error = a.pruned_reason;
+      return AttemptEnd::kPruned;
+    }
     if (const auto* failed = e.as<FailedEvent>()) {
       *error = final_message(*failed);
       return failed->diverged || p.nonfinite_loss ? AttemptEnd::kDiverged : AttemptEnd::kFailed;
@@ -155,6 +169,10 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
   if (a.cancelled) {
     *error = "cancelled";
     return AttemptEnd::kCancelled;
+  }
+  if (a.pruned) {  // stopped by early stopping, with or without its final event
+    *error = a.pruned_reason;
+    return AttemptEnd::kPruned;
   }
   if (stopping_) {
     *error = "stopped by the user";
@@ -197,6 +215,55 @@ Status RunLoop::finish(Active& a, AttemptEnd end, std::optional<int> exit_code, 
   if (d.requeue && recorded != JobState::kPending) what += ", re-queued";
   notify("job " + a.job.hash + " " + what + (error.empty() ? "" : ": " + error));
   return ok_status();
+}
+
+Status RunLoop::judge(Active& a, double now) {
+  if (!stopper_ || !a.ingestor->take_new_evals()) return ok_status();
+  auto made = stopper_->judge(a.job.id, now);
+  if (!made.ok()) return made.error();
+  for (const RungDecision& d : *made) notify(describe_decision(a.job.hash, d));
+  if (!made->empty() && made->back().action == "stop") return prune(a, made->back(), now);
+  return ok_status();
+}
+
+void RunLoop::mark_pruned(Active& a, const RungDecision& stop) {
+  a.pruned = true;
+  std::ostringstream reason;
+  reason << "stopped early at rung " << stop.rung << " (" << stop.metric << " " << stop.value
+         << ", rank " << stop.rank << " of " << stop.peers << ")";
+  a.pruned_reason = reason.str();
+}
+
+Status RunLoop::prune(Active& a, const RungDecision& stop, double now) {
+  if (a.pruned) return ok_status();
+  mark_pruned(a, stop);
+  // The worker checkpoints and exits on SIGTERM; a worker that ignores it is killed after
+  // term_grace_s like any other.
+  if (a.term_sent_at == 0) a.term_sent_at = now;
+  executor_.terminate(a.handle);
+  return ok_status();
+}
+
+Result<bool> RunLoop::budget_allows_new_job() {
+  const BudgetSpec& b = config_.budget;
+  std::string reached;
+  if (b.max_jobs > 0 && started_jobs_ >= b.max_jobs) {
+    reached = "max_jobs " + std::to_string(b.max_jobs);
+  } else if (b.max_tokens > 0 || b.max_steps > 0) {
+    auto used = store_.compute_used(config_.sweep_id);
+    if (!used.ok()) return used.error();
+    if (b.max_tokens > 0 && used->tokens >= b.max_tokens) {
+      reached = "max_tokens " + std::to_string(b.max_tokens);
+    } else if (b.max_steps > 0 && used->steps >= b.max_steps) {
+      reached = "max_steps " + std::to_string(b.max_steps);
+    }
+  }
+  if (reached.empty()) return true;
+  if (!budget_reported_) {
+    budget_reported_ = true;
+    notify("budget reached (" + reached + "): jobs not started yet stay pending");
+  }
+  return false;
 }
 
 }  // namespace sweep

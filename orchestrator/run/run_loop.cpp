@@ -116,6 +116,14 @@ Result<RunSummary> RunLoop::run() {
 }
 
 Result<RunSummary> RunLoop::run_until_done() {
+  if (config_.early_stopping.enabled()) {
+    stopper_ = std::make_unique<EarlyStopper>(store_, config_.sweep_id, config_.early_stopping);
+    SWEEP_RETURN_IF_ERROR(stopper_->load());
+  }
+  auto jobs = store_.list_jobs(config_.sweep_id);
+  if (!jobs.ok()) return jobs.error();
+  started_jobs_ = static_cast<int>(
+      std::count_if(jobs->begin(), jobs->end(), [](const JobRecord& j) { return j.attempt > 0; }));
   SWEEP_RETURN_IF_ERROR(recover());
   SWEEP_RETURN_IF_ERROR(refill_queue());
   while (true) {
@@ -156,10 +164,13 @@ Status RunLoop::refill_queue() {
   queue_refreshed_at_ = now;
   auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
   if (!pending.ok()) return pending.error();
+  auto new_jobs_allowed = budget_allows_new_job();
+  if (!new_jobs_allowed.ok()) return new_jobs_allowed.error();
   queue_.clear();
   for (const JobRecord& j : *pending) {
     bool active = std::any_of(active_.begin(), active_.end(),
                               [&](const auto& a) { return a->job.id == j.id; });
+    if (j.attempt == 0 && !*new_jobs_allowed) continue;  // the budget is spent
     if (!active) queue_.push_back(j.id);
   }
   return ok_status();

@@ -20,6 +20,7 @@
 
 #include "db/store.h"
 #include "orchestrator/run/clock.h"
+#include "orchestrator/run/early_stopping.h"
 #include "orchestrator/run/executor.h"
 #include "orchestrator/run/ingestor.h"
 #include "orchestrator/run/retry_policy.h"
@@ -41,6 +42,8 @@ struct RunConfig {
   // Paths already resolved (no builtin: refs) and the objective, copied into every job.json.
   std::string base_model, train_data, val_data, image_folder;
   Objective objective;
+  EarlyStoppingSpec early_stopping;  // rule kNone: every job runs to max_steps
+  BudgetSpec budget;
   double poll_interval_s = 0.15;
   double term_grace_s = 30;  // SIGTERM → SIGKILL after this long (timeout, second stop)
   double heartbeat_s = 10;
@@ -101,6 +104,8 @@ class RunLoop {
     double term_sent_at = 0;  // 0: no SIGTERM sent yet
     bool timed_out = false;
     bool cancelled = false;
+    bool pruned = false;  // early stopping stopped it: its attempt ends `pruned`
+    std::string pruned_reason;
     bool done = false;
   };
 
@@ -115,6 +120,13 @@ class RunLoop {
   Status kill_orphan(const JobRecord& job);
   Status reattach_or_requeue(const JobRecord& job);
   Status launch_failed(const JobRecord& job, const Error& error);
+  // Early stopping: judges the job's new evaluations and stops it when a verdict says so.
+  Status judge(Active& active, double now);
+  Status prune(Active& active, const RungDecision& stop, double now);  // mark_pruned + SIGTERM
+  void mark_pruned(Active& active, const RungDecision& stop);
+  Status recover_decisions();
+  // Budget: whether a job that never started may start now (jobs already started always may).
+  Result<bool> budget_allows_new_job();
   AttemptEnd classify(const Active& active, const PollResult& poll, std::string* error) const;
   void signal_all(bool kill);
   void wait_tick();
@@ -128,6 +140,9 @@ class RunLoop {
   RunConfig config_;
   RunObserver* observer_;
   Scheduler scheduler_;
+  std::unique_ptr<EarlyStopper> stopper_;  // null without early stopping
+  int started_jobs_ = 0;                   // jobs of the sweep ever started (budget.max_jobs)
+  bool budget_reported_ = false;
   std::vector<std::unique_ptr<Active>> active_;
   std::vector<int64_t> queue_;  // pending job ids, front first
   double queue_refreshed_at_ = 0;

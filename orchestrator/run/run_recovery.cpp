@@ -29,12 +29,35 @@ int job_file_attempt(const std::string& job_json) {
 }  // namespace
 
 Status RunLoop::recover() {
+  SWEEP_RETURN_IF_ERROR(recover_decisions());
   auto running = store_.list_jobs(config_.sweep_id, JobState::kRunning);
   if (!running.ok()) return running.error();
   for (const JobRecord& job : *running) SWEEP_RETURN_IF_ERROR(reattach_or_requeue(job));
   auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
   if (!pending.ok()) return pending.error();
   for (const JobRecord& job : *pending) SWEEP_RETURN_IF_ERROR(kill_orphan(job));
+  return ok_status();
+}
+
+// Early stopping after a crash: evaluations stored before it but not yet judged are judged now
+// (decisions already recorded stand as they are), and a job waiting to run again whose stop was
+// decided ends pruned instead.
+Status RunLoop::recover_decisions() {
+  if (!stopper_) return ok_status();
+  auto jobs = store_.list_jobs(config_.sweep_id);
+  if (!jobs.ok()) return jobs.error();
+  for (const JobRecord& job : *jobs) {
+    if (is_final(job.state)) continue;
+    auto made = stopper_->judge(job.id, clock_.now());
+    if (!made.ok()) return made.error();
+    for (const RungDecision& d : *made) notify(describe_decision(job.hash, d));
+    auto stop = stopper_->stop_of(job.id);
+    if (!stop || job.state == JobState::kRunning) continue;  // running: see reattach_or_requeue
+    notify("job " + job.hash + " pruned: its stop at rung " + std::to_string(stop->rung) +
+           " was decided before the restart");
+    SWEEP_RETURN_IF_ERROR(store_.set_state(job.id, JobState::kPruned,
+                                           "stopped early at rung " + std::to_string(stop->rung)));
+  }
   return ok_status();
 }
 
@@ -69,14 +92,17 @@ Status RunLoop::reattach_or_requeue(const JobRecord& job) {
   bool alive = job.host == host_name() &&
                std::find(workers.begin(), workers.end(), job.pid) != workers.end() &&
                job_file_attempt(job_json) == job.attempt;
+  std::optional<RungDecision> stop = stopper_ ? stopper_->stop_of(job.id) : std::nullopt;
   if (alive) {
     Slot* slot = scheduler_.free_slot();
     if (slot) slot->job_id = job.id;  // more survivors than slots: they run on, unslotted
     ++summary_.reattached;
     notify("re-attached job " + job.hash + " (pid " + std::to_string(job.pid) + ")");
+    if (stop) SWEEP_RETURN_IF_ERROR(prune(*a, *stop, clock_.now()));  // decided before the crash
     active_.push_back(std::move(a));
     return ok_status();
   }
+  if (stop) mark_pruned(*a, *stop);  // decided before the crash; the pid may be another's now
   // Dead: store whatever it wrote after the last read, then record how it ended.
   auto n = a->ingestor->poll();
   if (!n.ok()) return n.error();

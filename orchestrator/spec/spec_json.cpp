@@ -27,7 +27,7 @@ nlohmann::json spec_to_json(const SweepSpec& spec) {
   } else {
     resources["slots"] = spec.resources.slots;
   }
-  return {
+  json out = {
       {"name", spec.name},
       {"source_path", spec.source_path},
       {"base_model", spec.base_model},
@@ -46,6 +46,26 @@ nlohmann::json spec_to_json(const SweepSpec& spec) {
       {"max_job_time_s", spec.max_job_time_s},
       {"worker", {{"command", spec.worker_command}}},
   };
+  const EarlyStoppingSpec& es = spec.early_stopping;
+  if (es.enabled()) {
+    json e = {{"type", to_string(es.rule)},
+              {"metric", es.objective.metric},
+              {"mode", to_string(es.objective.mode)},
+              {"grace_tokens", es.grace_tokens}};
+    if (es.rule == EarlyStoppingSpec::Rule::kAsha) {
+      e["reduction_factor"] = es.reduction_factor;
+    } else {
+      e["interval_tokens"] = es.interval_tokens;
+      e["min_peers"] = es.min_peers;
+    }
+    out["early_stopping"] = std::move(e);
+  }
+  if (spec.budget.any()) {
+    out["budget"] = {{"max_jobs", spec.budget.max_jobs},
+                     {"max_tokens", spec.budget.max_tokens},
+                     {"max_steps", spec.budget.max_steps}};
+  }
+  return out;
 }
 
 }  // namespace sweep

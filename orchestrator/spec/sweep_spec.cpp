@@ -11,6 +11,7 @@
 #include "orchestrator/spec/closest_key.h"
 #include "orchestrator/spec/param_reader.h"
 #include "orchestrator/spec/sobol.h"
+#include "orchestrator/spec/stopping_spec.h"
 #include "orchestrator/spec/yaml_reader.h"
 
 namespace sweep {
@@ -19,9 +20,10 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const std::vector<std::string> kTopKeys = {
-    "name",      "base_model", "data",         "train",   "grid",   "include", "exclude",
-    "objective", "resources",  "max_job_time", "retries", "worker", "search"};
+const std::vector<std::string> kTopKeys = {"name",           "base_model",   "data",    "train",
+                                           "grid",           "include",      "exclude", "objective",
+                                           "resources",      "max_job_time", "retries", "worker",
+                                           "early_stopping", "budget",       "search"};
 const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
@@ -55,6 +57,9 @@ class SpecParser {
     SWEEP_RETURN_IF_ERROR(read_objective());
     SWEEP_RETURN_IF_ERROR(read_resources());
     SWEEP_RETURN_IF_ERROR(read_limits());
+    SWEEP_RETURN_IF_ERROR(read_early_stopping(yaml_, section("early_stopping"), spec_.objective,
+                                              spec_.early_stopping));
+    SWEEP_RETURN_IF_ERROR(read_budget(yaml_, section("budget"), spec_.budget));
     return read_worker();
   }
 

@@ -64,6 +64,37 @@ struct GridAxis {
   bool continuous() const { return draw != Draw::kChoice; }
 };
 
+// Early stopping (docs/sweep-file.md, `early_stopping`): jobs judged at rungs placed by training
+// tokens seen, so that jobs with different batch sizes compare at equal training.
+struct EarlyStoppingSpec {
+  enum class Rule { kNone, kAsha, kMedian };
+  Rule rule = Rule::kNone;
+  Objective objective;          // the metric judged at the rungs (default: the sweep's objective)
+  int64_t grace_tokens = 0;     // the first rung; no job is stopped before it
+  double reduction_factor = 3;  // asha: rung k at grace * factor^k; keeps the best 1/factor
+  int64_t interval_tokens = 0;  // median: rung k at grace + k * interval
+  int min_peers = 3;            // median: other jobs needed at a rung before anyone is stopped
+
+  bool enabled() const { return rule != Rule::kNone; }
+};
+
+// "asha", "median" ("none" for kNone).
+const char* to_string(EarlyStoppingSpec::Rule rule);
+
+// The rungs below `limit_tokens` (a bound on the job's training tokens), ascending, at most
+// kMaxRungs of them: what the worker must evaluate at (JobFile::eval_at_tokens).
+constexpr int kMaxRungs = 64;
+std::vector<int64_t> rung_tokens(const EarlyStoppingSpec& spec, int64_t limit_tokens);
+
+// Caps on what a sweep spends (docs/sweep-file.md, `budget`); 0 = no cap. Jobs that never
+// started are not started once a cap is reached; jobs already started run to their end.
+struct BudgetSpec {
+  int max_jobs = 0;        // jobs ever started
+  int64_t max_tokens = 0;  // training tokens of all jobs together
+  int64_t max_steps = 0;   // training steps of all jobs together
+  bool any() const { return max_jobs > 0 || max_tokens > 0 || max_steps > 0; }
+};
+
 struct SweepSpec {
   std::string name;         // [A-Za-z0-9_.-]+
   std::string source_path;  // the file it was read from ("" or a label for parse_sweep_spec)
@@ -78,6 +109,8 @@ struct SweepSpec {
   // mode, which defaults to default_objective_mode(metric).
   Objective objective;
   ResourceSpec resources;
+  EarlyStoppingSpec early_stopping;
+  BudgetSpec budget;
   int retries = 0;
   double max_job_time_s = 0;  // 0 = no limit; YAML accepts seconds or "30s"/"30m"/"2h"
   std::vector<std::string> worker_command;  // empty = the sweep-worker beside sweep

@@ -79,6 +79,7 @@ class JobRun {
   void load_data();
   void resume();
   int train_loop();
+  bool reached_rung();
   void evaluate(int step);
   void save_checkpoint(int step, const json& metrics);
   int stop();
@@ -100,6 +101,7 @@ class JobRun {
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<Trainer> trainer_;
   std::atomic<int> step_{0};
+  size_t next_rung_ = 0;  // index into job_.eval_at_tokens of the next rung to reach
   LossWindow log_window_, eval_window_;
   json last_eval_ = json::object();      // metrics of the latest evaluation
   json final_metrics_ = json::object();  // the last checkpoint's metrics (eval + train_loss)
@@ -203,6 +205,7 @@ void JobRun::resume() {
   step_ = trainer_->steps_done();
   last_eval_ = state.value("last_eval", json::object());
   best_ = state.value("best", json(nullptr));
+  reached_rung();  // the rungs behind the checkpoint were evaluated before it
 }
 
 int JobRun::train_loop() {
@@ -214,6 +217,7 @@ int JobRun::train_loop() {
     log_window_.add(r);
     eval_window_.add(r);
     const bool last = r.step == p_.max_steps;
+    const bool rung = reached_rung();
     if (r.step % p_.logging_steps == 0 || last) {
       ProgressEvent progress;
       progress.step = r.step;
@@ -229,7 +233,7 @@ int JobRun::train_loop() {
       events_.emit(progress);
       log_window_.clear();
     }
-    if (last || (p_.eval_every > 0 && r.step % p_.eval_every == 0)) {
+    if (last || rung || (p_.eval_every > 0 && r.step % p_.eval_every == 0)) {
       evaluate(r.step);
       json metrics = last_eval_;
       metrics["train_loss"] = eval_window_.mean();
@@ -245,6 +249,18 @@ int JobRun::train_loop() {
   return kExitOk;
 }
 
+// Early stopping's rungs: true once per step that brings the tokens seen to or past the next
+// rung(s). A resumed run starts past the rungs its checkpoint had reached.
+bool JobRun::reached_rung() {
+  const auto& rungs = job_.eval_at_tokens;
+  bool reached = false;
+  while (next_rung_ < rungs.size() && trainer_->tokens_seen() >= rungs[next_rung_]) {
+    reached = true;
+    ++next_rung_;
+  }
+  return reached;
+}
+
 void JobRun::evaluate(int step) {
   if (!evaluator_) return;
   stage_ = "eval";
@@ -257,6 +273,8 @@ void JobRun::evaluate(int step) {
                    {"val_exact_match", r.val_exact_match}};
   event.val_samples = r.val_samples;
   event.seconds = r.seconds;
+  event.samples_seen = trainer_->samples_seen();
+  event.tokens_seen = trainer_->tokens_seen();
   events_.emit(event);
   const auto& metric = job_.objective_metric;
   if (!last_eval_.contains(metric) || step == 0) return;  // step 0 has no checkpoint to point at

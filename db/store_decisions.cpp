@@ -1,0 +1,100 @@
+// Early stopping's records: one `decisions` row per (job, rung), written once, the evaluations
+// (with the tokens seen when they were made) that decisions are taken from, and the training a
+// sweep has done (budget caps).
+#include <cmath>
+
+#include "db/sqlite.h"
+#include "db/store.h"
+#include "db/store_internal.h"
+
+namespace sweep {
+
+using store_internal::job_label;
+
+Result<bool> Store::add_decision(const RungDecision& d) {
+  auto stmt = db_->prepare(
+      "INSERT OR IGNORE INTO decisions (job_id, rung, rung_tokens, step, tokens_seen, metric, "
+      "value, compared_to, rank, peers, action, rule, decided_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "recording the early-stopping decision on " + job_label(d.job_id) + " at rung " +
+          std::to_string(d.rung));
+  if (!stmt.ok()) return stmt.error();
+  std::optional<double> compared_to;
+  if (!std::isnan(d.compared_to)) compared_to = d.compared_to;
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(d.job_id, d.rung, d.rung_tokens, d.step, d.tokens_seen,
+                                       d.metric, d.value, compared_to, d.rank, d.peers, d.action,
+                                       d.rule, d.decided_at));
+  SWEEP_RETURN_IF_ERROR(stmt->run());
+  return db_->changes() > 0;
+}
+
+Result<std::vector<RungDecision>> Store::decisions(int64_t sweep_id) {
+  auto stmt = db_->prepare(
+      "SELECT d.job_id, d.rung, d.rung_tokens, d.step, d.tokens_seen, d.metric, d.value, "
+      "d.compared_to, d.rank, d.peers, d.action, d.rule, d.decided_at "
+      "FROM decisions d JOIN jobs j ON j.id = d.job_id WHERE j.sweep_id = ? ORDER BY d.id",
+      "listing the early-stopping decisions of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id));
+  std::vector<RungDecision> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    RungDecision d;
+    d.job_id = stmt->int64(0);
+    d.rung = static_cast<int>(stmt->int64(1));
+    d.rung_tokens = stmt->int64(2);
+    d.step = stmt->int64(3);
+    d.tokens_seen = stmt->int64(4);
+    d.metric = stmt->text(5);
+    d.value = stmt->real(6);
+    d.compared_to = stmt->opt_real(7).value_or(std::nan(""));
+    d.rank = static_cast<int>(stmt->int64(8));
+    d.peers = static_cast<int>(stmt->int64(9));
+    d.action = stmt->text(10);
+    d.rule = stmt->text(11);
+    d.decided_at = stmt->real(12);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<std::vector<std::tuple<int64_t, int64_t, double>>> Store::evals_with_tokens(
+    int64_t job_id, const std::string& metric) {
+  auto stmt = db_->prepare(
+      "SELECT step, tokens_seen, value FROM eval_metrics "
+      "WHERE job_id = ? AND name = ? AND tokens_seen IS NOT NULL AND value IS NOT NULL "
+      "ORDER BY step",
+      "reading the evaluations of " + job_label(job_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(job_id, metric));
+  std::vector<std::tuple<int64_t, int64_t, double>> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.emplace_back(stmt->int64(0), stmt->int64(1), stmt->real(2));
+  }
+  return out;
+}
+
+Result<Store::ComputeUsed> Store::compute_used(int64_t sweep_id) {
+  auto stmt = db_->prepare(
+      "SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tokens), 0) FROM ("
+      "  SELECT MAX(m.step) AS steps, MAX(m.tokens_seen) AS tokens FROM metrics m"
+      "  JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ? GROUP BY m.job_id)",
+      "adding up the training of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id));
+  auto row = stmt->step();
+  if (!row.ok()) return row.error();
+  ComputeUsed used;
+  if (*row) {
+    used.steps = stmt->int64(0);
+    used.tokens = stmt->int64(1);
+  }
+  return used;
+}
+
+}  // namespace sweep

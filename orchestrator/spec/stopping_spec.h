@@ -1,0 +1,23 @@
+// Reading the `early_stopping:` and `budget:` sections of a sweep file (docs/sweep-file.md).
+// Part of the sweep-file parser (sweep_spec.cpp); kept apart because neither touches the grid.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/result.h"
+#include "orchestrator/spec/sweep_spec.h"
+#include "orchestrator/spec/yaml_reader.h"
+
+namespace sweep {
+
+// `node` is the section (absent or null: nothing to read). `objective` is the sweep's, read
+// before: early stopping judges it unless the section names another metric.
+Status read_early_stopping(const YamlReader& yaml, const YAML::Node& node,
+                           const Objective& objective, EarlyStoppingSpec& out);
+Status read_budget(const YamlReader& yaml, const YAML::Node& node, BudgetSpec& out);
+
+// A count of tokens as written in a sweep file: an integer, or a number with a k/M/G suffix
+// ("20k", "1.5M"). nullopt when `text` is neither.
+std::optional<int64_t> parse_token_count(const std::string& text);
+
+}  // namespace sweep
