@@ -14,6 +14,7 @@ namespace sweep {
 namespace {
 
 using json = nlohmann::json;
+using testing::parse;
 using testing::parse_error;
 
 // Lines 7-12 after the head: a sobol search over four keys.
@@ -191,6 +192,40 @@ TEST(SearchSampling, SpecJsonCarriesTheSearchBlockAndTheDistributions) {
   EXPECT_EQ(j["grid"][1], json::parse(R"({"key": "lora_dropout", "uniform": [0.0, 0.1]})"));
   EXPECT_EQ(j["grid"][2], json::parse(R"({"key": "lora_r", "values": [4, 8, 16, 32]})"));
   EXPECT_EQ(spec_to_json(*testing::parse(""))["search"], json::parse(R"({"type": "grid"})"));
+}
+
+// The draws are part of every sampled job's identity: a change to the generator, the Sobol
+// table, the scramble or the rounding would give every sampled sweep new jobs. These values were
+// computed once; they must not change with the machine, the compiler or the build type.
+TEST(SearchSampling, DrawsArePinned) {
+  const std::string space4 =
+      "grid:\n"
+      "  learning_rate: {loguniform: [1.0e-4, 1.0e-2]}\n"
+      "  lora_dropout: {uniform: [0.0, 0.1]}\n"
+      "  lora_r: {choice: [4, 8, 16, 32]}\n";
+  struct Draw {
+    double learning_rate, lora_dropout;
+    int lora_r;
+  };
+  const Draw random[4] = {{0.001655, 0.09634, 8},
+                          {0.0007508, 0.07901, 4},
+                          {0.001032, 0.04151, 16},
+                          {0.001658, 0.006361, 4}};
+  const Draw sobol[4] = {{0.0001863, 0.08812, 32},
+                         {0.001799, 0.02036, 8},
+                         {0.005956, 0.05784, 16},
+                         {0.0008305, 0.04248, 4}};
+  for (const char* type : {"random", "sobol"}) {
+    auto jobs =
+        expand("search: {type: " + std::string(type) + ", n_trials: 4, seed: 7}\n" + space4);
+    ASSERT_EQ(jobs.size(), 4u);
+    const Draw* expected = std::string(type) == "random" ? random : sobol;
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(jobs[i].params["learning_rate"], expected[i].learning_rate) << type << " " << i;
+      EXPECT_EQ(jobs[i].params["lora_dropout"], expected[i].lora_dropout) << type << " " << i;
+      EXPECT_EQ(jobs[i].params["lora_r"], expected[i].lora_r) << type << " " << i;
+    }
+  }
 }
 
 TEST(SobolSequence, UnscrambledPointsAreTheKnownSequence) {
@@ -391,6 +426,31 @@ TEST(SearchErrors, UnknownSearchTypeNamesTheClosest) {
   Error e = parse_error("search: {type: sobl, n_trials: 4}\ngrid:\n  lora_r: [4]\n");
   EXPECT_EQ(e.message, "t.yaml:7:16: search.type = sobl: must be one of grid, random, sobol");
   EXPECT_EQ(e.hint, "did you mean sobol?");
+}
+
+TEST(SearchErrors, FractionalMultiplierOfASampledIntegerRangeIsRejected) {
+  Error e = parse_error(
+      "search: {type: random, n_trials: 4}\ngrid:\n  lora_r: {uniform: [4, 16]}\n"
+      "  batch_size: {times: lora_r, values: [0.5]}\n");
+  EXPECT_EQ(e.message,
+            "t.yaml:10:40: grid.batch_size = 0.5 × lora_r: a fractional multiplier of a sampled "
+            "range gives fractions, and batch_size is an integer");
+}
+
+TEST(SearchErrors, SobolTakesAtMostItsDimensions) {
+  std::string grid = "grid:\n";
+  int keys = 0;
+  for (const ParamSpec& p : train_param_specs()) {  // every key, at its default (or a number)
+    const json value = p.default_value.is_null() ? json(1.0e-4) : p.default_value;
+    if (keys == kSobolMaxDimensions + 1 || check_param_value(p, value) != "") continue;
+    grid += "  " + p.name + ": " + value.dump() + "\n";
+    ++keys;
+  }
+  ASSERT_EQ(keys, kSobolMaxDimensions + 1);
+  Error e = parse_error("search: {type: sobol, n_trials: 4}\n" + grid);
+  EXPECT_EQ(e.message,
+            "t.yaml:9:3: search type sobol takes at most 32 grid keys, this grid has 33");
+  EXPECT_TRUE(parse("search: {type: random, n_trials: 4}\n" + grid).ok());
 }
 
 TEST(SearchErrors, SampledSearchNeedsAGrid) {
