@@ -1,11 +1,13 @@
 // `sweep plan SPEC.yaml [--format table|csv|json]`: the jobs a sweep file expands to, with their
-// hash, LoRA settings and scale, and duplicates flagged; nothing is recorded or run.
+// hash, LoRA settings and scale, and duplicates flagged, and the guidance warnings of `sweep
+// lint`; nothing is recorded or run.
 #include <algorithm>
 #include <iostream>
 #include <memory>
 
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
+#include "orchestrator/cli/warning_output.h"
 #include "orchestrator/spec/sweep_spec.h"
 
 namespace sweep {
@@ -41,10 +43,13 @@ json job_to_json(const ExpandedJob& job) {
   return j;
 }
 
+// JSON: {"jobs": [...], "warnings": [...]}. Table and CSV: the guidance warnings follow on
+// stderr, so that stdout stays the plan alone.
 void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, OutputFormat format) {
+  const std::vector<Warning> warnings = guidance_warnings(spec, jobs);
   if (format == OutputFormat::kJson) {
-    json out = json::array();
-    for (const ExpandedJob& job : jobs) out.push_back(job_to_json(job));
+    json out = {{"jobs", json::array()}, {"warnings", warnings_to_json(warnings)}};
+    for (const ExpandedJob& job : jobs) out["jobs"].push_back(job_to_json(job));
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -68,6 +73,8 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
   }
   print_rows(std::cout, columns, rows, format);
   if (format == OutputFormat::kTable) std::cout << expansion_summary(spec, jobs) << "\n";
+  std::cout.flush();  // the warnings come after the plan on a terminal
+  print_warnings_text(std::cerr, warnings);
 }
 
 }  // namespace
@@ -80,7 +87,8 @@ void add_plan_command(CLI::App& app, CliContext& ctx) {
   auto spec_path = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("table");
   cmd->add_option("SPEC", *spec_path, "sweep file (YAML)")->required();
-  cmd->add_option("--format", *format, "table, csv or json (json: every job with full params)");
+  cmd->add_option("--format", *format,
+                  "table, csv or json (json: every job with full params, and the warnings)");
   cmd->callback([&ctx, spec_path, format] {
     auto fmt = parse_output_format(*format);
     if (!fmt.ok()) return ctx.fail(fmt.error());

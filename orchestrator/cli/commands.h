@@ -11,6 +11,7 @@ namespace sweep {
 // One line per command; main.cpp calls each in the order they appear in `sweep --help`.
 void add_version_command(CLI::App& app, CliContext& ctx);
 void add_plan_command(CLI::App& app, CliContext& ctx);
+void add_lint_command(CLI::App& app, CliContext& ctx);
 void add_jobs_command(CLI::App& app, CliContext& ctx);
 void add_query_command(CLI::App& app, CliContext& ctx);
 void add_check_data_command(CLI::App& app, CliContext& ctx);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
 
   sweep::add_version_command(app, ctx);
   sweep::add_plan_command(app, ctx);
+  sweep::add_lint_command(app, ctx);
   sweep::add_jobs_command(app, ctx);
   sweep::add_query_command(app, ctx);
   sweep::add_check_data_command(app, ctx);
