@@ -26,13 +26,12 @@ json draw_value(const GridAxis& axis, const ParamSpec& spec, double u) {
     const double lo = std::log(axis.low), hi = std::log(axis.high);
     x = std::exp(lo + u * (hi - lo));
   }
-  x = round_significant(x, kSampleSignificantDigits);
   if (spec.type == ParamType::kInt) {
     // The reader checked that [ceil(low), floor(high)] holds an allowed integer.
     const double r = std::clamp(std::round(x), std::ceil(axis.low), std::floor(axis.high));
     return static_cast<long long>(r);
   }
-  return std::clamp(x, axis.low, axis.high);
+  return std::clamp(round_significant(x, kSampleSignificantDigits), axis.low, axis.high);
 }
 
 // Both samplers: one unit draw per axis, mapped by point_from_units.

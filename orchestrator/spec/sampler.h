@@ -37,9 +37,9 @@ double round_significant(double x, int digits);
 
 // The point for one vector of unit draws (u[d] in [0, 1) for the d-th grid axis): a choice axis
 // takes values[floor(u * n)]; a uniform / loguniform axis low + u * (high - low), in the log
-// domain for loguniform, rounded to kSampleSignificantDigits and kept inside [low, high] (an
-// integer key then rounded to the nearest integer in the range); a linked axis multiplier *
-// the value drawn for its base key. Shared by the samplers; public for tests.
+// domain for loguniform, rounded to kSampleSignificantDigits (an integer key: to the nearest
+// integer) and kept inside [low, high]; a linked axis multiplier * the value drawn for its base
+// key. Shared by the samplers; public for tests.
 nlohmann::json point_from_units(const std::vector<GridAxis>& grid, const std::vector<double>& u);
 
 }  // namespace sweep

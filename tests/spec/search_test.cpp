@@ -127,6 +127,17 @@ TEST(SearchSampling, LinkedAlphaIsTheMultiplierTimesTheDrawnRank) {
   EXPECT_EQ(multipliers.size(), 2u);
 }
 
+TEST(SearchSampling, IntegerKeysTakeEveryIntegerOfTheirRange) {
+  auto jobs = expand(
+      "search: {type: sobol, n_trials: 64}\ngrid:\n  max_steps: {uniform: [10000, 10003]}\n");
+  std::set<int> seen;
+  for (const ExpandedJob& job : jobs) {
+    ASSERT_TRUE(job.params["max_steps"].is_number_integer());
+    seen.insert(job.params["max_steps"].get<int>());
+  }
+  EXPECT_EQ(seen, std::set<int>({10000, 10001, 10002, 10003}));
+}
+
 TEST(SearchSampling, LinkToASampledRangeMultipliesTheDrawnValue) {
   auto jobs = expand(
       "search: {type: random, n_trials: 20}\ngrid:\n  lora_r: {loguniform: [4, 64]}\n"
