@@ -28,7 +28,12 @@ Result<bool> Store::add_decision(const RungDecision& d) {
   return db_->changes() > 0;
 }
 
+// A database older than version 3 (opened read-only, so not migrated) has no decisions table and
+// no tokens columns: it holds no decisions and no tokens.
+constexpr int kDecisionsSchema = 3;
+
 Result<std::vector<RungDecision>> Store::decisions(int64_t sweep_id) {
+  if (schema_version_ < kDecisionsSchema) return std::vector<RungDecision>{};
   auto stmt = db_->prepare(
       "SELECT d.job_id, d.rung, d.rung_tokens, d.step, d.tokens_seen, d.metric, d.value, "
       "d.compared_to, d.rank, d.peers, d.action, d.rule, d.decided_at "
@@ -62,6 +67,8 @@ Result<std::vector<RungDecision>> Store::decisions(int64_t sweep_id) {
 
 Result<std::vector<std::tuple<int64_t, int64_t, double>>> Store::evals_with_tokens(
     int64_t job_id, const std::string& metric) {
+  if (schema_version_ < kDecisionsSchema)
+    return std::vector<std::tuple<int64_t, int64_t, double>>{};
   auto stmt = db_->prepare(
       "SELECT step, tokens_seen, value FROM eval_metrics "
       "WHERE job_id = ? AND name = ? AND tokens_seen IS NOT NULL AND value IS NOT NULL "
@@ -80,11 +87,14 @@ Result<std::vector<std::tuple<int64_t, int64_t, double>>> Store::evals_with_toke
 }
 
 Result<Store::ComputeUsed> Store::compute_used(int64_t sweep_id) {
-  auto stmt = db_->prepare(
-      "SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tokens), 0) FROM ("
-      "  SELECT MAX(m.step) AS steps, MAX(m.tokens_seen) AS tokens FROM metrics m"
-      "  JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ? GROUP BY m.job_id)",
-      "adding up the training of sweep " + std::to_string(sweep_id));
+  const char* tokens = schema_version_ < kDecisionsSchema ? "0" : "MAX(m.tokens_seen)";
+  auto stmt =
+      db_->prepare(std::string("SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tokens), 0) FROM ("
+                               "  SELECT MAX(m.step) AS steps, ") +
+                       tokens +
+                       " AS tokens FROM metrics m"
+                       "  JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ? GROUP BY m.job_id)",
+                   "adding up the training of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id));
   auto row = stmt->step();

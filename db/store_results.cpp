@@ -69,9 +69,11 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
                                                   bool maximize) {
   std::string what = "ranking jobs of sweep " + std::to_string(sweep_id) + " by " + metric;
   auto stmt = db_->prepare(
-      "SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step,"
-      " (SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = r.job_id) FROM (" +
-          best_per_job_sql("AND j.state IN ('succeeded', 'pruned', 'running')") +
+      std::string("SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step, ") +
+          // A version-2 database opened read-only has no decisions table.
+          (schema_version_ >= 3 ? "(SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = r.job_id)"
+                                : "NULL") +
+          " FROM (" + best_per_job_sql("AND j.state IN ('succeeded', 'pruned', 'running')") +
           ") r JOIN jobs j ON j.id = r.job_id "
           "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
       what);

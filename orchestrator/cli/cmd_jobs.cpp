@@ -1,6 +1,7 @@
-// `sweep jobs [SWEEP] [--state S]`: one line per job with its hyperparameters, state and best
-// objective so far.
+// `sweep jobs [SWEEP] [--state S]`: one line per job with its hyperparameters, state, best
+// objective so far and, with early stopping, its latest rung and verdict.
 #include <iostream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -55,10 +56,19 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
   Objective objective = sweep->objective();
   auto best = (*store)->best_objectives(sweep->id, objective.metric, objective.maximize());
   if (!best.ok()) return best.error();
+  // Early stopping: each job's latest verdict ("stop, rank 3 of 3" at its rung).
+  auto decisions = (*store)->decisions(sweep->id);
+  if (!decisions.ok()) return decisions.error();
+  std::map<int64_t, RungDecision> latest;
+  for (const RungDecision& d : *decisions) latest[d.job_id] = d;
 
   std::vector<std::string> columns = {"id", "hash", "state", "attempt"};
   for (const char* key : kParamColumns) columns.push_back(key);
   columns.push_back("best_" + objective.metric);
+  if (!decisions->empty()) {
+    columns.push_back("rung");
+    columns.push_back("decision");
+  }
   columns.push_back("run_dir");
   std::vector<Row> rows;
   for (const JobRecord& job : *jobs) {
@@ -68,6 +78,17 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
     for (const char* key : kParamColumns) row.push_back(json_cell(params, key));
     auto it = best->find(job.id);
     row.push_back(it == best->end() ? Cell::null() : Cell::num(it->second));
+    if (!decisions->empty()) {
+      auto d = latest.find(job.id);
+      if (d == latest.end()) {
+        row.push_back(Cell::null());
+        row.push_back(Cell::null());
+      } else {
+        row.push_back(Cell::num(static_cast<long long>(d->second.rung)));
+        row.push_back(Cell::str(d->second.action + ", rank " + std::to_string(d->second.rank) +
+                                " of " + std::to_string(d->second.peers)));
+      }
+    }
     row.push_back(job.run_dir.empty() ? Cell::null() : Cell::str(job.run_dir));
     rows.push_back(std::move(row));
   }
@@ -83,7 +104,7 @@ void add_jobs_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("sweep", opts->sweep, "sweep name (default: the only sweep in the database)");
   cmd->add_option("--state", opts->state,
                   "only jobs in this state: pending, running, succeeded, failed, diverged, "
-                  "cancelled, lost");
+                  "cancelled, lost, pruned");
   cmd->add_option("--format", opts->format, "table, csv or json")->capture_default_str();
   cmd->callback([&ctx, opts] {
     Status status = run_jobs(ctx, *opts);

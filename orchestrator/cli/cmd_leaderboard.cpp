@@ -3,6 +3,7 @@
 // checkpoint of that evaluation. Failed and diverged jobs are not ranked but counted. The
 // checkpoint column shows only checkpoints still kept (a checkpoint the worker's save_top_k
 // retention deleted has kept = 0 and shows empty).
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -63,7 +64,12 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
   columns.insert(columns.end(), pcols.begin(), pcols.end());
   columns.push_back(r.metric);
   columns.insert(columns.end(), other_metrics.begin(), other_metrics.end());
-  for (const char* c : {"step", "state", "checkpoint"}) columns.push_back(c);
+  // With early stopping: the highest rung each job was judged at (a pruned job stopped there).
+  const bool rungs = std::any_of(r.rows.begin(), r.rows.end(),
+                                 [](const LeaderRow& row) { return row.rung.has_value(); });
+  for (const char* c : {"step", "state"}) columns.push_back(c);
+  if (rungs) columns.push_back("rung");
+  columns.push_back("checkpoint");
   std::vector<Row> rows;
   int without_checkpoint = 0;
   for (size_t i = 0; i < r.rows.size(); ++i) {
@@ -77,6 +83,7 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
     }
     row.push_back(Cell::num(static_cast<long long>(lr.best_step)));
     row.push_back(Cell::str(lr.state));
+    if (rungs) row.push_back(lr.rung ? Cell::num(static_cast<long long>(*lr.rung)) : Cell::null());
     row.push_back(lr.checkpoint_path.empty() ? Cell::null() : Cell::str(lr.checkpoint_path));
     if (lr.checkpoint_path.empty()) ++without_checkpoint;
     rows.push_back(std::move(row));

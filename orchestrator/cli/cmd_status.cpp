@@ -1,11 +1,14 @@
 // `sweep status [SWEEP]`: job counts per state, whether an orchestrator is running the sweep
-// (and which process), and every running job with its step, loss, tokens/s and ETA.
+// (and which process), every running job with its step, loss, tokens/s and ETA, the training
+// done so far and saved by early stopping, and every early-stopping decision.
 #include <iostream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
+#include "orchestrator/run/early_stopping.h"
 #include "orchestrator/run/live_display.h"
 #include "orchestrator/run/results.h"
 #include "orchestrator/run/run_lock.h"
@@ -19,6 +22,41 @@ struct StatusFlags {
   std::string sweep;
   std::string format = "table";
 };
+
+// Compute used and saved, and every early-stopping decision, as `out["compute"]`,
+// `out["decisions"]` (objects) and `out["decision_lines"]` (for the table).
+Status add_stopping(Store& store, const SweepRecord& sweep, nlohmann::json& out) {
+  auto report = compute_report(store, sweep.id);
+  if (!report.ok()) return report.error();
+  out["compute"] = {{"steps", report->steps},
+                    {"tokens", report->tokens},
+                    {"pruned_jobs", report->pruned},
+                    {"saved_steps", report->saved_steps},
+                    {"saved_tokens", report->saved_tokens}};
+  auto decisions = store.decisions(sweep.id);
+  if (!decisions.ok()) return decisions.error();
+  auto jobs = store.list_jobs(sweep.id);
+  if (!jobs.ok()) return jobs.error();
+  std::map<int64_t, std::string> hashes;
+  for (const JobRecord& j : *jobs) hashes[j.id] = j.hash;
+  out["decisions"] = nlohmann::json::array();
+  out["decision_lines"] = nlohmann::json::array();
+  for (const RungDecision& d : *decisions) {
+    out["decisions"].push_back({{"job", hashes[d.job_id]},
+                                {"rung", d.rung},
+                                {"rung_tokens", d.rung_tokens},
+                                {"step", d.step},
+                                {"tokens_seen", d.tokens_seen},
+                                {"metric", d.metric},
+                                {"value", d.value},
+                                {"rank", d.rank},
+                                {"peers", d.peers},
+                                {"action", d.action},
+                                {"rule", d.rule}});
+    out["decision_lines"].push_back(describe_decision(hashes[d.job_id], d));
+  }
+  return ok_status();
+}
 
 Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
                                     const std::string& runs_dir) {
@@ -61,6 +99,7 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
           rj.progress.train_loss ? nlohmann::json(*rj.progress.train_loss) : nlohmann::json()},
          {"line", format_job_line(rj, now)}});
   }
+  SWEEP_RETURN_IF_ERROR(add_stopping(store, sweep, out));
   return out;
 }
 
@@ -71,6 +110,18 @@ void print_table(const nlohmann::json& s) {
   }
   std::cout << "\n";
   for (const auto& r : s["running"]) std::cout << "  " << r["line"].get<std::string>() << "\n";
+  const nlohmann::json& c = s["compute"];
+  std::cout << "  compute: " << c["steps"].get<int64_t>() << " steps, "
+            << c["tokens"].get<int64_t>() << " tokens trained";
+  if (c["pruned_jobs"].get<int>() > 0) {
+    std::cout << "; early stopping saved " << c["saved_steps"].get<int64_t>() << " steps (~"
+              << c["saved_tokens"].get<int64_t>() << " tokens) over " << c["pruned_jobs"].get<int>()
+              << " pruned job(s)";
+  }
+  std::cout << "\n";
+  if (!s["decision_lines"].empty()) std::cout << "  early-stopping decisions:\n";
+  for (const auto& line : s["decision_lines"])
+    std::cout << "    " << line.get<std::string>() << "\n";
 }
 
 void status_command(const StatusFlags& f, CliContext& ctx) {
@@ -94,6 +145,7 @@ void status_command(const StatusFlags& f, CliContext& ctx) {
     if (!st.ok()) return ctx.fail(st.error());
     if (*format == OutputFormat::kTable) print_table(*st);
     st->erase("counts_text");
+    st->erase("decision_lines");
     out.push_back(*st);
   }
   if (*format != OutputFormat::kTable) std::cout << out.dump(2) << "\n";

@@ -1,7 +1,10 @@
 #include "orchestrator/run/results.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 
@@ -101,6 +104,32 @@ Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
       "raise save_top_k in the sweep file so that the best checkpoints are kept (the worker "
       "keeps the best save_top_k plus the latest); `sweep leaderboard` shows which "
       "are still kept");
+}
+
+Result<ComputeReport> compute_report(Store& store, int64_t sweep_id) {
+  auto used = store.compute_used(sweep_id);
+  if (!used.ok()) return used.error();
+  ComputeReport r;
+  r.steps = used->steps;
+  r.tokens = used->tokens;
+  auto pruned = store.list_jobs(sweep_id, JobState::kPruned);
+  if (!pruned.ok()) return pruned.error();
+  for (const JobRecord& job : *pruned) {
+    ++r.pruned;
+    auto params = nlohmann::json::parse(job.params_json, nullptr, false);
+    const int64_t max_steps = params.is_object() ? params.value("max_steps", int64_t{0}) : 0;
+    auto latest = store.latest_metrics(job.id);
+    if (!latest.ok()) return latest.error();
+    auto value = [&](const char* key) {
+      auto it = latest->find(key);
+      return it == latest->end() ? 0.0 : it->second;
+    };
+    const double step = value("step");
+    const double left = std::max(0.0, static_cast<double>(max_steps) - step);
+    r.saved_steps += static_cast<int64_t>(left);
+    if (step > 0) r.saved_tokens += static_cast<int64_t>(left * value("tokens_seen") / step);
+  }
+  return r;
 }
 
 }  // namespace sweep

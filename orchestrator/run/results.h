@@ -16,7 +16,7 @@ bool metric_maximized(const SweepRecord& sweep, const std::string& metric);
 struct Ranking {
   std::string metric;
   bool maximize = false;
-  std::vector<LeaderRow> rows;  // best first; only succeeded and running jobs with evals
+  std::vector<LeaderRow> rows;  // best first; only succeeded, pruned and running jobs with evals
   int excluded_failed = 0;      // failed, diverged, lost: counted but not ranked
   int excluded_diverged = 0;
 };
@@ -39,5 +39,15 @@ struct BestCheckpoint {
 // checkpoint is on disk (naming the best job and its missing path; hint: raise save_top_k).
 Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
                                        const std::string& metric);
+
+// What a sweep's training has cost so far and what early stopping saved (`sweep status`).
+struct ComputeReport {
+  int64_t steps = 0, tokens = 0;  // trained by all jobs so far
+  int pruned = 0;                 // jobs stopped early
+  // The steps the pruned jobs did not train (max_steps minus the step they stopped at), and the
+  // tokens those steps would have been at each job's own tokens per step so far.
+  int64_t saved_steps = 0, saved_tokens = 0;
+};
+Result<ComputeReport> compute_report(Store& store, int64_t sweep_id);
 
 }  // namespace sweep

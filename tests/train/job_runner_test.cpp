@@ -145,6 +145,39 @@ TEST(JobRunner, EventsCoverStepZeroEvalCheckpointsAndFinish) {
   EXPECT_TRUE(state["metrics"]["val_loss"].is_number());
 }
 
+// Early stopping's rungs: the worker evaluates and checkpoints at the first step whose training
+// tokens reach each rung, besides eval_every, and every eval carries the tokens seen.
+TEST(JobRunner, RungsInJobJsonAddEvaluationsWhereTheTokensReachThem) {
+  JobFile job = make_job("rungs", fast_params({{"max_steps", 8}, {"eval_every", 0}}));
+  // First learn the tokens per step of this run (they vary with the samples drawn).
+  JobFile probe = make_job("rungs-probe", fast_params({{"max_steps", 8}, {"eval_every", 0}}));
+  ASSERT_EQ(run(probe), kExitOk);
+  std::vector<int64_t> tokens_after;  // by step
+  for (const auto& e : read_events(probe.run_dir))
+    if (const auto* p = e.as<ProgressEvent>())
+      tokens_after.push_back(static_cast<int64_t>(p->metrics.at("tokens_seen")));
+  ASSERT_EQ(tokens_after.size(), 8u);
+  // One rung exactly at step 2's count, one just past step 4's (reached at step 5).
+  job.eval_at_tokens = {tokens_after[1], tokens_after[3] + 1};
+  ASSERT_EQ(run(job), kExitOk);
+
+  std::vector<int> eval_steps, ckpt_steps;
+  std::vector<int64_t> eval_tokens;
+  for (const auto& e : read_events(job.run_dir)) {
+    if (const auto* ev = e.as<EvalEvent>()) {
+      eval_steps.push_back(static_cast<int>(ev->step));
+      ASSERT_TRUE(ev->tokens_seen.has_value());
+      eval_tokens.push_back(*ev->tokens_seen);
+      EXPECT_EQ(ev->samples_seen, ev->step * 4);
+    }
+    if (const auto* c = e.as<CheckpointEvent>()) ckpt_steps.push_back(static_cast<int>(c->step));
+  }
+  EXPECT_EQ(eval_steps, (std::vector<int>{0, 2, 5, 8}));
+  EXPECT_EQ(ckpt_steps, (std::vector<int>{2, 5, 8}));
+  EXPECT_EQ(eval_tokens,
+            (std::vector<int64_t>{0, tokens_after[1], tokens_after[4], tokens_after[7]}));
+}
+
 TEST(JobRunner, FullModeCheckpointIsAModelDirectory) {
   JobFile job = make_job(
       "full",
