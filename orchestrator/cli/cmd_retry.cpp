@@ -22,6 +22,11 @@ Result<std::vector<JobState>> parse_states(const std::vector<std::string>& names
   std::vector<JobState> out;
   for (const auto& n : names) {
     auto s = parse_job_state(n);
+    if (s == JobState::kPruned) {
+      return make_error(ErrorKind::kUser,
+                        "--state: pruned jobs cannot be retried: early stopping's decision stands",
+                        "to train one to the end, put its settings in a new sweep (include:)");
+    }
     if (!s || !can_retry_from(*s)) {
       return make_error(ErrorKind::kUser, "--state: '" + n + "' cannot be retried",
                         "use failed, diverged, cancelled, lost or succeeded");
