@@ -8,6 +8,7 @@
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
 #include "orchestrator/cli/warning_output.h"
+#include "orchestrator/spec/stopping_spec.h"
 #include "orchestrator/spec/sweep_spec.h"
 
 namespace sweep {
@@ -72,7 +73,9 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
     rows.push_back(std::move(row));
   }
   print_rows(std::cout, columns, rows, format);
-  if (format == OutputFormat::kTable) std::cout << expansion_summary(spec, jobs) << "\n";
+  if (format == OutputFormat::kTable) {
+    std::cout << expansion_summary(spec, jobs) << "\n" << stopping_summary(spec);
+  }
   std::cout.flush();  // the warnings come after the plan on a terminal
   print_warnings_text(std::cerr, warnings);
 }

@@ -3,6 +3,8 @@
 #include "orchestrator/spec/stopping_spec.h"
 
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <regex>
 
 #include "orchestrator/spec/closest_key.h"
@@ -169,6 +171,58 @@ Status read_early_stopping(const YamlReader& yaml, const YAML::Node& node,
     out.min_peers = static_cast<int>(*v);
   }
   return ok_status();
+}
+
+namespace {
+
+// 15000 -> "15k", 1500000 -> "1.5M": how a sweep file would write it.
+std::string tokens_text(int64_t tokens) {
+  char buf[32];
+  if (tokens >= 1'000'000 && tokens % 100'000 == 0) {
+    std::snprintf(buf, sizeof buf, "%gM", static_cast<double>(tokens) / 1e6);
+  } else if (tokens >= 1'000 && tokens % 100 == 0) {
+    std::snprintf(buf, sizeof buf, "%gk", static_cast<double>(tokens) / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(tokens));
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::string stopping_summary(const SweepSpec& spec) {
+  std::string out;
+  const EarlyStoppingSpec& es = spec.early_stopping;
+  if (es.enabled()) {
+    constexpr int kShown = 4;
+    std::vector<int64_t> rungs = rung_tokens(es, std::numeric_limits<int64_t>::max());
+    out += std::string("early stopping: ") + to_string(es.rule) + " on " + es.objective.metric +
+           " (" + to_string(es.objective.mode) + "): rungs at ";
+    for (size_t i = 0; i < rungs.size() && i < kShown; ++i) {
+      out += (i ? ", " : "") + tokens_text(rungs[i]);
+    }
+    out += rungs.size() > kShown ? ", ... training tokens" : " training tokens";
+    if (es.rule == EarlyStoppingSpec::Rule::kAsha) {
+      char factor[32];
+      std::snprintf(factor, sizeof factor, "%g", es.reduction_factor);
+      out += std::string("; each rung keeps the best 1/") + factor;
+    } else {
+      out += "; a job below the peers' median stops once " + std::to_string(es.min_peers) +
+             " others were judged";
+    }
+    out += "\n";
+  }
+  const BudgetSpec& b = spec.budget;
+  if (b.any()) {
+    std::string caps;
+    if (b.max_jobs > 0) caps += "max_jobs " + std::to_string(b.max_jobs);
+    if (b.max_tokens > 0)
+      caps += (caps.empty() ? "" : ", ") + ("max_tokens " + tokens_text(b.max_tokens));
+    if (b.max_steps > 0)
+      caps += (caps.empty() ? "" : ", ") + ("max_steps " + std::to_string(b.max_steps));
+    out += "budget: " + caps + " (no job starts once a cap is reached)\n";
+  }
+  return out;
 }
 
 Status read_budget(const YamlReader& yaml, const YAML::Node& node, BudgetSpec& out) {

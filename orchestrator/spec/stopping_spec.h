@@ -16,6 +16,11 @@ Status read_early_stopping(const YamlReader& yaml, const YAML::Node& node,
                            const Objective& objective, EarlyStoppingSpec& out);
 Status read_budget(const YamlReader& yaml, const YAML::Node& node, BudgetSpec& out);
 
+// What `sweep plan` says about early stopping and the budget, one line each ("" for neither),
+// e.g. "early stopping: asha on val_loss (min): rungs at 15k, 45k, 135k, 405k, ... training
+// tokens; each rung keeps the best 1/3".
+std::string stopping_summary(const SweepSpec& spec);
+
 // A count of tokens as written in a sweep file: an integer, or a number with a k/M/G suffix
 // ("20k", "1.5M"). nullopt when `text` is neither.
 std::optional<int64_t> parse_token_count(const std::string& text);

@@ -54,6 +54,18 @@ TEST(StoppingSpec, BudgetCaps) {
   EXPECT_EQ(spec->budget.max_steps, 900);
 }
 
+TEST(StoppingSpec, PlanSummaryNamesTheRungsAndCaps) {
+  auto spec = parse(
+      "early_stopping: {type: asha, grace: 15k, reduction_factor: 3}\n"
+      "budget: {max_jobs: 8, max_tokens: 1.5M}\n");
+  ASSERT_TRUE(spec.ok()) << spec.error().to_string();
+  EXPECT_EQ(stopping_summary(*spec),
+            "early stopping: asha on val_loss (min): rungs at 15k, 45k, 135k, 405k, ... training "
+            "tokens; each rung keeps the best 1/3\n"
+            "budget: max_jobs 8, max_tokens 1.5M (no job starts once a cap is reached)\n");
+  EXPECT_EQ(stopping_summary(*parse("")), "");
+}
+
 TEST(StoppingSpec, TokenCounts) {
   EXPECT_EQ(parse_token_count("20000"), 20000);
   EXPECT_EQ(parse_token_count("20k"), 20000);
