@@ -1,5 +1,6 @@
 #include "orchestrator/run/local_executor.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -9,8 +10,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
@@ -55,9 +54,27 @@ Result<std::string> find_executable(const std::string& name) {
 }
 
 // The NUL-separated argv of a live process joined with spaces; empty when unreadable.
+// A file of /proc/<pid>/ ("" once the process is gone). Read with read(2): a process that exits
+// between open and read makes the read fail with ESRCH, which std::ifstream turns into an
+// exception.
+std::string read_proc_file(int64_t pid, const char* name) {
+  std::string path = "/proc/" + std::to_string(pid) + "/" + name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 std::string process_cmdline(int64_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = read_proc_file(pid, "cmdline");
   for (char& c : text) {
     if (c == '\0') c = ' ';
   }
@@ -155,8 +172,7 @@ void LocalExecutor::notify_exits(int fd) {
 bool process_alive(int64_t pid) {
   if (pid <= 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string text = read_proc_file(pid, "stat");
   auto paren = text.rfind(')');
   if (paren == std::string::npos || paren + 2 >= text.size()) return !text.empty();
   char state = text[paren + 2];
