@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -245,6 +246,7 @@ TEST(VisionFeatureCache, JobWithTheCacheMatchesAJobWithout) {
   ASSERT_EQ(run_fresh(cold), kExitOk);
   std::vector<std::string> entries;
   for (const auto& e : fs::directory_iterator(cache_dir)) {
+    if (e.path().extension() != ".vfeat") continue;  // the shared step-0 score lives here too
     entries.push_back(e.path().string());
     fs::last_write_time(e.path(), fs::last_write_time(e.path()) - std::chrono::hours(1));
   }
@@ -255,6 +257,7 @@ TEST(VisionFeatureCache, JobWithTheCacheMatchesAJobWithout) {
   // The warm job read every entry (a hit touches it) and computed none.
   size_t after = 0;
   for (const auto& e : fs::directory_iterator(cache_dir)) {
+    if (e.path().extension() != ".vfeat") continue;
     ++after;
     EXPECT_GT(fs::last_write_time(e.path()), an_hour_ago) << e.path() << " was not read";
   }
@@ -278,6 +281,45 @@ TEST(VisionFeatureCache, JobWithTheCacheMatchesAJobWithout) {
   EXPECT_NEAR(eval_base["val_loss"], eval_warm["val_loss"], 1e-5);
   EXPECT_EQ(eval_base["val_token_acc"], eval_warm["val_token_acc"]);
   EXPECT_EQ(eval_base["val_exact_match"], eval_warm["val_exact_match"]);
+}
+
+// Step 0's score is the base model's, the same for every job of the sweep: the second job reads
+// what the first stored instead of evaluating. (Proof that it is read: the stored value is
+// replaced before the second job runs, and the second job reports the replacement.)
+TEST(BaseModelScore, TheSecondJobOfASweepTakesStepZerosScoreFromTheFirst) {
+  const std::string cache_dir = temp_dir("base-score") + "/feature-cache";
+  JobFile first = make_job("bs-first", testing::fast_params({{"max_steps", 2}}));
+  JobFile second =
+      make_job("bs-second", testing::fast_params({{"max_steps", 2}, {"learning_rate", 3e-3}}));
+  first.feature_cache = second.feature_cache = cache_dir;
+  ASSERT_EQ(run_fresh(first), kExitOk);
+  std::vector<fs::path> scores;
+  for (const auto& e : fs::directory_iterator(cache_dir)) {
+    if (e.path().filename().string().rfind("base-score-", 0) == 0) scores.push_back(e.path());
+  }
+  ASSERT_EQ(scores.size(), 1u);
+  const EvalEvent* step0 = nullptr;
+  auto first_events = read_events(first.run_dir);
+  for (const auto& e : first_events)
+    if (const auto* ev = e.as<EvalEvent>(); ev && ev->step == 0) step0 = ev;
+  ASSERT_NE(step0, nullptr);
+  std::ifstream in(scores[0]);
+  nlohmann::json stored = nlohmann::json::parse(in);
+  EXPECT_DOUBLE_EQ(stored["val_loss"].get<double>(), step0->metrics.at("val_loss"));
+
+  // Another learning rate, the same seed (so the same evaluated subset): the same key.
+  stored["val_loss"] = 123.0;
+  std::ofstream(scores[0]) << stored.dump();
+  ASSERT_EQ(run_fresh(second), kExitOk);
+  for (const auto& e : read_events(second.run_dir)) {
+    const auto* ev = e.as<EvalEvent>();
+    if (!ev) continue;
+    if (ev->step == 0) {
+      EXPECT_DOUBLE_EQ(ev->metrics.at("val_loss"), 123.0);
+    } else {
+      EXPECT_LT(ev->metrics.at("val_loss"), 100.0);  // later evaluations are its own
+    }
+  }
 }
 
 }  // namespace

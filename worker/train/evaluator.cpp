@@ -21,6 +21,12 @@ nlohmann::json EvalResult::to_json() const {
           {"val_samples", val_samples}};
 }
 
+std::vector<std::string> Evaluator::image_paths() const {
+  std::vector<std::string> paths;
+  for (const Item& item : items_) paths.push_back(item.image_path);
+  return paths;
+}
+
 Evaluator::Evaluator(const std::vector<data::Sample>& samples, const data::Tokenizer& tok,
                      EvalOptions opt)
     : tok_(tok), opt_(std::move(opt)) {

@@ -62,6 +62,9 @@ class Evaluator {
                  std::vector<SampleScore>* per_sample = nullptr);
 
   size_t size() const { return items_.size(); }
+  const EvalOptions& options() const { return opt_; }
+  // The image file of each evaluated sample ("" for a text-only one), in evaluation order.
+  std::vector<std::string> image_paths() const;
   // Image features from `cache` (not owned; outlives the evaluator) instead of the vision tower.
   void use_feature_cache(VisionFeatureCache* cache) { feature_cache_ = cache; }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "protocol/train_params.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
+#include "worker/train/base_score_cache.h"
 #include "worker/train/checkpoint_manager.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/feature_cache.h"
@@ -81,6 +83,8 @@ class JobRun {
   int train_loop();
   bool reached_rung();
   void evaluate(int step);
+  void open_base_scores();
+  EvalResult evaluate_base();
   void save_checkpoint(int step, const json& metrics);
   int stop();
   void finish();
@@ -99,6 +103,7 @@ class JobRun {
   std::unique_ptr<data::BatchLoader> loader_;
   std::unique_ptr<VisionFeatureCache> feature_cache_;  // null: no cache for this job
   std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<BaseScoreCache> base_scores_;  // step 0's score shared by the sweep's jobs
   std::unique_ptr<Trainer> trainer_;
   std::atomic<int> step_{0};
   size_t next_rung_ = 0;  // index into job_.eval_at_tokens of the next rung to reach
@@ -184,6 +189,7 @@ void JobRun::load_data() {
     eo.max_samples = p_.eval_samples;
     eo.seed = static_cast<uint64_t>(p_.seed);
     evaluator_ = std::make_unique<Evaluator>(data::load_llava_json(job_.val_data), tok, eo);
+    if (!job_.feature_cache.empty() && !resume_from_) open_base_scores();
   }
   trainer_ = std::make_unique<Trainer>(model_, groups_, p_, *loader_);
   feature_cache_ = open_feature_cache(job_.feature_cache, p_, model_,
@@ -261,10 +267,57 @@ bool JobRun::reached_rung() {
   return reached;
 }
 
+void JobRun::open_base_scores() {
+  const EvalOptions& o = evaluator_->options();
+  const json settings = {{"image_size", o.image_size},
+                         {"pad_to_square", o.pad_to_square},
+                         {"max_length", o.max_length},
+                         {"max_new_tokens", o.max_new_tokens},
+                         {"batch_size", o.batch_size},
+                         {"max_samples", o.max_samples},
+                         {"seed", o.seed},
+                         {"generate", o.generate},
+                         {"image_folder", o.image_folder}};
+  try {
+    const std::string dtype = c10::toString(resolve_base_dtype(p_.precision, device_));
+    base_scores_ = std::make_unique<BaseScoreCache>(
+        job_.feature_cache,
+        base_score_key(job_.base_model, job_.val_data, evaluator_->image_paths(), settings, dtype,
+                       device_.is_cuda() ? "cuda" : "cpu"));
+  } catch (const std::exception& e) {
+    std::cerr << "sweep-worker: step 0 is evaluated without the shared base-model score ("
+              << e.what() << ")\n";
+  }
+}
+
+// Step 0: the base model's score, from the sweep's cache when another job stored it.
+EvalResult JobRun::evaluate_base() {
+  if (base_scores_) {
+    const auto started = std::chrono::steady_clock::now();
+    if (std::optional<BaseScore> hit = base_scores_->load()) {
+      EvalResult r;
+      r.val_loss = hit->val_loss;
+      r.val_token_acc = hit->val_token_acc;
+      r.val_exact_match = hit->val_exact_match;
+      r.val_samples = hit->val_samples;
+      r.val_tokens = hit->val_tokens;
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::cerr << "sweep-worker: step 0 scored from " << base_scores_->path() << "\n";
+      return r;
+    }
+  }
+  EvalResult r = evaluator_->run(model_);
+  if (base_scores_) {
+    base_scores_->save(
+        BaseScore{r.val_loss, r.val_token_acc, r.val_exact_match, r.val_samples, r.val_tokens});
+  }
+  return r;
+}
+
 void JobRun::evaluate(int step) {
   if (!evaluator_) return;
   stage_ = "eval";
-  EvalResult r = evaluator_->run(model_);
+  EvalResult r = step == 0 ? evaluate_base() : evaluator_->run(model_);
   last_eval_ = r.to_json();
   EvalEvent event;
   event.step = step;
