@@ -175,6 +175,80 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   EXPECT_EQ(a["val_exact_match"], b["val_exact_match"]);
 }
 
+// Early stopping through the real programs: the worker evaluates where job.json's rungs say, the
+// orchestrator judges each evaluation as it is stored and stops the job that falls behind. One
+// slot, so the order is fixed: the job at lr 3e-3 reaches each rung first (alone there, it
+// continues); the one at lr 1e-7 barely moves from the base and is the worse of two at rung 0.
+// (Rung 0 sits past the first step: after one update from B = 0 both models still score alike.)
+TEST_F(SweepEndToEnd, AshaStopsTheJobThatFallsBehind) {
+  ASSERT_NO_FATAL_FAILURE(make_model());
+  {
+    std::ofstream spec(root_ / "asha.yaml");
+    spec << "name: asha\n"
+            "base_model: model\n"
+            "data:\n"
+            "  train: builtin:shapes/vqa_train.json\n"
+            "  val: builtin:shapes/vqa_val.json\n"
+            "  image_folder: builtin:shapes/images\n"
+            "train: {max_steps: 8, eval_every: 0, eval_samples: 6, batch_size: 2, "
+            "max_new_tokens: 4, warmup_steps: 0, lr_scheduler: constant}\n"
+            "grid:\n"
+            "  lora_r: [4]\n"
+            "  lora_alpha: [8]\n"
+            "  learning_rate: [3.0e-3, 1.0e-7]\n"
+            "objective: {metric: val_loss, mode: min}\n"
+            "early_stopping: {type: asha, grace: 600, reduction_factor: 2}\n"
+            "resources: {slots: 1, threads_per_job: 1}\n";
+  }
+  Output ran = run(env_ + SWEEP_BIN + " run asha.yaml 2>&1");
+  ASSERT_EQ(ran.code, 0) << ran.out;
+
+  json jobs = query(
+      "SELECT json_extract(params, '$.learning_rate') AS lr, state, error FROM jobs ORDER BY lr "
+      "DESC");
+  ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
+  EXPECT_EQ(jobs[0]["state"], "succeeded") << jobs.dump();
+  EXPECT_EQ(jobs[1]["state"], "pruned") << jobs.dump() << ran.out;
+
+  json decisions = query(
+      "SELECT json_extract(j.params, '$.learning_rate') AS lr, d.rung, d.rung_tokens, "
+      "d.tokens_seen, d.step, d.action, d.rank, d.peers FROM decisions d JOIN jobs j ON j.id = "
+      "d.job_id ORDER BY d.id");
+  ASSERT_FALSE(decisions.empty()) << ran.out;
+  json slow_stop;
+  for (const json& d : decisions) {
+    EXPECT_GE(d["tokens_seen"].get<int64_t>(), d["rung_tokens"].get<int64_t>()) << d.dump();
+    if (d["lr"].get<double>() > 1e-3) {
+      EXPECT_EQ(d["action"], "continue") << decisions.dump();
+    } else {
+      slow_stop = d;
+    }
+  }
+  ASSERT_FALSE(slow_stop.is_null()) << decisions.dump();
+  EXPECT_EQ(slow_stop["rung"], 0);
+  EXPECT_EQ(slow_stop["action"], "stop");
+  EXPECT_EQ(slow_stop["rank"], 2);
+  EXPECT_EQ(slow_stop["peers"], 2);
+  // The pruned job trained only a little past its rung, and its evaluations carry the tokens.
+  json trained = query(
+      "SELECT MAX(m.step) AS steps FROM metrics m JOIN jobs j ON j.id = m.job_id "
+      "WHERE j.state = 'pruned'");
+  EXPECT_LT(trained[0]["steps"].get<int>(), 8) << trained.dump();
+  json untagged = query("SELECT COUNT(*) AS n FROM eval_metrics WHERE tokens_seen IS NULL");
+  EXPECT_EQ(untagged[0]["n"], 0);
+
+  Output status = run(env_ + SWEEP_BIN + " status asha");
+  ASSERT_EQ(status.code, 0);
+  EXPECT_NE(status.out.find("pruned 1"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("rank 2 of 2 (cutoff"), std::string::npos) << status.out;
+  Output board = run(env_ + SWEEP_BIN + " leaderboard asha --format json");
+  ASSERT_EQ(board.code, 0);
+  json rows = json::parse(board.out);
+  ASSERT_EQ(rows.size(), 2u) << board.out;
+  EXPECT_EQ(rows[1]["state"], "pruned");
+  EXPECT_EQ(rows[1]["rung"], 0);
+}
+
 // Label gpu (tests/e2e/CMakeLists.txt): both jobs of the sweep share GPU 0 at the same time.
 TEST_F(SweepEndToEnd, GpuTwoJobsShareOneGpu) {
   if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device (nvidia-smi -L lists none)";

@@ -70,8 +70,8 @@ TEST(Guidance, SaneSweepsAreSilent) {
 }
 
 TEST(Guidance, ShippedSweepsWarnOnlyOnLrBatchsSmallestBatch) {
-  for (const std::string name :
-       {"r_alpha.yaml", "lr_batch.yaml", "lr_random.yaml", "llava-1.5-7b.yaml"}) {
+  for (const std::string name : {"r_alpha.yaml", "r_alpha_asha.yaml", "lr_batch.yaml",
+                                 "lr_random.yaml", "llava-1.5-7b.yaml"}) {
     auto spec = load_sweep_spec(std::string(SWEEP_SOURCE_DIR) + "/sweeps/" + name);
     ASSERT_TRUE(spec.ok()) << name << ": " << spec.error().to_string();
     auto jobs = expand_grid(*spec);
