@@ -1,9 +1,5 @@
 // Runs the built `sweep` binary: `sweep query` refuses writes and leaves the database unchanged,
 // `sweep jobs` lists jobs, and neither creates a database.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -11,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "db/store.h"
+#include "tests/common/cli_run.h"
 
 #ifndef SWEEP_BIN
 #error "SWEEP_BIN must name the sweep executable"
@@ -21,28 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const std::string& path) {
-  std::string text;
-  if (FILE* f = std::fopen(path.c_str(), "r")) {
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-    std::fclose(f);
-  }
-  return text;
-}
+using testing::RunResult;
+using testing::shell_quote;
 
 class SweepCli : public ::testing::Test {
  protected:
@@ -68,17 +45,9 @@ class SweepCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Runs `env sweep args`; stdout and stderr go to files so that both are kept apart.
+  // Runs `env sweep args`.
   RunResult run(const std::string& args, const std::string& env = "") {
-    std::string out = dir_ + "/out.txt", err = dir_ + "/err.txt";
-    std::string cmd = env + " " + shell_quote(SWEEP_BIN) + " " + args + " >" + shell_quote(out) +
-                      " 2>" + shell_quote(err);
-    int status = std::system(cmd.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return testing::run_program(SWEEP_BIN, args, dir_, env);
   }
 
   int64_t job_count() {

@@ -1,15 +1,13 @@
 // Runs the built `sweep` binary: `sweep lint` exits 0 with warnings, 1 on a spec error or on a
 // warning with --strict; `sweep plan` shows the same warnings (stderr, or "warnings" in JSON).
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "tests/common/cli_run.h"
 
 #ifndef SWEEP_BIN
 #error "SWEEP_BIN must name the sweep executable"
@@ -20,28 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const std::string& path) {
-  std::string text;
-  if (FILE* f = std::fopen(path.c_str(), "r")) {
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
-    std::fclose(f);
-  }
-  return text;
-}
+using testing::RunResult;
+using testing::shell_quote;
 
 const std::string kHead =
     "name: t\n"
@@ -68,18 +46,8 @@ class LintCli : public ::testing::Test {
     return path;
   }
 
-  // Runs `sweep args`; stdout and stderr go to files so that both are kept apart.
-  RunResult run(const std::string& args) {
-    std::string out = dir_ + "/out.txt", err = dir_ + "/err.txt";
-    std::string cmd =
-        shell_quote(SWEEP_BIN) + " " + args + " >" + shell_quote(out) + " 2>" + shell_quote(err);
-    int status = std::system(cmd.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  // Runs `sweep args`.
+  RunResult run(const std::string& args) { return testing::run_program(SWEEP_BIN, args, dir_); }
 
   std::string dir_, clean_, noisy_, broken_;
 };
