@@ -79,8 +79,18 @@ Status EarlyStopper::load() {
   auto all = store_.decisions(sweep_id_);
   if (!all.ok()) return all.error();
   decisions_.clear();
-  for (RungDecision& d : *all) decisions_[d.job_id][d.rung] = std::move(d);
+  stale_ = 0;
+  for (RungDecision& d : *all) {
+    if (!current(d)) ++stale_;
+    decisions_[d.job_id][d.rung] = std::move(d);
+  }
   return ok_status();
+}
+
+bool EarlyStopper::current(const RungDecision& d) const {
+  return d.rule == to_string(spec_.rule) && d.metric == spec_.objective.metric && d.rung >= 0 &&
+         static_cast<size_t>(d.rung) < all_rungs_.size() &&
+         d.rung_tokens == all_rungs_[static_cast<size_t>(d.rung)];
 }
 
 std::vector<int64_t> EarlyStopper::rungs_for(const nlohmann::json& params) const {
@@ -96,7 +106,7 @@ std::vector<double> EarlyStopper::others_at(int rung, int64_t job_id) const {
   for (const auto& [other, rungs] : decisions_) {
     if (other == job_id) continue;
     auto it = rungs.find(rung);
-    if (it == rungs.end()) continue;
+    if (it == rungs.end() || !current(it->second)) continue;
     if (spec_.rule == EarlyStoppingSpec::Rule::kAsha) {
       values.push_back(it->second.value);
     } else {  // median: the other job's mean over rungs 0..rung
@@ -104,6 +114,7 @@ std::vector<double> EarlyStopper::others_at(int rung, int64_t job_id) const {
       int count = 0;
       for (const auto& [r, d] : rungs) {
         if (r > rung) break;
+        if (!current(d)) continue;
         sum += d.value;
         ++count;
       }
@@ -118,7 +129,7 @@ std::vector<double> EarlyStopper::own_values(int64_t job_id, int rung) const {
   auto it = decisions_.find(job_id);
   if (it == decisions_.end()) return values;
   for (const auto& [r, d] : it->second) {
-    if (r <= rung) values.push_back(d.value);
+    if (r <= rung && current(d)) values.push_back(d.value);
   }
   return values;
 }

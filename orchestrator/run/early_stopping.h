@@ -54,13 +54,19 @@ class EarlyStopper {
   // Judges every rung the job's stored evaluations reached without a verdict yet, in rung order,
   // and records each. Returns the new decisions (the last one is a stop when the job must stop).
   Result<std::vector<RungDecision>> judge(int64_t job_id, double now);
-  // The job's recorded stop decision, if any.
+  // The job's recorded stop decision, if any (under whatever configuration it was made: a stop
+  // stands).
   std::optional<RungDecision> stop_of(int64_t job_id) const;
+  // Decisions recorded under another early_stopping section (rule, metric or rungs changed since):
+  // they stand, but their values are not compared with. How many load() found.
+  int stale_decisions() const { return stale_; }
   const EarlyStoppingSpec& spec() const { return spec_; }
 
  private:
   // Values recorded at `rung` by jobs other than `job_id`.
   std::vector<double> others_at(int rung, int64_t job_id) const;
+  // Whether `d` was made under this configuration (same rule, metric and rung placement).
+  bool current(const RungDecision& d) const;
   // The job's values at rungs 0..`rung` that are recorded (by rung).
   std::vector<double> own_values(int64_t job_id, int rung) const;
 
@@ -70,6 +76,7 @@ class EarlyStopper {
   std::vector<int64_t> all_rungs_;  // the rungs without a bound, for judging stored evals
   // job id -> rung -> decision.
   std::map<int64_t, std::map<int, RungDecision>> decisions_;
+  int stale_ = 0;
 };
 
 // One human line on a decision, e.g.

@@ -119,6 +119,11 @@ Result<RunSummary> RunLoop::run_until_done() {
   if (config_.early_stopping.enabled()) {
     stopper_ = std::make_unique<EarlyStopper>(store_, config_.sweep_id, config_.early_stopping);
     SWEEP_RETURN_IF_ERROR(stopper_->load());
+    if (int stale = stopper_->stale_decisions(); stale > 0) {
+      notify(std::to_string(stale) +
+             " early-stopping decision(s) were made under another early_stopping section: they "
+             "stand, but new verdicts do not compare with their values");
+    }
   }
   auto jobs = store_.list_jobs(config_.sweep_id);
   if (!jobs.ok()) return jobs.error();

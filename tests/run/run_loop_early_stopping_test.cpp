@@ -193,6 +193,36 @@ TEST_F(RunLoopEarlyStopping, APendingJobWhoseStopWasDecidedEndsPrunedWithoutRunn
   EXPECT_EQ(store_->decisions(sweep_id_)->at(0).action, "stop");
 }
 
+TEST_F(RunLoopEarlyStopping, DecisionsOfAnotherConfigurationStandButAreNotPeers) {
+  add_jobs(2);
+  // Job 0 was judged (and stopped) when the first rung sat at 50 tokens.
+  RungDecision old;
+  old.job_id = job_id(0);
+  old.rung_tokens = 50;
+  old.tokens_seen = 50;
+  old.metric = "val_loss";
+  old.value = 0.1;
+  old.compared_to = 0.2;
+  old.rank = 1;
+  old.peers = 1;
+  old.action = "stop";
+  old.rule = "asha";
+  ASSERT_TRUE(store_->add_decision(old).ok());
+  script_ = [&](const JobFile&) { return rung_worker(5.0, 4.0); };
+  RunConfig c = config();
+  c.early_stopping = asha_spec();  // rungs at 100, 200, ...
+  ASSERT_TRUE(run(c).ok());
+  EXPECT_TRUE(observer_.saw("1 early-stopping decision(s) were made under another"));
+  EXPECT_EQ(job(0).state, JobState::kPruned);  // its stop stands
+  // Job 1 is alone at the new rungs: 0.1 at the old one is not its peer.
+  EXPECT_EQ(job(1).state, JobState::kSucceeded);
+  auto all = *store_->decisions(sweep_id_);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1].job_id, job_id(1));
+  EXPECT_EQ(all[1].peers, 1);
+  EXPECT_EQ(all[1].action, "continue");
+}
+
 TEST_F(RunLoopEarlyStopping, MaxJobsLeavesTheRestPending) {
   add_jobs(4);
   RunConfig c = config();
