@@ -107,12 +107,18 @@ TEST(EventTypes, ProgressRoundTripsWithNanAsNull) {
 }
 
 TEST(EventTypes, EvalRoundTripsKeepingBookkeepingApartFromMetrics) {
-  EvalEvent e{
-      40, {{"val_loss", 0.71}, {"val_token_acc", 0.42}, {"val_exact_match", 0.39}}, 200, 3.5};
+  EvalEvent e{40,
+              {{"val_loss", 0.71}, {"val_token_acc", 0.42}, {"val_exact_match", 0.39}},
+              200,
+              3.5,
+              /*samples_seen=*/320,
+              /*tokens_seen=*/29000};
   EvalEvent r = through_file(e);
   EXPECT_EQ(r.step, 40);
-  EXPECT_EQ(r.metrics, e.metrics);
+  EXPECT_EQ(r.metrics, e.metrics);  // the tokens and samples seen are bookkeeping, not metrics
   EXPECT_EQ(r.val_samples, 200);
+  EXPECT_EQ(r.samples_seen, 320);
+  EXPECT_EQ(r.tokens_seen, 29000);
   EXPECT_EQ(r.seconds, 3.5);
   // On disk the fields are flat, as they always were.
   nlohmann::json j = e;
@@ -354,7 +360,10 @@ TEST(EventWriter, MetricClashingWithAFieldIsRefused) {
   std::remove(path.c_str());
   EventWriter w(path, 1);
   EXPECT_THROW(w.emit(ProgressEvent{1, {{"step", 2.0}}}), Failure);
-  EXPECT_THROW(w.emit(EvalEvent{1, {{"seq", 2.0}}, std::nullopt, std::nullopt}), Failure);
+  EvalEvent clash;
+  clash.step = 1;
+  clash.metrics = {{"seq", 2.0}};
+  EXPECT_THROW(w.emit(clash), Failure);
   std::remove(path.c_str());
 }
 
