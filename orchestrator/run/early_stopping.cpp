@@ -5,6 +5,8 @@
 #include <limits>
 #include <sstream>
 
+#include "orchestrator/spec/stopping_spec.h"
+
 namespace sweep {
 namespace {
 
@@ -21,18 +23,6 @@ int rank_of(double value, const std::vector<double>& others, Objective::Mode mod
 int64_t param_or(const nlohmann::json& params, const char* key, int64_t fallback) {
   auto it = params.find(key);
   return it != params.end() && it->is_number() ? it->get<int64_t>() : fallback;
-}
-
-std::string tokens_text(int64_t tokens) {
-  std::ostringstream out;
-  if (tokens >= 10'000'000) {
-    out << tokens / 1'000'000 << "M";
-  } else if (tokens >= 10'000) {
-    out << tokens / 1'000 << "k";
-  } else {
-    out << tokens;
-  }
-  return out.str();
 }
 
 }  // namespace
@@ -191,7 +181,7 @@ std::optional<RungDecision> EarlyStopper::stop_of(int64_t job_id) const {
 
 std::string describe_decision(const std::string& hash, const RungDecision& d) {
   std::ostringstream out;
-  out << "job " << hash << " rung " << d.rung << " (" << tokens_text(d.rung_tokens)
+  out << "job " << hash << " rung " << d.rung << " (" << format_token_count(d.rung_tokens)
       << " tokens, step " << d.step << "): " << d.metric << " " << d.value << ", rank " << d.rank
       << " of " << d.peers;
   if (!std::isnan(d.compared_to)) {

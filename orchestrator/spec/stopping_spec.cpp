@@ -173,10 +173,7 @@ Status read_early_stopping(const YamlReader& yaml, const YAML::Node& node,
   return ok_status();
 }
 
-namespace {
-
-// 15000 -> "15k", 1500000 -> "1.5M": how a sweep file would write it.
-std::string tokens_text(int64_t tokens) {
+std::string format_token_count(int64_t tokens) {
   char buf[32];
   if (tokens >= 1'000'000 && tokens % 100'000 == 0) {
     std::snprintf(buf, sizeof buf, "%gM", static_cast<double>(tokens) / 1e6);
@@ -188,8 +185,6 @@ std::string tokens_text(int64_t tokens) {
   return buf;
 }
 
-}  // namespace
-
 std::string stopping_summary(const SweepSpec& spec) {
   std::string out;
   const EarlyStoppingSpec& es = spec.early_stopping;
@@ -199,7 +194,7 @@ std::string stopping_summary(const SweepSpec& spec) {
     out += std::string("early stopping: ") + to_string(es.rule) + " on " + es.objective.metric +
            " (" + to_string(es.objective.mode) + "): rungs at ";
     for (size_t i = 0; i < rungs.size() && i < kShown; ++i) {
-      out += (i ? ", " : "") + tokens_text(rungs[i]);
+      out += (i ? ", " : "") + format_token_count(rungs[i]);
     }
     out += rungs.size() > kShown ? ", ... training tokens" : " training tokens";
     if (es.rule == EarlyStoppingSpec::Rule::kAsha) {
@@ -217,7 +212,7 @@ std::string stopping_summary(const SweepSpec& spec) {
     std::string caps;
     if (b.max_jobs > 0) caps += "max_jobs " + std::to_string(b.max_jobs);
     if (b.max_tokens > 0)
-      caps += (caps.empty() ? "" : ", ") + ("max_tokens " + tokens_text(b.max_tokens));
+      caps += (caps.empty() ? "" : ", ") + ("max_tokens " + format_token_count(b.max_tokens));
     if (b.max_steps > 0)
       caps += (caps.empty() ? "" : ", ") + ("max_steps " + std::to_string(b.max_steps));
     out += "budget: " + caps + " (no job starts once a cap is reached)\n";

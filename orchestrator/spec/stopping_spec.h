@@ -21,6 +21,10 @@ Status read_budget(const YamlReader& yaml, const YAML::Node& node, BudgetSpec& o
 // tokens; each rung keeps the best 1/3".
 std::string stopping_summary(const SweepSpec& spec);
 
+// A count of tokens as a sweep file would write it: 15000 -> "15k", 1500000 -> "1.5M", 12345 ->
+// "12345" (exact: a suffix only when it loses nothing past one decimal).
+std::string format_token_count(int64_t tokens);
+
 // A count of tokens as written in a sweep file: an integer, or a number with a k/M/G suffix
 // ("20k", "1.5M"). nullopt when `text` is neither.
 std::optional<int64_t> parse_token_count(const std::string& text);

@@ -12,56 +12,13 @@
 #include <sqlite3.h>
 
 #include "db/schema.h"
+#include "tests/db/store_test_util.h"
 
 namespace sweep {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "sweep_db_test_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::unique_ptr<Store> open_ok(const std::string& path) {
-  auto store = Store::open(path);
-  EXPECT_TRUE(store.ok()) << store.error().to_string();
-  return store.ok() ? std::move(*store) : nullptr;
-}
-
-std::vector<NewJob> make_jobs(int n, int first = 0) {
-  std::vector<NewJob> jobs;
-  for (int i = first; i < first + n; ++i) {
-    int r = 4 << (i % 3);
-    jobs.push_back(NewJob{"hash" + std::to_string(i), i,
-                          "{\"lora_r\":" + std::to_string(r) + ",\"lora_alpha\":" +
-                              std::to_string(2 * r) + ",\"learning_rate\":0.0001,\"batch_size\":8}",
-                          2.0});
-  }
-  return jobs;
-}
-
-int64_t count_rows(Store& store, const std::string& table) {
-  auto result = store.query_readonly("SELECT COUNT(*) FROM " + table);
-  EXPECT_TRUE(result.ok()) << result.error().to_string();
-  return result.ok() ? std::stoll(*result->rows.at(0).at(0)) : -1;
-}
-
-int64_t add_sweep(Store& store, const std::string& name = "r_alpha",
-                  const std::string& mode = "min") {
-  auto id = store.upsert_sweep(name, "sweeps/" + name + ".yaml", "{}", "val_loss", mode);
-  EXPECT_TRUE(id.ok()) << id.error().to_string();
-  return id.ok() ? *id : 0;
-}
+using namespace sweep::testing;
 
 TEST(StoreMigrations, EmptyFileIsMigratedToTheLatestVersion) {
   TempDir dir;
@@ -302,21 +259,6 @@ TEST(JobStates, NamesRoundTrip) {
   EXPECT_FALSE(is_final(JobState::kRunning));
 }
 
-class StoreWithJobs : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = open_ok(":memory:");
-    sweep_ = add_sweep(*store_);
-    ASSERT_TRUE(store_->upsert_jobs(sweep_, make_jobs(4)).ok());
-    auto jobs = store_->list_jobs(sweep_);
-    ASSERT_TRUE(jobs.ok());
-    for (const auto& job : *jobs) ids_.push_back(job.id);
-  }
-  std::unique_ptr<Store> store_;
-  int64_t sweep_ = 0;
-  std::vector<int64_t> ids_;
-};
-
 TEST_F(StoreWithJobs, IngestingTheSameEventsTwiceChangesNothing) {
   int64_t id = ids_[0];
   auto ingest = [&] {
@@ -512,101 +454,5 @@ TEST_F(Leaderboard, BestObjectivesIncludeEveryState) {
 }
 
 // Statements that must be refused, with what the refusal names.
-struct Refusal {
-  const char* sql;
-  const char* reason;
-};
-const Refusal kRefusals[] = {
-    {"DELETE FROM jobs", "DELETE from jobs is not allowed"},
-    {"delete from jobs where id > 0", "DELETE from jobs is not allowed"},
-    {"UPDATE jobs SET state = 'failed'", "UPDATE of jobs is not allowed"},
-    {"INSERT INTO sweeps (name, created_at, updated_at) VALUES ('x', 0, 0)",
-     "INSERT into sweeps is not allowed"},
-    {"ATTACH DATABASE '/tmp/sweep_db_test_other.db' AS other", "ATTACH is not allowed"},
-    {"PRAGMA journal_mode=DELETE", "PRAGMA journal_mode=DELETE is not allowed"},
-    {"PRAGMA user_version = 5", "PRAGMA user_version=5 is not allowed"},
-    {"CREATE TABLE t (x)", "CREATE is not allowed"},
-    {"DROP VIEW leaderboard", "DROP is not allowed"},
-    {"VACUUM", "the statement would change the database"},
-    {"CREATE INDEX i ON jobs (hash)", "CREATE is not allowed"},
-    {"BEGIN", "transaction control"},
-    {"SELECT 1; DELETE FROM jobs", "it runs exactly one statement"},
-    {"SELECT 1; SELECT 2", "it runs exactly one statement"},
-};
-
-void expect_refusals(Store& store) {
-  for (const Refusal& r : kRefusals) {
-    auto result = store.query_readonly(r.sql);
-    ASSERT_FALSE(result.ok()) << r.sql;
-    EXPECT_EQ(result.error().kind, ErrorKind::kUser) << r.sql;
-    EXPECT_EQ(result.error().message.rfind("sweep query is read-only: ", 0), 0u)
-        << r.sql << " -> " << result.error().message;
-    EXPECT_NE(result.error().message.find(r.reason), std::string::npos)
-        << r.sql << " -> " << result.error().message;
-  }
-}
-
-TEST_F(StoreWithJobs, QueryRefusesEveryWriteOnAWritableConnection) {
-  expect_refusals(*store_);
-  EXPECT_EQ(count_rows(*store_, "jobs"), 4);
-  EXPECT_EQ(count_rows(*store_, "sweeps"), 1);
-  auto views =
-      store_->query_readonly("SELECT COUNT(*) FROM sqlite_master WHERE name = 'leaderboard'");
-  ASSERT_TRUE(views.ok());
-  EXPECT_EQ(*views->rows[0][0], "1");
-  EXPECT_FALSE(fs::exists("/tmp/sweep_db_test_other.db"));
-  // The guard is gone after a refusal: the store still writes.
-  EXPECT_TRUE(store_->set_state(ids_[0], JobState::kCancelled).ok());
-}
-
-TEST(StoreQuery, ReadOnlyStoreRefusesWritesAndLeavesTheFileUnchanged) {
-  TempDir dir;
-  std::string path = dir.file("sweep.db");
-  {
-    auto store = open_ok(path);
-    ASSERT_TRUE(store->upsert_jobs(add_sweep(*store), make_jobs(5)).ok());
-  }
-  auto readonly = Store::open_readonly(path);
-  ASSERT_TRUE(readonly.ok()) << readonly.error().to_string();
-  expect_refusals(**readonly);
-  readonly->reset();
-  auto store = open_ok(path);
-  EXPECT_EQ(count_rows(*store, "jobs"), 5);
-  auto mode = store->query_readonly("PRAGMA journal_mode");
-  ASSERT_TRUE(mode.ok());
-  EXPECT_EQ(*mode->rows[0][0], "wal");
-}
-
-TEST_F(StoreWithJobs, QueryReturnsRowsWithNumericColumnsMarked) {
-  auto result = store_->query_readonly(
-      "SELECT id, hash, json_extract(params, '$.lora_r') AS r, NULL AS empty "
-      "FROM jobs ORDER BY id LIMIT 2 -- a trailing comment");
-  ASSERT_TRUE(result.ok()) << result.error().to_string();
-  EXPECT_EQ(result->columns, (std::vector<std::string>{"id", "hash", "r", "empty"}));
-  ASSERT_EQ(result->rows.size(), 2u);
-  EXPECT_EQ(*result->rows[1][1], "hash1");
-  EXPECT_EQ(*result->rows[1][2], "8");
-  EXPECT_FALSE(result->rows[1][3].has_value());
-  EXPECT_EQ(result->numeric_column, (std::vector<bool>{true, false, true, false}));
-  auto info = store_->query_readonly("PRAGMA table_info(jobs)");
-  EXPECT_TRUE(info.ok()) << info.error().to_string();
-  for (const char* sql : {"WITH x AS (SELECT 1 AS a) SELECT a FROM x;", "VALUES (1), (2)",
-                          "EXPLAIN QUERY PLAN SELECT * FROM leaderboard", "PRAGMA user_version",
-                          "PRAGMA index_list(jobs)", "SELECT * FROM evals"}) {
-    auto allowed = store_->query_readonly(sql);
-    EXPECT_TRUE(allowed.ok()) << sql << ": " << allowed.error().to_string();
-  }
-}
-
-TEST_F(StoreWithJobs, QuerySyntaxErrorIsAUserErrorWithSqlitesMessage) {
-  auto result = store_->query_readonly("SELEC * FROM jobs");
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().kind, ErrorKind::kUser);
-  EXPECT_EQ(result.error().message, "sweep query: near \"SELEC\": syntax error");
-  auto empty = store_->query_readonly("  ; ");
-  ASSERT_FALSE(empty.ok());
-  EXPECT_EQ(empty.error().message, "sweep query: the SQL text is empty");
-}
-
 }  // namespace
 }  // namespace sweep

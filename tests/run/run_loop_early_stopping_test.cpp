@@ -43,6 +43,20 @@ WorkerScript rung_worker(double rung0, double rung1) {
   return w;
 }
 
+// An ASHA stop at rung 0 on val_loss, as an earlier run would have recorded it.
+RungDecision recorded_stop(int64_t job, int64_t rung_tokens, double value) {
+  RungDecision d;
+  d.job_id = job;
+  d.rung_tokens = d.tokens_seen = rung_tokens;
+  d.metric = "val_loss";
+  d.value = value;
+  d.compared_to = value / 2;
+  d.rank = d.peers = 2;
+  d.action = "stop";
+  d.rule = "asha";
+  return d;
+}
+
 struct Expected {
   int seed, rung;
   const char* action;
@@ -169,17 +183,7 @@ TEST_F(RunLoopEarlyStopping, DecisionsMadeBeforeAnOrchestratorCrashStandAfterThe
 TEST_F(RunLoopEarlyStopping, APendingJobWhoseStopWasDecidedEndsPrunedWithoutRunning) {
   add_jobs(2);
   // Job 0 was judged at rung 0 (a stop) and then lost with the orchestrator.
-  RungDecision d;
-  d.job_id = job_id(0);
-  d.rung_tokens = 100;
-  d.tokens_seen = 100;
-  d.metric = "val_loss";
-  d.value = 3;
-  d.compared_to = 1;
-  d.rank = 2;
-  d.peers = 2;
-  d.action = "stop";
-  d.rule = "asha";
+  RungDecision d = recorded_stop(job_id(0), /*rung_tokens=*/100, /*value=*/3);
   ASSERT_TRUE(store_->add_decision(d).ok());
   RunConfig c = config();
   c.early_stopping = asha_spec();
@@ -196,17 +200,7 @@ TEST_F(RunLoopEarlyStopping, APendingJobWhoseStopWasDecidedEndsPrunedWithoutRunn
 TEST_F(RunLoopEarlyStopping, DecisionsOfAnotherConfigurationStandButAreNotPeers) {
   add_jobs(2);
   // Job 0 was judged (and stopped) when the first rung sat at 50 tokens.
-  RungDecision old;
-  old.job_id = job_id(0);
-  old.rung_tokens = 50;
-  old.tokens_seen = 50;
-  old.metric = "val_loss";
-  old.value = 0.1;
-  old.compared_to = 0.2;
-  old.rank = 1;
-  old.peers = 1;
-  old.action = "stop";
-  old.rule = "asha";
+  RungDecision old = recorded_stop(job_id(0), /*rung_tokens=*/50, /*value=*/0.1);
   ASSERT_TRUE(store_->add_decision(old).ok());
   script_ = [&](const JobFile&) { return rung_worker(5.0, 4.0); };
   RunConfig c = config();
