@@ -223,6 +223,26 @@ JOIN jobs j ON j.id = a.job_id
 JOIN sweeps s ON s.id = a.sweep_id;
 )sql";
 
+
+// Version 4. Packed workers and kept predictions. `attempts.pack_id` groups the attempts that one
+// worker process ran together (a number unique in the database, shared by the pack's attempts;
+// NULL when the job ran alone); `predictions` keeps a few evaluation outputs beside their reference answers, so a
+// report can show what a job answers at its best checkpoint.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE attempts ADD COLUMN pack_id INTEGER;
+
+CREATE TABLE predictions (
+  job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  step       INTEGER NOT NULL,
+  sample     INTEGER NOT NULL,
+  sample_id  TEXT NOT NULL DEFAULT '',
+  prompt     TEXT NOT NULL DEFAULT '',
+  reference  TEXT NOT NULL DEFAULT '',
+  prediction TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, step, sample)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
@@ -230,6 +250,7 @@ const std::vector<Migration>& schema_migrations() {
       {1, kSchemaV1},
       {2, kSchemaV2},
       {3, kSchemaV3},
+      {4, kSchemaV4},
   };
   return kMigrations;
 }
