@@ -32,7 +32,7 @@ TEST(StoreMigrations, EmptyFileIsMigratedToTheLatestVersion) {
   for (const auto& row : tables->rows) names.push_back(*row[0]);
   EXPECT_EQ(names, (std::vector<std::string>{"attempts", "checkpoints", "decisions", "eval_metrics",
                                              "evals", "jobs", "leaderboard", "metrics",
-                                             "schema_version", "sweeps"}));
+                                             "predictions", "schema_version", "sweeps"}));
   auto mode = store->query_readonly("PRAGMA journal_mode");
   ASSERT_TRUE(mode.ok()) << mode.error().to_string();
   EXPECT_EQ(*mode->rows[0][0], "wal");
