@@ -18,6 +18,7 @@ packages=(
   libcli11-dev
   nlohmann-json3-dev
   clang-format
+  chromium libjs-chart.js libcpp-httplib-dev
 )
 
 SUDO=""
