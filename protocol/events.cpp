@@ -161,7 +161,8 @@ json opt_json(const std::optional<std::string>& v) { return v ? json(*v) : json(
 json opt_json(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
 
 const char* const kProgressOwn[] = {"step"};
-const char* const kEvalOwn[] = {"step", "val_samples", "seconds", "samples_seen", "tokens_seen"};
+const char* const kEvalOwn[] = {"step",         "val_samples", "seconds",
+                                "samples_seen", "tokens_seen", "predictions"};
 
 }  // namespace
 
@@ -228,6 +229,17 @@ void to_json(json& j, const EvalEvent& e) {
   if (e.seconds) j["seconds"] = *e.seconds;
   if (e.samples_seen) j["samples_seen"] = *e.samples_seen;
   if (e.tokens_seen) j["tokens_seen"] = *e.tokens_seen;
+  if (!e.predictions.empty()) {
+    json list = json::array();
+    for (const EvalPrediction& p : e.predictions) {
+      list.push_back({{"sample", p.sample},
+                      {"id", p.sample_id},
+                      {"prompt", p.prompt},
+                      {"reference", p.reference},
+                      {"prediction", p.prediction}});
+    }
+    j["predictions"] = std::move(list);
+  }
   put_flat_metrics(j, e.metrics);
 }
 
@@ -238,6 +250,16 @@ void from_json(const json& j, EvalEvent& e) {
   e.seconds = f.opt_number("seconds");
   e.samples_seen = f.opt_integer("samples_seen");
   e.tokens_seen = f.opt_integer("tokens_seen");
+  e.predictions.clear();
+  if (const json* v = f.find("predictions")) {
+    if (!v->is_array()) f.bad("predictions", "must be a list of objects");
+    for (const json& item : *v) {
+      if (!item.is_object()) f.bad("predictions", "must be a list of objects");
+      Fields p(item, "eval event: predictions entry");
+      e.predictions.push_back({p.integer("sample"), p.string("id"), p.string("prompt"),
+                               p.string("reference"), p.string("prediction")});
+    }
+  }
   e.metrics = f.flat_metrics(kEvalOwn);
 }
 

@@ -50,9 +50,21 @@ struct ProgressEvent {
   Metrics metrics;
 };
 
+// One generated answer of an evaluation beside its reference: {"sample": 0, "id": "000123",
+// "prompt": "...", "reference": "...", "prediction": "..."}.
+struct EvalPrediction {
+  int64_t sample = 0;      // position in the evaluated subset
+  std::string sample_id;   // the sample's id in the validation file ("id")
+  std::string prompt;      // the first human turn
+  std::string reference;   // the reference answer
+  std::string prediction;  // the model's greedy answer
+};
+
 // An evaluation on the validation set.
 //   metrics: val_loss, val_token_acc, val_exact_match (and any other number a worker reports);
 //   one `eval_metrics` row each. val_samples and seconds describe the run, they are not metrics.
+//   predictions: a few generated answers with their references (one `predictions` row each);
+//   omitted by workers that keep none.
 struct EvalEvent {
   static constexpr const char* kType = "eval";
   int64_t step = 0;
@@ -63,6 +75,7 @@ struct EvalEvent {
   // omitted by workers that do not count them.
   std::optional<int64_t> samples_seen;
   std::optional<int64_t> tokens_seen;
+  std::vector<EvalPrediction> predictions;
 };
 
 // A checkpoint was written to `path`; the retention policy (save_top_k) removed `deleted`.

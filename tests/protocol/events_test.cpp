@@ -106,13 +106,36 @@ TEST(EventTypes, ProgressRoundTripsWithNanAsNull) {
   EXPECT_EQ(back.metrics.at("lr"), 1e-4);
 }
 
+TEST(EventTypes, EvalPredictionsRoundTripAndAreNotMetrics) {
+  EvalEvent e;
+  e.step = 20;
+  e.metrics = {{"val_loss", 0.5}};
+  e.predictions = {{0, "000007", "What shape?\n<image>", "A red circle.", "a red <b>circle"},
+                   {3, "", "", "B", ""}};
+  EvalEvent r = through_file(e);
+  EXPECT_EQ(r.metrics, e.metrics);
+  ASSERT_EQ(r.predictions.size(), 2u);
+  EXPECT_EQ(r.predictions[0].sample_id, "000007");
+  EXPECT_EQ(r.predictions[0].prompt, "What shape?\n<image>");
+  EXPECT_EQ(r.predictions[0].reference, "A red circle.");
+  EXPECT_EQ(r.predictions[0].prediction, "a red <b>circle");
+  EXPECT_EQ(r.predictions[1].sample, 3);
+  // An event without predictions (every older worker's) stays valid and writes none.
+  const Event old = parse_ok(R"({"seq":1,"type":"eval","step":1,"val_loss":1.0})");
+  EXPECT_TRUE(old.as<EvalEvent>()->predictions.empty());
+  EvalEvent plain;
+  EXPECT_FALSE(nlohmann::json(plain).contains("predictions"));
+  EXPECT_FALSE(parse_event(R"({"seq":1,"type":"eval","step":1,"predictions":3})").ok());
+}
+
 TEST(EventTypes, EvalRoundTripsKeepingBookkeepingApartFromMetrics) {
   EvalEvent e{40,
               {{"val_loss", 0.71}, {"val_token_acc", 0.42}, {"val_exact_match", 0.39}},
               200,
               3.5,
               /*samples_seen=*/320,
-              /*tokens_seen=*/29000};
+              /*tokens_seen=*/29000,
+              /*predictions=*/{}};
   EvalEvent r = through_file(e);
   EXPECT_EQ(r.step, 40);
   EXPECT_EQ(r.metrics, e.metrics);  // the tokens and samples seen are bookkeeping, not metrics
