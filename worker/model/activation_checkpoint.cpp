@@ -13,28 +13,30 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// The CPU generator, then x's device's generator when x is elsewhere. defaultGenerator is
-// device-generic, so this builds against CPU-only and CUDA LibTorch alike.
-std::vector<torch::Device> generator_devices(const torch::Device& device) {
-  std::vector<torch::Device> devices = {torch::Device(torch::kCPU)};
-  if (!device.is_cpu()) devices.push_back(device);
-  return devices;
+// The CPU generator, then x's device's generator when x is elsewhere, then `extra`.
+// defaultGenerator is device-generic, so this builds against CPU-only and CUDA LibTorch alike.
+std::vector<at::Generator> generators_of(const torch::Device& device,
+                                         const std::vector<at::Generator>& extra) {
+  std::vector<at::Generator> out = {at::globalContext().defaultGenerator(torch::kCPU)};
+  if (!device.is_cpu()) out.push_back(at::globalContext().defaultGenerator(device));
+  for (const at::Generator& g : extra)
+    if (g.defined()) out.push_back(g);
+  return out;
 }
 
-std::vector<torch::Tensor> get_rng_states(const std::vector<torch::Device>& devices) {
+std::vector<torch::Tensor> get_rng_states(const std::vector<at::Generator>& generators) {
   std::vector<torch::Tensor> states;
-  for (const torch::Device& device : devices) {
-    at::Generator generator = at::globalContext().defaultGenerator(device);
+  for (at::Generator generator : generators) {  // a handle: copies share the state
     std::lock_guard<std::mutex> lock(generator.mutex());
     states.push_back(generator.get_state());
   }
   return states;
 }
 
-void set_rng_states(const std::vector<torch::Device>& devices,
+void set_rng_states(const std::vector<at::Generator>& generators,
                     const std::vector<torch::Tensor>& states) {
-  for (size_t i = 0; i < devices.size(); ++i) {
-    at::Generator generator = at::globalContext().defaultGenerator(devices[i]);
+  for (size_t i = 0; i < generators.size(); ++i) {
+    at::Generator generator = generators[i];
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(states[i]);
   }
@@ -43,14 +45,14 @@ void set_rng_states(const std::vector<torch::Device>& devices,
 // Puts the generators back to `states` when it goes out of scope, also when fn throws.
 class RngRestore {
  public:
-  RngRestore(std::vector<torch::Device> devices, std::vector<torch::Tensor> states)
-      : devices_(std::move(devices)), states_(std::move(states)) {}
-  ~RngRestore() { set_rng_states(devices_, states_); }
+  RngRestore(std::vector<at::Generator> generators, std::vector<torch::Tensor> states)
+      : generators_(std::move(generators)), states_(std::move(states)) {}
+  ~RngRestore() { set_rng_states(generators_, states_); }
   RngRestore(const RngRestore&) = delete;
   RngRestore& operator=(const RngRestore&) = delete;
 
  private:
-  std::vector<torch::Device> devices_;
+  std::vector<at::Generator> generators_;
   std::vector<torch::Tensor> states_;
 };
 
@@ -59,7 +61,7 @@ class RngRestore {
 struct CheckpointState : torch::CustomClassHolder {
   CheckpointedFn fn;
   std::vector<torch::Tensor> extras;  // detached
-  std::vector<torch::Device> devices;
+  std::vector<at::Generator> generators;
   std::vector<torch::Tensor> rng_states;  // at the forward
   bool input_requires_grad = false;
 };
@@ -74,8 +76,8 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
                                c10::intrusive_ptr<CheckpointState> state) {
     (void)anchor;
     ctx->save_for_backward({x});
-    state->devices = generator_devices(x.device());
-    state->rng_states = get_rng_states(state->devices);
+    state->generators = generators_of(x.device(), state->generators);
+    state->rng_states = get_rng_states(state->generators);
     state->input_requires_grad = x.requires_grad();
     ctx->saved_data["state"] = c10::IValue::make_capsule(state);
     c10::NoGradGuard no_grad;
@@ -89,8 +91,8 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
     torch::Tensor input = x.detach().requires_grad_(state->input_requires_grad);
     torch::Tensor output;
     {
-      RngRestore restore(state->devices, get_rng_states(state->devices));
-      set_rng_states(state->devices, state->rng_states);
+      RngRestore restore(state->generators, get_rng_states(state->generators));
+      set_rng_states(state->generators, state->rng_states);
       c10::AutoGradMode grad_on(true);
       output = state->fn(input, state->extras);
       // Accumulates into the .grad of the block's parameters and of `input`.
@@ -105,7 +107,8 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
 }  // namespace
 
 torch::Tensor activation_checkpoint(const CheckpointedFn& fn, const torch::Tensor& x,
-                                    const std::vector<torch::Tensor>& extras) {
+                                    const std::vector<torch::Tensor>& extras,
+                                    const std::vector<at::Generator>& generators) {
   std::vector<torch::Tensor> detached;
   detached.reserve(extras.size());
   for (const torch::Tensor& e : extras) detached.push_back(e.defined() ? e.detach() : e);
@@ -113,6 +116,7 @@ torch::Tensor activation_checkpoint(const CheckpointedFn& fn, const torch::Tenso
   auto state = c10::make_intrusive<CheckpointState>();
   state->fn = fn;
   state->extras = std::move(detached);
+  state->generators = generators;  // completed with the default ones at the forward
   torch::Tensor anchor = torch::empty({0}, x.options().requires_grad(true));
   return CheckpointFunction::apply(x, anchor, std::move(state));
 }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 namespace sweep::model {
@@ -23,9 +24,11 @@ using CheckpointedFn =
 // get no gradient: position tables and masks, not activations. Undefined extras stay undefined.
 // Random numbers: the default generators of the CPU and of x's device (when not the CPU) are
 // saved at the forward and restored for the recomputation, so dropout draws the same masks; after
-// backward they are back where they were before it.
+// backward they are back where they were before it. `generators` are treated the same way (the
+// LoRA adapters' own dropout generators).
 // fn is copied and kept with the graph until the graph is freed.
 torch::Tensor activation_checkpoint(const CheckpointedFn& fn, const torch::Tensor& x,
-                                    const std::vector<torch::Tensor>& extras = {});
+                                    const std::vector<torch::Tensor>& extras = {},
+                                    const std::vector<at::Generator>& generators = {});
 
 }  // namespace sweep::model

@@ -258,7 +258,7 @@ torch::Tensor LlamaModelImpl::layer_forward(size_t i, const torch::Tensor& x,
   auto run = [layer](const torch::Tensor& h, const std::vector<torch::Tensor>& e) {
     return layer->forward(h, /*cos=*/e[0], /*sin=*/e[1], /*key_mask=*/e[2], nullptr, nullptr);
   };
-  return activation_checkpoint(run, x, {cos, sin, key_mask});
+  return activation_checkpoint(run, x, {cos, sin, key_mask}, dropout_generators_);
 }
 
 LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) {

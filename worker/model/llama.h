@@ -102,6 +102,9 @@ class LlamaModelImpl : public torch::nn::Module {
   // layer, run at `rows` only, is not. Same results, about one extra forward per step.
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
   bool gradient_checkpointing() const { return gradient_checkpointing_; }
+  // Generators besides the default ones that a checkpointed layer draws from (the LoRA adapters'
+  // dropout generators): saved at the forward and replayed by the recomputation.
+  void set_dropout_generators(std::vector<at::Generator> g) { dropout_generators_ = std::move(g); }
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
@@ -112,6 +115,7 @@ class LlamaModelImpl : public torch::nn::Module {
                               const torch::Tensor& sin, const torch::Tensor& key_mask);
   TextConfig config_;
   bool gradient_checkpointing_ = false;
+  std::vector<at::Generator> dropout_generators_;
 };
 TORCH_MODULE(LlamaModel);
 

@@ -1,5 +1,7 @@
 #include "worker/model/lora.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -186,8 +188,20 @@ std::vector<std::string> apply_lora(LlavaForConditionalGeneration& m, const Lora
     o.use_rslora = s.use_rslora;
     lin->attach_lora(o, seed * 1000003ull + index++);
   }
+  // One dropout stream per model, drawn from the job's seed: jobs packed into one process each
+  // draw the masks they would draw alone (worker/model/pack.h).
+  at::Generator dropout = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x6c6f72615f64726full);
+  for (const auto& [path, lin] : linear_modules(m))
+    if (lin->has_lora()) lin->set_dropout_generator(dropout);
+  m->language_model->model->set_dropout_generators({dropout});
   if (!m->is_training()) m->eval();  // new dropout modules follow the model's mode
   return targets;
+}
+
+at::Generator lora_dropout_generator(LlavaForConditionalGeneration& m) {
+  for (const auto& [path, lin] : linear_modules(m))
+    if (lin->has_lora() && lin->dropout_generator().defined()) return lin->dropout_generator();
+  return {};
 }
 
 TrainableGroups set_trainable(LlavaForConditionalGeneration& m, bool lora_mode,

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 #include <nlohmann/json_fwd.hpp>
 
@@ -38,9 +39,13 @@ struct LoraSettings {
 // order. Throws when nothing matches, listing the target names.
 std::vector<std::string> lora_target_paths(LlavaForConditionalGeneration& m, const LoraSettings& s);
 // Attaches adapters (rank/alpha per rank_pattern/alpha_pattern) to every targeted module; A is
-// drawn from `seed` and the module's index, B is zero. Returns the wrapped module paths.
+// drawn from `seed` and the module's index, B is zero. The adapters' dropout masks come from one
+// CPU generator seeded from `seed` (lora_dropout_generator). Returns the wrapped module paths.
 std::vector<std::string> apply_lora(LlavaForConditionalGeneration& m, const LoraSettings& s,
                                     uint64_t seed);
+// The generator apply_lora gave the adapters (its state belongs in a resumable checkpoint);
+// undefined when the model has no adapter.
+at::Generator lora_dropout_generator(LlavaForConditionalGeneration& m);
 
 struct TrainableGroups {
   std::vector<torch::Tensor> lora;       // lora_A / lora_B weights

@@ -27,12 +27,52 @@ LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool b
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
+  if (pack_route_ && !pack_route_->members.empty()) {
+    // One GEMM for the frozen weight over every member's rows, then each member's adapter on its
+    // own rows. A 3-d input is split by samples, a 2-d one (forward_rows) by rows.
+    const PackRoute& route = *pack_route_;
+    const bool by_rows = x.dim() == 2;
+    const std::vector<int64_t>& sizes = by_rows ? route.rows : route.samples;
+    const std::vector<torch::Tensor> parts = x.split_with_sizes(sizes, 0);
+    std::vector<torch::Tensor> deltas;
+    deltas.reserve(parts.size());
+    for (size_t i = 0; i < parts.size(); ++i)
+      deltas.push_back(pack_peers_.at(route.members[i])
+                           ->lora_delta(parts[i], by_rows ? -1 : route.lengths[i])
+                           .to(y.scalar_type()));
+    return y + torch::cat(deltas, 0);
+  }
   if (!has_lora()) return y;
+  return y + lora_delta(x).to(y.scalar_type());
+}
+
+torch::Tensor LoraLinearImpl::lora_delta(const torch::Tensor& x, int64_t length) {
   // The adapter runs in its own (fp32) precision even when the frozen base is bf16 (PEFT).
   torch::Tensor h = x.to(lora_A->weight.scalar_type());
-  if (lora_dropout) h = lora_dropout->forward(h);
-  torch::Tensor delta = lora_B->forward(lora_A->forward(h)) * lora_options_.scaling();
-  return y + delta.to(y.scalar_type());
+  const double p = lora_options_.dropout;
+  if (lora_dropout && is_training() && p > 0) {
+    // F::dropout's numbers (bernoulli_(1 - p) / (1 - p)), from the job's own generator.
+    std::vector<int64_t> shape = h.sizes().vec();
+    const bool padded = length >= 0 && h.dim() == 3 && length < shape[1];
+    if (padded) shape[1] = length;
+    torch::Tensor mask = torch::empty(shape, h.options());
+    if (dropout_generator_.defined() && h.device().is_cpu())
+      mask.bernoulli_(1 - p, dropout_generator_);
+    else
+      mask.bernoulli_(1 - p);
+    mask.div_(1 - p);
+    if (padded) {  // pack padding: any value will do, the positions are masked out
+      shape[1] = h.size(1) - length;
+      mask = torch::cat({mask, torch::ones(shape, h.options())}, 1);
+    }
+    h = h * mask;
+  }
+  return lora_B->forward(lora_A->forward(h)) * lora_options_.scaling();
+}
+
+void LoraLinearImpl::set_pack(std::vector<LoraLinearImpl*> peers, const PackRoute* route) {
+  pack_peers_ = std::move(peers);
+  pack_route_ = route;
 }
 
 void LoraLinearImpl::attach_lora(const LoraAdapterOptions& options, uint64_t seed) {

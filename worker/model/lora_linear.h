@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
+#include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
@@ -23,6 +26,18 @@ struct LoraAdapterOptions {
   double scaling() const;
 };
 
+class LoraLinearImpl;
+
+// A packed forward (worker/model/pack.h): the rows of the input belong to several jobs, in order,
+// and each job's rows go through that job's adapter. `members[i]` indexes the peers of every
+// packed LoraLinear; `samples[i]` is its number of samples along dim 0 of a [B, T, in] input,
+// `lengths[i]` its own padded length (<= T; positions past it are padding added by the pack) and
+// `rows[i]` its number of rows in a [N, in] input (the supervised rows of forward_rows).
+struct PackRoute {
+  std::vector<size_t> members;
+  std::vector<int64_t> samples, lengths, rows;
+};
+
 class LoraLinearImpl : public torch::nn::Module {
  public:
   LoraLinearImpl(int64_t in_features, int64_t out_features, bool bias);
@@ -30,6 +45,10 @@ class LoraLinearImpl : public torch::nn::Module {
   // y = x W^T + b  [+ lora_B(lora_A(dropout(x))) * scaling, computed in the adapter's dtype
   // (fp32 unless the model was converted to double) and cast back to x's dtype].
   torch::Tensor forward(const torch::Tensor& x);
+  // The adapter's term alone: lora_B(lora_A(dropout(x))) * scaling in the adapter's dtype. With
+  // dropout, a [B, T, in] input whose positions from `length` on are pack padding draws its mask
+  // for [B, length, in] only, so the job draws the numbers it would draw alone.
+  torch::Tensor lora_delta(const torch::Tensor& x, int64_t length = -1);
 
   // Attaches a fresh adapter: A [r, in] kaiming-uniform(a=sqrt(5)) from `seed`, B [out, r] zeros,
   // both fp32 on the weight's device. Throws if one is attached already.
@@ -38,6 +57,16 @@ class LoraLinearImpl : public torch::nn::Module {
   const LoraAdapterOptions& lora_options() const { return lora_options_; }
   // W <- W + scaling * B @ A (in fp32, cast back to W's dtype); removes the adapter.
   void merge_lora();
+
+  // Dropout masks from `generator` (a per-job CPU generator, so that jobs sharing a process do not
+  // share a random stream); undefined: LibTorch's default generator. CUDA tensors always use the
+  // device's default generator.
+  void set_dropout_generator(at::Generator generator) { dropout_generator_ = std::move(generator); }
+  const at::Generator& dropout_generator() const { return dropout_generator_; }
+
+  // Packing: while `route` (owned by the caller, outliving the forward) lists members, forward
+  // adds peers[route->members[i]]'s adapter term to member i's rows instead of its own.
+  void set_pack(std::vector<LoraLinearImpl*> peers, const PackRoute* route);
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
@@ -52,6 +81,9 @@ class LoraLinearImpl : public torch::nn::Module {
   int64_t in_features_;
   int64_t out_features_;
   LoraAdapterOptions lora_options_;
+  at::Generator dropout_generator_;
+  std::vector<LoraLinearImpl*> pack_peers_;
+  const PackRoute* pack_route_ = nullptr;
 };
 TORCH_MODULE(LoraLinear);
 

@@ -38,19 +38,32 @@ torch::Tensor from_hex(const std::string& hex) {
 
 }  // namespace
 
-nlohmann::json capture_rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return {{"torch_cpu", to_hex(gen.get_state())}};
+nlohmann::json capture_rng_state(at::Generator lora_dropout) {
+  nlohmann::json state;
+  for (auto [key, gen] : {std::pair{"torch_cpu", at::detail::getDefaultCPUGenerator()},
+                          std::pair{"lora_dropout", lora_dropout}}) {
+    if (!gen.defined()) continue;
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state[key] = to_hex(gen.get_state());
+  }
+  return state;
 }
 
-void restore_rng_state(const nlohmann::json& state) {
+void restore_rng_state(const nlohmann::json& state, at::Generator lora_dropout) {
   if (!state.is_object() || !state.contains("torch_cpu") || !state.at("torch_cpu").is_string())
     throw std::runtime_error(
         "rng.json: missing \"torch_cpu\" (was the checkpoint written by sweep-worker?)");
   auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(from_hex(state.at("torch_cpu").get<std::string>()));
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(from_hex(state.at("torch_cpu").get<std::string>()));
+  }
+  if (lora_dropout.defined() && state.contains("lora_dropout")) {
+    if (!state.at("lora_dropout").is_string())
+      throw std::runtime_error("rng.json: \"lora_dropout\" is not a string");
+    std::lock_guard<std::mutex> lock(lora_dropout.mutex());
+    lora_dropout.set_state(from_hex(state.at("lora_dropout").get<std::string>()));
+  }
 }
 
 }  // namespace sweep::train

@@ -56,34 +56,49 @@ Trainer::Trainer(model::LlavaForConditionalGeneration model, const model::Traina
 Trainer::~Trainer() = default;
 
 StepResult Trainer::step() {
-  const auto t0 = std::chrono::steady_clock::now();
-  const double waited0 = loader_.seconds_waited();
-  const int accum = p_.gradient_accumulation_steps;
-  StepResult r;
+  begin_step();
+  for (int micro = 0; micro < micro_batches(); ++micro) {
+    model::SplicedBatch b = next_micro_batch();  // (B, T, H) embeds
+    torch::Tensor loss = model_->loss(b);        // scalar fp32, logits at supervised positions only
+    (loss / micro_batches()).backward();
+    add_micro_loss(loss);
+  }
+  return finish_step();
+}
+
+void Trainer::begin_step() {
+  pending_ = Pending{};
+  pending_.started = std::chrono::steady_clock::now();
+  pending_.waited_before = loader_.seconds_waited();
   model_->train();
   set_lr_factor(*opt_, schedule_.factor(step_));
   opt_->optimizer->zero_grad();
+}
 
-  // The losses stay on the device until the step ends: one host read for the logged value and the
-  // divergence check, not one per micro-batch.
-  torch::Tensor loss_sum;  // scalar fp64, detached
-  for (int micro = 0; micro < accum; ++micro) {
-    std::vector<data::LoadedSample> batch = loader_.next();
-    model::MultimodalInputs in = collate(batch, image_size_, model_->device());
-    if (feature_cache_) {
-      std::vector<std::string> paths;
-      for (const data::LoadedSample& s : batch) paths.push_back(image_paths_.at(s.index));
-      feature_cache_->fill(model_, in, paths);  // in.image_hidden (Ni, P, Dv)
-    }
-    model::SplicedBatch b = model_->splice(in, p_.model_max_length);  // (B, T, H) embeds
-    torch::Tensor loss = model_->loss(b);  // scalar fp32, logits at supervised positions only
-    (loss / accum).backward();
-    torch::Tensor value = loss.detach().to(torch::kFloat64);
-    loss_sum = loss_sum.defined() ? loss_sum + value : value;
-    r.samples += static_cast<int64_t>(batch.size());
-    r.tokens += spliced_length(in, image_tokens_, p_.model_max_length);
+model::SplicedBatch Trainer::next_micro_batch() {
+  std::vector<data::LoadedSample> batch = loader_.next();
+  model::MultimodalInputs in = collate(batch, image_size_, model_->device());
+  if (feature_cache_) {
+    std::vector<std::string> paths;
+    for (const data::LoadedSample& s : batch) paths.push_back(image_paths_.at(s.index));
+    feature_cache_->fill(model_, in, paths);  // in.image_hidden (Ni, P, Dv)
   }
-  const double loss_value = loss_sum.item<double>();
+  pending_.result.samples += static_cast<int64_t>(batch.size());
+  pending_.result.tokens += spliced_length(in, image_tokens_, p_.model_max_length);
+  return model_->splice(in, p_.model_max_length);
+}
+
+void Trainer::add_micro_loss(const torch::Tensor& loss) {
+  // The losses stay on the device until the step ends: one host read for the logged value and
+  // the divergence check, not one per micro-batch.
+  torch::Tensor value = loss.detach().to(torch::kFloat64);
+  pending_.loss_sum = pending_.loss_sum.defined() ? pending_.loss_sum + value : value;
+}
+
+StepResult Trainer::finish_step() {
+  const int accum = micro_batches();
+  StepResult r = pending_.result;
+  const double loss_value = pending_.loss_sum.item<double>();
   if (!std::isfinite(loss_value))
     throw DivergedError("loss is " + std::to_string(loss_value / accum) + " at step " +
                         std::to_string(step_ + 1) + " (lower learning_rate or set max_grad_norm)");
@@ -103,8 +118,8 @@ StepResult Trainer::step() {
   r.loss = loss_value / accum;
   r.lr =
       static_cast<torch::optim::AdamWOptions&>(opt_->optimizer->param_groups()[0].options()).lr();
-  r.data_wait_seconds = loader_.seconds_waited() - waited0;
-  r.seconds = seconds_since(t0);
+  r.data_wait_seconds = loader_.seconds_waited() - pending_.waited_before;
+  r.seconds = seconds_since(pending_.started);
   return r;
 }
 
@@ -144,7 +159,9 @@ nlohmann::json Trainer::state() const {
 
 void Trainer::save_files(const std::string& dir) const {
   torch::save(*opt_->optimizer, dir + "/" + kOptimizerFile);
-  write_file_atomic(dir + "/" + kRngFile, capture_rng_state().dump() + "\n");
+  auto m = model_;  // a handle; lora_dropout_generator takes it by reference
+  write_file_atomic(dir + "/" + kRngFile,
+                    capture_rng_state(model::lora_dropout_generator(m)).dump() + "\n");
 }
 
 void Trainer::restore(const std::string& dir, const nlohmann::json& state) {
@@ -160,7 +177,7 @@ void Trainer::restore(const std::string& dir, const nlohmann::json& state) {
                              std::string(e.what()).substr(0, 200) + ")");
   }
   std::ifstream rng_in(rng_path);
-  restore_rng_state(nlohmann::json::parse(rng_in));
+  restore_rng_state(nlohmann::json::parse(rng_in), model::lora_dropout_generator(model_));
   step_ = state.at("global_step").get<int>();
   samples_seen_ = state.at("samples_seen").get<int64_t>();
   tokens_seen_ = state.at("tokens_seen").get<int64_t>();

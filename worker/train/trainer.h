@@ -4,6 +4,7 @@
 // then restore() in a fresh process continues with the same losses (same seed, one thread).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,18 @@ class Trainer {
   // NaN/inf loss or gradient norm (before the weights are updated).
   StepResult step();
 
+  // step() in its parts, for a pack whose language-model passes run together (pack_step.h):
+  //   begin_step(); then micro_batches() times: b = next_micro_batch(), the loss of b under this
+  //   trainer's adapters, backward of loss / micro_batches(), add_micro_loss(loss); finish_step().
+  void begin_step();
+  int micro_batches() const { return p_.gradient_accumulation_steps; }
+  // The next micro-batch from the loader, spliced by this trainer's model (its own projector,
+  // the feature cache when set).
+  model::SplicedBatch next_micro_batch();
+  void add_micro_loss(const torch::Tensor& loss);  // the loss of the last micro-batch (a scalar)
+  StepResult finish_step();                        // throws DivergedError as step() does
+  model::LlavaForConditionalGeneration& model() { return model_; }
+
   int steps_done() const { return step_; }
   int64_t samples_seen() const { return samples_seen_; }
   int64_t tokens_seen() const { return tokens_seen_; }
@@ -80,6 +93,13 @@ class Trainer {
   int64_t image_tokens_;  // positions one image placeholder becomes
   VisionFeatureCache* feature_cache_ = nullptr;
   std::vector<std::string> image_paths_;  // by loader sample index
+  // The step between begin_step and finish_step.
+  struct Pending {
+    StepResult result;
+    torch::Tensor loss_sum;  // scalar fp64, detached: one host read per step
+    std::chrono::steady_clock::time_point started;
+    double waited_before = 0;
+  } pending_;
   int step_ = 0;
   int64_t samples_seen_ = 0;
   int64_t tokens_seen_ = 0;
