@@ -33,7 +33,7 @@ const std::vector<Command>& commands() {
       {"bench",
        "(--model DIR | --config FILE) [--device cpu|cuda] [--batch B] [--text-tokens T] "
        "[--steps N] [--threads K] [--rank R] [--precision fp32|bf16] "
-       "[--gradient-checkpointing 0|1]  time LoRA training steps",
+       "[--gradient-checkpointing 0|1] [--pack P]  time LoRA training steps",
        cmd_bench},
   };
   return all;

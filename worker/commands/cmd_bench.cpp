@@ -1,17 +1,22 @@
 // `sweep-worker bench (--model DIR | --config FILE) [--device cpu|cuda] [--batch B]
 //  [--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16]
-//  [--gradient-checkpointing 0|1]`: times LoRA training steps of the model in DIR (or of random
+//  [--gradient-checkpointing 0|1] [--pack P]`: times LoRA training steps of the model in DIR (or of
+//  random
 // weights of the shapes in a config.json, drawn on the device) on random inputs and prints one
 // JSON line (docs/performance.md, docs/gpu.md). A step is what a sweep job's step is: splice,
 // forward, loss, backward, AdamW; LoRA rank R (alpha 2R) on q/k/v/o/gate/up/down of the language
 // model, projector and vision tower frozen. Each sample is one image and T text tokens, the last
-// half of the text supervised. Two warm-up steps are not timed.
+// half of the text supervised. Two warm-up steps are not timed. --pack P trains P adapters (ranks
+// R, seeds 1..P, each its own AdamW) on one shared frozen base, their language-model passes run
+// together as a packed worker runs them (worker/model/pack.h); tokens_per_s and samples_per_s
+// count all P jobs.
 // bench/worker/peer.py runs the same step in PyTorch-Python; bench/worker/side_by_side.sh both.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +27,7 @@
 #include "worker/commands/commands.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
+#include "worker/model/pack.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"
 
@@ -43,12 +49,13 @@ struct BenchOptions {
   int rank = 8;
   std::string precision = "fp32";
   bool gradient_checkpointing = false;
+  int pack = 1;
 };
 
 BenchOptions parse(const Args& args) {
   train::ToolArgs a("bench", args,
                     {"model", "config", "device", "batch", "text-tokens", "steps", "threads",
-                     "rank", "precision", "gradient-checkpointing"});
+                     "rank", "precision", "gradient-checkpointing", "pack"});
   BenchOptions o;
   o.model_dir = a.get("model", "");
   o.config_file = a.get("config", "");
@@ -61,6 +68,7 @@ BenchOptions parse(const Args& args) {
   o.threads = a.get_int("threads", o.threads);
   o.rank = a.get_int("rank", o.rank);
   o.precision = a.get("precision", o.precision);
+  o.pack = a.get_int("pack", o.pack);
   const int checkpointing = a.get_int("gradient-checkpointing", 0);
   if (checkpointing != 0 && checkpointing != 1)
     throw train::ToolArgsError("bench: --gradient-checkpointing must be 0 or 1, got " +
@@ -76,6 +84,7 @@ BenchOptions parse(const Args& args) {
   at_least("steps", o.steps, 1);
   at_least("threads", o.threads, 1);
   at_least("rank", o.rank, 1);
+  at_least("pack", o.pack, 1);
   if (o.precision != "fp32" && o.precision != "bf16")
     throw train::ToolArgsError("bench: --precision must be fp32 or bf16, got '" + o.precision +
                                "'");
@@ -150,22 +159,43 @@ int cmd_bench(const Args& args) {
     lora.r = o.rank;
     lora.alpha = 2.0 * o.rank;
     lora.dropout = 0.0;
-    model::apply_lora(m, lora, /*seed=*/1);
     m->language_model->model->set_gradient_checkpointing(o.gradient_checkpointing);
-    model::TrainableGroups groups =
-        model::set_trainable(m, /*lora_mode=*/true, /*train_projector=*/false);
-    torch::optim::AdamW adamw(groups.lora, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
-    m->train();
+    // One job: the model carries the adapter. A pack: each job's model shares m's frozen weights.
+    std::vector<model::LlavaForConditionalGeneration> jobs;
+    std::vector<std::unique_ptr<torch::optim::AdamW>> optimizers;
+    for (int j = 0; j < o.pack; ++j) {
+      model::LlavaForConditionalGeneration job =
+          o.pack == 1 ? m : model::share_frozen(m, /*own_projector=*/false);
+      model::apply_lora(job, lora, /*seed=*/1 + j);
+      job->language_model->model->set_gradient_checkpointing(o.gradient_checkpointing);
+      model::TrainableGroups groups =
+          model::set_trainable(job, /*lora_mode=*/true, /*train_projector=*/false);
+      optimizers.push_back(std::make_unique<torch::optim::AdamW>(
+          groups.lora, torch::optim::AdamWOptions(1e-4).weight_decay(0.0)));
+      job->train();
+      jobs.push_back(job);
+    }
+    std::unique_ptr<model::LanguagePack> pack;
+    std::vector<size_t> active;
+    if (o.pack > 1) {
+      pack = std::make_unique<model::LanguagePack>(m, jobs);
+      for (int j = 0; j < o.pack; ++j) active.push_back(static_cast<size_t>(j));
+    }
 
     const model::MultimodalInputs in = random_batch(m->config(), o, device);
     double loss_value = 0;
     auto step = [&] {
-      adamw.zero_grad();
-      model::SplicedBatch b = m->splice(in, /*max_length=*/0);
-      torch::Tensor loss = m->loss(b);  // logits at supervised positions only
-      loss.backward();
-      adamw.step();
-      loss_value = loss.item<double>();
+      for (auto& adamw : optimizers) adamw->zero_grad();
+      std::vector<model::SplicedBatch> batches;
+      for (auto& job : jobs) batches.push_back(job->splice(in, /*max_length=*/0));
+      // Logits at supervised positions only, for one job or the whole pack at once.
+      std::vector<torch::Tensor> losses =
+          pack ? pack->losses(active, batches) : std::vector<torch::Tensor>{m->loss(batches[0])};
+      torch::Tensor total = losses[0];
+      for (size_t j = 1; j < losses.size(); ++j) total = total + losses[j];
+      total.backward();
+      for (auto& adamw : optimizers) adamw->step();
+      loss_value = losses[0].item<double>();
     };
     for (int i = 0; i < 2; ++i) step();  // warm-up: allocator, OpenMP pool, first-touch pages
     const auto t0 = std::chrono::steady_clock::now();
@@ -175,7 +205,8 @@ int cmd_bench(const Args& args) {
 
     const double peak_device_mb = peak_device_memory_mb(device);
     const int64_t image_tokens = m->config().num_image_tokens();
-    const double tokens_per_step = static_cast<double>(o.batch) * (image_tokens + o.text_tokens);
+    const double samples_per_step = static_cast<double>(o.batch) * o.pack;
+    const double tokens_per_step = samples_per_step * (image_tokens + o.text_tokens);
     nlohmann::json line = {{"impl", "sweep-worker"},
                            {"model", o.model_dir.empty() ? o.config_file : o.model_dir},
                            {"device", o.device},
@@ -186,10 +217,11 @@ int cmd_bench(const Args& args) {
                            {"text_tokens", o.text_tokens},
                            {"rank", o.rank},
                            {"gradient_checkpointing", o.gradient_checkpointing},
+                           {"pack", o.pack},
                            {"steps", o.steps},
                            {"step_ms", seconds * 1e3},
                            {"tokens_per_s", tokens_per_step / seconds},
-                           {"samples_per_s", o.batch / seconds},
+                           {"samples_per_s", samples_per_step / seconds},
                            {"peak_rss_mb", peak_rss_mb()},
                            {"load_seconds", load_seconds},
                            {"load_peak_rss_mb", load_rss_mb},
