@@ -97,5 +97,28 @@ TEST(Evaluator, LimitedEvaluationScoresTheSeededSubset) {
   for (size_t j = 0; j < picked.size(); ++j) EXPECT_EQ(scores[j].id, samples[picked[j]].id);
 }
 
+TEST(Evaluator, KeepsTheFirstGeneratedAnswersBesideTheirReferences) {
+  const std::vector<data::Sample> samples = data::load_llava_json(world().vqa_val);
+  ASSERT_GT(samples.size(), 2u);
+  const data::Tokenizer tok = data::Tokenizer::load(world().model_dir);
+  model::LlavaForConditionalGeneration m = tiny_model();
+  EvalOptions eo = options(4, m->config().image_size());
+  eo.generate = true;
+  eo.max_new_tokens = 2;
+  eo.keep_predictions = 2;
+  std::vector<SampleScore> scores;
+  const EvalResult r = Evaluator(samples, tok, eo).run(m, &scores);
+  ASSERT_EQ(r.predictions.size(), 2u);
+  for (size_t i = 0; i < r.predictions.size(); ++i) {
+    EXPECT_EQ(r.predictions[i].id, scores[i].id);
+    EXPECT_EQ(r.predictions[i].prediction, scores[i].prediction);
+    EXPECT_EQ(r.predictions[i].answer, scores[i].answer);
+    EXPECT_FALSE(r.predictions[i].answer.empty());
+    EXPECT_EQ(r.predictions[i].prompt, samples[i].conversations.front().value);
+  }
+  eo.generate = false;  // nothing generated, nothing kept
+  EXPECT_TRUE(Evaluator(samples, tok, eo).run(m).predictions.empty());
+}
+
 }  // namespace
 }  // namespace sweep::train

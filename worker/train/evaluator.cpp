@@ -37,6 +37,7 @@ Evaluator::Evaluator(const std::vector<data::Sample>& samples, const data::Token
     const bool has_image = !s.image.empty();
     item.tokens = data::tokenize_sample(s, tok_, has_image, opt_.max_length);
     item.prompt = data::first_round_prompt(s, tok_, has_image);
+    if (!s.conversations.empty()) item.prompt_text = s.conversations.front().value;
     if (has_image) {
       item.image_path = (std::filesystem::path(opt_.image_folder) / s.image).string();
       item.pixels = data::clip_preprocess(data::decode_image(item.image_path), opt_.image_size,
@@ -104,6 +105,7 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
         m->generate(item.prompt.prompt_ids, pixels, opt_.max_new_tokens, tok_.eos_id(), hidden);
     scores[i].prediction = tok_.decode(out);
     scores[i].answer = item.prompt.answer;
+    scores[i].prompt = item.prompt_text;
     scores[i].exact_match =
         data::normalize_answer(scores[i].prediction) == data::normalize_answer(item.prompt.answer);
   }
@@ -123,6 +125,9 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
   r.val_exact_match = r.val_samples ? static_cast<double>(matches) / r.val_samples : 0.0;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (was_training) m->train();
+  const size_t kept =
+      opt_.generate ? std::min<size_t>(std::max(0, opt_.keep_predictions), scores.size()) : 0;
+  r.predictions.assign(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(kept));
   if (per_sample) *per_sample = std::move(scores);
   return r;
 }

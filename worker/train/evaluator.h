@@ -29,7 +29,8 @@ struct EvalOptions {
   int batch_size = 8;   // samples per loss forward pass
   int max_samples = 0;  // > 0: eval_subset(n, max_samples, seed), the same at every eval
   uint64_t seed = 0;
-  bool generate = true;  // false: skip exact match (loss and token accuracy only)
+  bool generate = true;      // false: skip exact match (loss and token accuracy only)
+  int keep_predictions = 5;  // generated answers kept in EvalResult::predictions (the first n)
 };
 
 struct SampleScore {
@@ -40,6 +41,7 @@ struct SampleScore {
   bool exact_match = false;
   std::string prediction;  // generated answer text
   std::string answer;      // reference answer text
+  std::string prompt;      // the first human turn
 };
 
 struct EvalResult {
@@ -49,6 +51,8 @@ struct EvalResult {
   int64_t val_samples = 0;
   int64_t val_tokens = 0;
   double seconds = 0;
+  // The first keep_predictions samples with their generated answers (empty without generate).
+  std::vector<SampleScore> predictions;
   nlohmann::json to_json() const;  // {val_loss, val_token_acc, val_exact_match, val_samples}
 };
 
@@ -73,6 +77,7 @@ class Evaluator {
     std::string id;
     data::TokenizedSample tokens;
     data::PromptAndAnswer prompt;
+    std::string prompt_text;    // the first human turn, as written
     std::vector<float> pixels;  // empty for text-only samples
     std::string image_path;     // empty for text-only samples
   };

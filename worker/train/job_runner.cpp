@@ -328,6 +328,10 @@ void JobRun::evaluate(int step) {
   event.seconds = r.seconds;
   event.samples_seen = trainer_->samples_seen();
   event.tokens_seen = trainer_->tokens_seen();
+  for (size_t i = 0; i < r.predictions.size(); ++i) {
+    const SampleScore& p = r.predictions[i];
+    event.predictions.push_back({static_cast<int64_t>(i), p.id, p.prompt, p.answer, p.prediction});
+  }
   events_.emit(event);
   const auto& metric = job_.objective_metric;
   if (!last_eval_.contains(metric) || step == 0) return;  // step 0 has no checkpoint to point at
