@@ -93,6 +93,13 @@ struct AttemptRecord {
   std::string state;  // the job state this attempt ended in; "running" while open
   std::optional<int> exit_code;
   std::string error;
+  std::optional<int64_t> pack_id;  // shared by the attempts one worker process ran together
+};
+
+// One job of a pack starting (Store::start_pack_attempts).
+struct PackMemberStart {
+  int64_t job_id = 0;
+  std::string run_dir;
 };
 
 struct UpsertStats {
@@ -218,6 +225,13 @@ class Store {
   // started_at = now, finished_at/exit_code/error cleared, and a new attempts row.
   Status start_attempt(int64_t job_id, int64_t pid, const std::string& host,
                        const std::string& device, const std::string& run_dir);
+  // Packs (docs/database.md, attempts.pack_id): start_attempt for every member under the one pid
+  // of their worker process, and a new pack id, unique in the database, on each new attempts
+  // row; one transaction. Returns the pack id.
+  Result<int64_t> start_pack_attempts(const std::vector<PackMemberStart>& members, int64_t pid,
+                                      const std::string& host, const std::string& device);
+  // job id -> pack id of its latest attempt, for the sweep's jobs whose latest attempt was packed.
+  Result<std::map<int64_t, int64_t>> latest_pack_ids(int64_t sweep_id);
   // Sets the job's state, exit code, error and finished_at, and closes its latest attempts row.
   Status finish_attempt(int64_t job_id, JobState state, std::optional<int> exit_code,
                         const std::string& error);

@@ -43,6 +43,7 @@ std::string short_params(const std::string& params_json) {
 
 std::string sweep_lock_path(const std::string& sweep_dir) { return sweep_dir + "/.lock"; }
 std::string cancel_request_path(const std::string& sweep_dir) { return sweep_dir + "/.cancel"; }
+std::string stop_file_path(const std::string& run_dir) { return run_dir + "/STOP"; }
 
 std::string tail_lines(const std::string& path, int max_lines) {
   std::ifstream in(path);
@@ -135,16 +136,16 @@ Result<RunSummary> RunLoop::run_until_done() {
     SWEEP_RETURN_IF_ERROR(handle_stop_requests());
     SWEEP_RETURN_IF_ERROR(check_cancel_request());
     double now = clock_.now();
-    for (auto& a : active_) SWEEP_RETURN_IF_ERROR(watch(*a, now));
-    active_.erase(
-        std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->done; }),
-        active_.end());
+    for (auto& w : workers_) SWEEP_RETURN_IF_ERROR(watch(*w, now));
+    workers_.erase(
+        std::remove_if(workers_.begin(), workers_.end(), [](const auto& w) { return w->done; }),
+        workers_.end());
     Slot* slot = nullptr;
     while (!stopping_ && !queue_.empty() && (slot = scheduler_.free_slot()) != nullptr) {
       SWEEP_RETURN_IF_ERROR(launch_next(*slot));
     }
     tick_observer();
-    if (active_.empty()) {
+    if (workers_.empty()) {
       if (stopping_) break;
       if (queue_.empty()) {
         queue_refreshed_at_ = 0;
@@ -173,8 +174,10 @@ Status RunLoop::refill_queue() {
   if (!new_jobs_allowed.ok()) return new_jobs_allowed.error();
   queue_.clear();
   for (const JobRecord& j : *pending) {
-    bool active = std::any_of(active_.begin(), active_.end(),
-                              [&](const auto& a) { return a->job.id == j.id; });
+    bool active = false;
+    for (const auto& w : workers_) {
+      for (const auto& a : w->members) active = active || (a->job.id == j.id && !a->done);
+    }
     if (j.attempt == 0 && !*new_jobs_allowed) continue;  // the budget is spent
     if (!active) queue_.push_back(j.id);
   }
@@ -196,10 +199,13 @@ void RunLoop::tick_observer() {
   observed_at_ = now;
   auto counts = store_.count_by_state(config_.sweep_id);
   std::vector<RunningJob> running;
-  for (const auto& a : active_) {
-    running.push_back(RunningJob{a->job.id, a->job.hash, short_params(a->job.params_json),
-                                 a->job.device, a->job.attempt, a->started_at,
-                                 a->ingestor->progress()});
+  for (const auto& w : workers_) {
+    for (const auto& a : w->members) {
+      if (a->done) continue;
+      running.push_back(RunningJob{a->job.id, a->job.hash, short_params(a->job.params_json),
+                                   a->job.device, a->job.attempt, a->started_at,
+                                   a->ingestor->progress(), w->pack_id});
+    }
   }
   observer_->on_tick(running, counts.ok() ? *counts : std::map<JobState, int>{});
 }
@@ -209,12 +215,12 @@ Status RunLoop::handle_stop_requests() {
   if (n == stop_handled_) return ok_status();
   if (stop_handled_ == 0) {
     stopping_ = true;
-    notify("stopping: no new jobs; asking " + std::to_string(active_.size()) +
+    notify("stopping: no new jobs; asking " + std::to_string(workers_.size()) +
            " worker(s) to checkpoint and stop (press Ctrl-C again to kill them)");
     signal_all(false);
   }
   if (n >= 2) {
-    notify("killing " + std::to_string(active_.size()) + " worker(s)");
+    notify("killing " + std::to_string(workers_.size()) + " worker(s)");
     signal_all(true);
   }
   stop_handled_ = n;
@@ -227,8 +233,10 @@ Status RunLoop::check_cancel_request() {
   if (!fs::exists(cancel_request_path(config_.sweep_dir), ec)) return ok_status();
   cancelling_ = stopping_ = true;
   fs::remove(cancel_request_path(config_.sweep_dir), ec);
-  notify("sweep cancelled: stopping " + std::to_string(active_.size()) + " worker(s)");
-  for (auto& a : active_) a->cancelled = true;
+  notify("sweep cancelled: stopping " + std::to_string(workers_.size()) + " worker(s)");
+  for (auto& w : workers_) {
+    for (auto& a : w->members) a->cancelled = true;
+  }
   signal_all(false);
   auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
   if (!pending.ok()) return pending.error();
@@ -244,14 +252,29 @@ Status RunLoop::check_cancel_request() {
 
 void RunLoop::signal_all(bool kill) {
   double now = clock_.now();
-  for (auto& a : active_) {
+  for (auto& w : workers_) {
     if (kill) {
-      executor_.kill(a->handle);
+      executor_.kill(w->handle);
     } else {
-      executor_.terminate(a->handle);
-      if (a->term_sent_at == 0) a->term_sent_at = now;
+      executor_.terminate(w->handle);
+      if (w->term_sent_at == 0) w->term_sent_at = now;
     }
   }
+}
+
+RunLoop::Worker* RunLoop::worker_of_pid(int64_t pid) {
+  for (auto& w : workers_) {
+    if (w->handle.pid == pid && !w->done) return w.get();
+  }
+  return nullptr;
+}
+
+int RunLoop::active_jobs() const {
+  int n = 0;
+  for (const auto& w : workers_) {
+    for (const auto& a : w->members) n += a->done ? 0 : 1;
+  }
+  return n;
 }
 
 }  // namespace sweep

@@ -58,11 +58,13 @@ struct RunningJob {
   int attempt = 0;
   double started_at = 0;
   JobProgress progress;
+  int64_t pack_id = 0;  // 0: its worker runs it alone
 };
 
 struct RunSummary {
   std::map<JobState, int> counts;  // of the whole sweep at the end
-  int launched = 0;
+  int launched = 0;                // attempts started (each member of a pack counts)
+  int packs = 0;                   // worker processes started with several jobs
   int reattached = 0;
   bool interrupted = false;  // stopped by the user before every job ran
 };
@@ -94,35 +96,60 @@ class RunLoop {
   void install_signal_handlers();
 
  private:
-  // One worker the loop watches: started by this loop or re-attached after a restart.
+  // One job's attempt the loop watches: started by this loop or re-attached after a restart.
   struct Active {
-    JobRecord job;  // as of the launch; job.attempt is this attempt's number
-    ProcessHandle handle;
+    JobRecord job;         // as of the launch; job.attempt is this attempt's number
+    ProcessHandle handle;  // its worker process, shared by every member of a pack
     std::unique_ptr<Ingestor> ingestor;
     std::string stderr_path;
     double started_at = 0;
-    double term_sent_at = 0;  // 0: no SIGTERM sent yet
+    double stop_file_at = 0;  // 0: no STOP file written (packs only)
     bool timed_out = false;
     bool cancelled = false;
     bool pruned = false;  // early stopping stopped it: its attempt ends `pruned`
     std::string pruned_reason;
     bool done = false;
   };
+  // One worker process: one job, or a pack of several compatible jobs (protocol/pack.h) that
+  // occupies one slot until the process exits. A member of a pack is stopped alone through its
+  // run directory's STOP file; SIGTERM stops every member.
+  struct Worker {
+    ProcessHandle handle;
+    int64_t pack_id = 0;      // 0: one job alone
+    int64_t slot_key = 0;     // the job id its slot is held under; 0: unslotted
+    double term_sent_at = 0;  // 0: no SIGTERM sent yet
+    std::vector<std::unique_ptr<Active>> members;
+    bool done = false;
+    bool packed() const { return pack_id != 0; }
+  };
 
   Result<RunSummary> run_until_done();
   Status recover();
   Status refill_queue();
   Status launch_next(Slot& slot);
-  Status watch(Active& active, double now);
+  // The queued jobs that may join `lead` in one worker (at most resources.pack - 1, in queue
+  // order); they leave the queue.
+  Result<std::vector<JobRecord>> take_pack_mates(const JobRecord& lead, const JobFile& lead_file,
+                                                 const Slot& slot);
+  JobFile job_file_for(const JobRecord& job, const Slot& slot) const;
+  Status launch_worker(Slot& slot, std::vector<JobRecord> jobs, std::vector<JobFile> files);
+  Status watch(Worker& worker, double now);
+  // A member of a pack that wrote its final event while the process goes on.
+  Status finish_member_early(Active& member);
   Status finish(Active& active, AttemptEnd end, std::optional<int> exit_code, std::string error);
+  // Stops one job: SIGTERM to a lone worker, the STOP file for a member of a pack.
+  void stop_member(Worker& worker, Active& member, double now);
+  Worker* worker_of_pid(int64_t pid);
+  int active_jobs() const;
   Status handle_stop_requests();
   Status check_cancel_request();
   Status kill_orphan(const JobRecord& job);
-  Status reattach_or_requeue(const JobRecord& job);
+  Status reattach_or_requeue(const JobRecord& job, int64_t pack_id);
   Status launch_failed(const JobRecord& job, const Error& error);
   // Early stopping: judges the job's new evaluations and stops it when a verdict says so.
-  Status judge(Active& active, double now);
-  Status prune(Active& active, const RungDecision& stop, double now);  // mark_pruned + SIGTERM
+  Status judge(Worker& worker, Active& active, double now);
+  // mark_pruned + stop_member
+  Status prune(Worker& worker, Active& active, const RungDecision& stop, double now);
   void mark_pruned(Active& active, const RungDecision& stop);
   Status recover_decisions();
   // Budget: whether a job that never started may start now (jobs already started always may).
@@ -143,7 +170,7 @@ class RunLoop {
   std::unique_ptr<EarlyStopper> stopper_;  // null without early stopping
   int started_jobs_ = 0;                   // jobs of the sweep ever started (budget.max_jobs)
   bool budget_reported_ = false;
-  std::vector<std::unique_ptr<Active>> active_;
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int64_t> queue_;  // pending job ids, front first
   double queue_refreshed_at_ = 0;
   bool stopping_ = false;
@@ -158,6 +185,8 @@ class RunLoop {
 // Files in <runs>/<sweep>/ that other commands use to talk to a running loop.
 std::string sweep_lock_path(const std::string& sweep_dir);      // .lock (RunLock)
 std::string cancel_request_path(const std::string& sweep_dir);  // .cancel (`sweep cancel`)
+// <run_dir>/STOP: asks a worker to stop that one job of its pack (docs/worker-protocol.md).
+std::string stop_file_path(const std::string& run_dir);
 
 // Last `max_lines` lines of a text file (for the error of a worker that died without a message).
 std::string tail_lines(const std::string& path, int max_lines);

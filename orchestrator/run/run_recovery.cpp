@@ -32,7 +32,12 @@ Status RunLoop::recover() {
   SWEEP_RETURN_IF_ERROR(recover_decisions());
   auto running = store_.list_jobs(config_.sweep_id, JobState::kRunning);
   if (!running.ok()) return running.error();
-  for (const JobRecord& job : *running) SWEEP_RETURN_IF_ERROR(reattach_or_requeue(job));
+  auto packs = store_.latest_pack_ids(config_.sweep_id);
+  if (!packs.ok()) return packs.error();
+  for (const JobRecord& job : *running) {
+    auto pack = packs->find(job.id);
+    SWEEP_RETURN_IF_ERROR(reattach_or_requeue(job, pack == packs->end() ? 0 : pack->second));
+  }
   auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
   if (!pending.ok()) return pending.error();
   for (const JobRecord& job : *pending) SWEEP_RETURN_IF_ERROR(kill_orphan(job));
@@ -66,6 +71,8 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   // stored yet): look for any process running this job's job.json.
   std::string job_json = fs::absolute(job_dir(job)).lexically_normal().string() + "/job.json";
   for (int64_t pid : executor_.find_workers(job_json)) {
+    // A re-attached pack may still name the job.json of a member that ended before the crash.
+    if (worker_of_pid(pid)) continue;
     notify("stopping unrecorded worker " + std::to_string(pid) + " of job " + job.hash);
     executor_.kill(ProcessHandle{pid, false});
     // Wait for it to be gone: two writers must never share one events file.
@@ -77,7 +84,7 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   return ok_status();
 }
 
-Status RunLoop::reattach_or_requeue(const JobRecord& job) {
+Status RunLoop::reattach_or_requeue(const JobRecord& job, int64_t pack_id) {
   std::string dir = job.run_dir.empty() ? job_dir(job) : job.run_dir;
   std::string job_json = dir + "/job.json";
   auto a = std::make_unique<Active>();
@@ -94,12 +101,27 @@ Status RunLoop::reattach_or_requeue(const JobRecord& job) {
                job_file_attempt(job_json) == job.attempt;
   std::optional<RungDecision> stop = stopper_ ? stopper_->stop_of(job.id) : std::nullopt;
   if (alive) {
-    Slot* slot = scheduler_.free_slot();
-    if (slot) slot->job_id = job.id;  // more survivors than slots: they run on, unslotted
+    // The members of a pack share one worker, found again through any of them.
+    Worker* w = worker_of_pid(job.pid);
+    if (!w || w->pack_id != pack_id || pack_id == 0) {
+      auto fresh = std::make_unique<Worker>();
+      fresh->handle = a->handle;
+      fresh->pack_id = pack_id;
+      Slot* slot = scheduler_.free_slot();
+      if (slot) {  // more survivors than slots: they run on, unslotted
+        slot->job_id = job.id;
+        fresh->slot_key = job.id;
+      }
+      w = fresh.get();
+      workers_.push_back(std::move(fresh));
+    }
     ++summary_.reattached;
-    notify("re-attached job " + job.hash + " (pid " + std::to_string(job.pid) + ")");
-    if (stop) SWEEP_RETURN_IF_ERROR(prune(*a, *stop, clock_.now()));  // decided before the crash
-    active_.push_back(std::move(a));
+    notify("re-attached job " + job.hash + " (pid " + std::to_string(job.pid) +
+           (pack_id ? ", pack " + std::to_string(pack_id) : "") + ")");
+    Active& member = *a;
+    w->members.push_back(std::move(a));
+    // Decided before the crash.
+    if (stop) SWEEP_RETURN_IF_ERROR(prune(*w, member, *stop, clock_.now()));
     return ok_status();
   }
   if (stop) mark_pruned(*a, *stop);  // decided before the crash; the pid may be another's now

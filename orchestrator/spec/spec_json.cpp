@@ -27,6 +27,7 @@ nlohmann::json spec_to_json(const SweepSpec& spec) {
   } else {
     resources["slots"] = spec.resources.slots;
   }
+  if (spec.resources.pack != 1) resources["pack"] = spec.resources.pack;
   json out = {
       {"name", spec.name},
       {"source_path", spec.source_path},

@@ -28,7 +28,9 @@ const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
                                          to_string(Objective::Mode::kMax)};
-const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus", "jobs_per_gpu"};
+const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus", "jobs_per_gpu",
+                                                "pack"};
+constexpr int kMaxPack = 64;
 constexpr const char* kBuiltinPrefix = "builtin:";
 const std::vector<std::string> kSearchKeys = {"type", "n_trials", "seed"};
 const std::vector<std::string> kSearchTypes = {"grid", "random", "sobol"};
@@ -299,6 +301,16 @@ class SpecParser {
       auto v = read_int(node[f.key], std::string("resources.") + f.key, 1);
       if (!v.ok()) return v.error();
       *f.out = *v;
+    }
+    if (node["pack"]) {
+      auto v = read_int(node["pack"], "resources.pack", 1);
+      if (!v.ok()) return v.error();
+      if (*v > kMaxPack)
+        return yaml_.error_at(node["pack"],
+                              "resources.pack = " + YamlReader::describe(node["pack"]) +
+                                  ": must be an integer from 1 to " + std::to_string(kMaxPack),
+                              "jobs that share one worker process; 1: each job alone");
+      r.pack = *v;
     }
     return ok_status();
   }

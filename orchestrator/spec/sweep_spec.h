@@ -20,6 +20,9 @@ struct ResourceSpec {
   int jobs_per_gpu = 1;
   int slots = 1;  // concurrent CPU jobs (ignored when gpus is set)
   int threads_per_job = 1;
+  // Up to this many compatible jobs share one worker process and one slot (protocol/pack.h);
+  // 1: every job runs alone.
+  int pack = 1;
 
   bool uses_gpus() const { return !gpus.empty(); }
   // gpus.size() * jobs_per_gpu with GPUs, else slots.

@@ -80,20 +80,28 @@ WorkerScript WorkerScript::failing(int steps, const std::string& message, bool d
   return s.exit(steps, diverged ? kExitDiverged : kExitInternal);
 }
 
-struct FakeExecutor::Process {
-  int64_t pid = 0;
-  bool child = true;
+// One job of a worker process.
+struct FakeExecutor::Member {
   std::string job_json;  // lexically normal
   JobFile job;
   WorkerScript script;
-  double started_at = 0;
   size_t next = 0;  // the next action of the script
+  int64_t last_step = 0;
+  bool final_written = false;
+  bool done = false;
+  std::unique_ptr<EventWriter> events;
+};
+
+struct FakeExecutor::Process {
+  int64_t pid = 0;
+  bool child = true;
+  std::vector<Member> members;
+  double started_at = 0;
   ProcessState state = ProcessState::kRunning;
   int exit_code = 0;
-  int64_t last_step = 0;
   std::optional<double> term_at;
   std::optional<double> seen_ending;
-  std::unique_ptr<EventWriter> events;
+  bool packed() const { return members.size() > 1; }
 };
 
 FakeExecutor::FakeExecutor(Clock& clock, ScriptFor script_for)
@@ -105,13 +113,24 @@ Result<ProcessHandle> FakeExecutor::launch(const LaunchRequest& request) {
   if (launch_error_) return *launch_error_;
   auto p = std::make_unique<Process>();
   p->pid = next_pid_++;
-  p->job_json = normal(request.argv.back());
-  p->job = JobFile::read(p->job_json);
-  p->script = script_for_(p->job);
+  Launch launch{p->pid, clock_.now(), request, JobFile{}, {}};
+  for (size_t i = 1; i < request.argv.size(); ++i) {
+    if (request.argv[i].size() < 9 ||
+        request.argv[i].compare(request.argv[i].size() - 9, 9, "/job.json") != 0)
+      continue;
+    Member m;
+    m.job_json = normal(request.argv[i]);
+    m.job = JobFile::read(m.job_json);
+    m.script = script_for_(m.job);
+    launch.jobs.push_back(m.job);
+    p->members.push_back(std::move(m));
+  }
+  launch.job = launch.jobs.front();
   p->started_at = clock_.now();
-  if (!p->script.stderr_lines().empty())
-    std::ofstream(request.stderr_path) << p->script.stderr_lines();
-  launches_.push_back(Launch{p->pid, p->started_at, request, p->job});
+  std::string stderr_lines;
+  for (const Member& m : p->members) stderr_lines += m.script.stderr_lines();
+  if (!stderr_lines.empty()) std::ofstream(request.stderr_path) << stderr_lines;
+  launches_.push_back(std::move(launch));
   int running = 0;
   for (const auto& [pid, q] : processes_) running += q->child && !q->seen_ending;
   peak_running_ = std::max(peak_running_, running + 1);
@@ -122,12 +141,21 @@ Result<ProcessHandle> FakeExecutor::launch(const LaunchRequest& request) {
 
 int64_t FakeExecutor::adopt(const std::string& job_json, const WorkerScript& script,
                             double started_at) {
+  return adopt_pack({job_json}, {script}, started_at);
+}
+
+int64_t FakeExecutor::adopt_pack(const std::vector<std::string>& job_jsons,
+                                 const std::vector<WorkerScript>& scripts, double started_at) {
   auto p = std::make_unique<Process>();
   p->pid = next_pid_++;
   p->child = false;
-  p->job_json = normal(job_json);
-  p->job = JobFile::read(p->job_json);
-  p->script = script;
+  for (size_t i = 0; i < job_jsons.size(); ++i) {
+    Member m;
+    m.job_json = normal(job_jsons[i]);
+    m.job = JobFile::read(m.job_json);
+    m.script = scripts[i];
+    p->members.push_back(std::move(m));
+  }
   p->started_at = started_at;
   int64_t pid = p->pid;
   processes_[pid] = std::move(p);
@@ -139,26 +167,39 @@ FakeExecutor::Process* FakeExecutor::find(int64_t pid) {
   return it == processes_.end() ? nullptr : it->second.get();
 }
 
-void FakeExecutor::write(Process& p, const EventPayload& event) {
-  if (!p.events) p.events = std::make_unique<EventWriter>(p.job.events_path(), p.job.attempt);
-  if (const auto* progress = std::get_if<ProgressEvent>(&event)) p.last_step = progress->step;
+void FakeExecutor::write(Member& m, const EventPayload& event) {
+  if (!m.events) m.events = std::make_unique<EventWriter>(m.job.events_path(), m.job.attempt);
+  if (const auto* progress = std::get_if<ProgressEvent>(&event)) m.last_step = progress->step;
+  if (std::holds_alternative<FinishedEvent>(event) || std::holds_alternative<StoppedEvent>(event) ||
+      std::holds_alternative<FailedEvent>(event))
+    m.final_written = true;
   std::visit(
       [&](const auto& e) {
-        if constexpr (!std::is_same_v<std::decay_t<decltype(e)>, UnknownEvent>) p.events->emit(e);
+        if constexpr (!std::is_same_v<std::decay_t<decltype(e)>, UnknownEvent>) m.events->emit(e);
       },
       event);
 }
 
 void FakeExecutor::run_until(Process& p, double elapsed) {
-  const auto& actions = p.script.actions();
-  while (p.state == ProcessState::kRunning && p.next < actions.size() &&
-         actions[p.next].at <= elapsed) {
-    const WorkerScript::Action& a = actions[p.next++];
+  // The members' actions in time order (ties: the earlier member first), as one process would.
+  while (p.state == ProcessState::kRunning) {
+    Member* next = nullptr;
+    for (Member& m : p.members) {
+      if (m.done || m.next >= m.script.actions().size()) continue;
+      const double at = m.script.actions()[m.next].at;
+      if (at <= elapsed && (!next || at < next->script.actions()[next->next].at)) next = &m;
+    }
+    if (!next) return;
+    const WorkerScript::Action& a = next->script.actions()[next->next++];
     switch (a.kind) {
       case WorkerScript::Action::Kind::kEmit:
-        write(p, a.event);
+        write(*next, a.event);
         break;
       case WorkerScript::Action::Kind::kExit:
+        if (p.packed() && next->final_written) {  // this job is done; the others go on
+          next->done = true;
+          break;
+        }
         p.state = ProcessState::kExited;
         p.exit_code = a.code;
         break;
@@ -166,21 +207,53 @@ void FakeExecutor::run_until(Process& p, double elapsed) {
         p.state = ProcessState::kVanished;
         break;
     }
+    if (p.state == ProcessState::kRunning &&
+        std::all_of(p.members.begin(), p.members.end(), [](const Member& m) { return m.done; })) {
+      p.state = ProcessState::kExited;
+      p.exit_code = 0;
+    }
   }
+}
+
+void FakeExecutor::stop_member(Process& p, Member& m) {
+  (void)p;
+  write(m, StoppedEvent{m.last_step, checkpoint_path(m.last_step)});
+  m.done = true;
 }
 
 void FakeExecutor::advance(Process& p) {
   if (p.state != ProcessState::kRunning) return;
-  if (p.term_at && !p.script.ignores_term()) {
-    // A cooperative worker: what it had done before SIGTERM, then a checkpoint and `stopped`.
+  if (p.term_at) {
+    // A cooperative worker: what it had done before SIGTERM, then a checkpoint and `stopped` for
+    // each job that honours it.
     run_until(p, *p.term_at - p.started_at);
     if (p.state != ProcessState::kRunning) return;
-    write(p, StoppedEvent{p.last_step, checkpoint_path(p.last_step)});
-    p.state = ProcessState::kExited;
-    p.exit_code = 0;
-    return;
+    bool all_stopped = true;
+    for (Member& m : p.members) {
+      if (m.done) continue;
+      if (m.script.ignores_term()) {
+        all_stopped = false;
+      } else {
+        stop_member(p, m);
+      }
+    }
+    if (all_stopped) {
+      p.state = ProcessState::kExited;
+      p.exit_code = 0;
+      return;
+    }
   }
   run_until(p, clock_.now() - p.started_at);
+  if (p.state != ProcessState::kRunning || !p.packed()) return;
+  std::error_code ec;
+  for (Member& m : p.members) {
+    if (!m.done && !m.script.ignores_term() && fs::exists(m.job.run_dir + "/STOP", ec))
+      stop_member(p, m);
+  }
+  if (std::all_of(p.members.begin(), p.members.end(), [](const Member& m) { return m.done; })) {
+    p.state = ProcessState::kExited;
+    p.exit_code = 0;
+  }
 }
 
 PollResult FakeExecutor::poll(const ProcessHandle& handle) {
@@ -215,7 +288,13 @@ std::vector<int64_t> FakeExecutor::find_workers(const std::string& job_json) {
   std::vector<int64_t> pids;
   for (auto& [pid, p] : processes_) {
     advance(*p);
-    if (p->state == ProcessState::kRunning && p->job_json == normal(job_json)) pids.push_back(pid);
+    if (p->state != ProcessState::kRunning) continue;
+    for (const Member& m : p->members) {
+      if (m.job_json == normal(job_json)) {
+        pids.push_back(pid);
+        break;
+      }
+    }
   }
   return pids;
 }

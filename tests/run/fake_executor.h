@@ -1,6 +1,10 @@
 // An Executor without processes, for unit tests of the run loop. Each launch reads the job.json
-// the loop wrote and asks the test for a WorkerScript: what the "worker" appends to its
-// events.jsonl and how it ends, in seconds after its launch on the test's clock. Scripts advance
+// files the loop wrote (one, or several for a pack) and asks the test for a WorkerScript per job:
+// what the "worker" appends to that job's events.jsonl and how it ends, in seconds after its
+// launch on the test's clock. In a pack, a job whose script exits after its final event is done
+// while the others go on; an exit without a final event, or a vanish, ends the whole process; the
+// process exits 0 when every job is done. A job of a pack stops at its run directory's STOP file
+// as on SIGTERM. Scripts advance
 // only when the loop looks (poll, find_workers, alive), so a whole sweep runs in milliseconds
 // without a process or a sleep.
 #pragma once
@@ -80,6 +84,9 @@ class FakeExecutor : public Executor {
   // A live worker this executor did not start, as one left behind by an orchestrator that died:
   // it runs `script` on `job_json` (which must exist) from clock time `started_at`. Its pid.
   int64_t adopt(const std::string& job_json, const WorkerScript& script, double started_at);
+  // The same for a pack: scripts[i] runs on job_jsons[i].
+  int64_t adopt_pack(const std::vector<std::string>& job_jsons,
+                     const std::vector<WorkerScript>& scripts, double started_at);
   // From now on every launch fails with `error`.
   void fail_launches(Error error) { launch_error_ = std::move(error); }
 
@@ -87,7 +94,8 @@ class FakeExecutor : public Executor {
     int64_t pid = 0;
     double at = 0;
     LaunchRequest request;
-    JobFile job;
+    JobFile job;                // the first (or only) job
+    std::vector<JobFile> jobs;  // every job of the process
   };
   struct Signal {
     int64_t pid = 0;
@@ -104,10 +112,12 @@ class FakeExecutor : public Executor {
   int peak_running() const { return peak_running_; }
 
  private:
+  struct Member;
   struct Process;
   void advance(Process& p);
   void run_until(Process& p, double elapsed);
-  void write(Process& p, const EventPayload& event);
+  void stop_member(Process& p, Member& m);
+  void write(Member& m, const EventPayload& event);
   Process* find(int64_t pid);
 
   Clock& clock_;

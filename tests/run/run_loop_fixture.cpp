@@ -100,7 +100,12 @@ void RunLoopTest::record_crashed_attempt(int seed, int64_t pid) {
 std::vector<FakeExecutor::Launch> RunLoopTest::launches_of(int seed) const {
   std::vector<FakeExecutor::Launch> out;
   for (const auto& l : executor_.launches()) {
-    if (seed_of(l.job) == seed) out.push_back(l);
+    for (const JobFile& j : l.jobs) {
+      if (seed_of(j) == seed) {
+        out.push_back(l);
+        break;
+      }
+    }
   }
   return out;
 }

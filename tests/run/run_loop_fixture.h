@@ -53,7 +53,7 @@ class RunLoopTest : public ::testing::Test {
   // What a `sweep run` that died left for this job: job.json of attempt 1 and the attempt
   // recorded as running under `pid` on this host.
   void record_crashed_attempt(int seed, int64_t pid);
-  // Launches of one job, in order.
+  // Launches of one job (alone or in a pack), in order.
   std::vector<FakeExecutor::Launch> launches_of(int seed) const;
 
   static int seed_of(const JobFile& job);
