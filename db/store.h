@@ -146,6 +146,23 @@ struct CheckpointRow {
   bool kept = true;
 };
 
+// A generated answer kept by an evaluation beside its reference (docs/database.md, `predictions`).
+struct PredictionRow {
+  int64_t job_id = 0;
+  int64_t step = 0;
+  int64_t sample = 0;  // position in the evaluated subset
+  std::string sample_id, prompt, reference, prediction;
+};
+
+// One point of a curve: a `metrics` (training) or `eval_metrics` row.
+struct CurvePoint {
+  int64_t job_id = 0;
+  std::string name;
+  int64_t step = 0;
+  double value = 0;
+  std::optional<int64_t> tokens_seen;
+};
+
 // The result of a free SQL query: cells as text (nullopt = SQL NULL); numeric_column[i] is true
 // when every non-null value of column i is an INTEGER or REAL.
 struct QueryResult {
@@ -258,6 +275,16 @@ class Store {
   // checkpoint event's `deleted`). kNotFound when the path was never recorded.
   Status mark_checkpoint_deleted(int64_t job_id, const std::string& path);
   Result<std::vector<CheckpointRow>> checkpoints(int64_t job_id);  // by step
+  // INSERT OR REPLACE on (job_id, step, sample): the predictions an eval event carried.
+  Status add_predictions(int64_t job_id, int64_t step, const std::vector<PredictionRow>& rows);
+  // A job's kept predictions at `step`, or at every step when nullopt; by step, then sample.
+  Result<std::vector<PredictionRow>> predictions(int64_t job_id,
+                                                 std::optional<int64_t> step = std::nullopt);
+  // Every row of `metrics` (eval = false, only `name`) or of `eval_metrics` (eval = true, every
+  // metric when `name` is empty) of a sweep's jobs, streamed to `fn` ordered by job, name, step
+  // (what a report draws; no copy of a million rows is held).
+  Status for_each_curve_point(int64_t sweep_id, bool eval, const std::string& name,
+                              const std::function<void(const CurvePoint&)>& fn);
   Status set_cursor(int64_t job_id, uint64_t events_offset, int64_t last_seq);
   // Sets info_json[key] = json_value (a JSON text), e.g. the started event's versions or the
   // finished event's summary. kUser when json_value is not valid JSON.

@@ -1,0 +1,34 @@
+// Bulk reads of a sweep's curves (training metrics and evaluations) for reports.
+#include <limits>
+
+#include "db/sqlite.h"
+#include "db/store.h"
+
+namespace sweep {
+
+Status Store::for_each_curve_point(int64_t sweep_id, bool eval, const std::string& name,
+                                   const std::function<void(const CurvePoint&)>& fn) {
+  // The primary key (job_id, name, step) gives the order without a sort.
+  const std::string table = eval ? "eval_metrics" : "metrics";
+  auto stmt = db_->prepare("SELECT m.job_id, m.name, m.step, m.value, m.tokens_seen FROM " + table +
+                               " m WHERE m.job_id IN (SELECT id FROM jobs WHERE sweep_id = ?) "
+                               "AND (? = '' OR m.name = ?) ORDER BY m.job_id, m.name, m.step",
+                           "reading the " + table + " of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, name, name));
+  CurvePoint p;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    p.job_id = stmt->int64(0);
+    p.name = stmt->text(1);
+    p.step = stmt->int64(2);
+    p.value = stmt->opt_real(3).value_or(std::numeric_limits<double>::quiet_NaN());  // NULL: NaN
+    p.tokens_seen = stmt->opt_int64(4);
+    fn(p);
+  }
+  return ok_status();
+}
+
+}  // namespace sweep
