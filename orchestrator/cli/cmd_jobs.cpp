@@ -1,5 +1,6 @@
 // `sweep jobs [SWEEP] [--state S]`: one line per job with its hyperparameters, state, best
-// objective so far and, with early stopping, its latest rung and verdict.
+// objective so far, with packed workers the pack of its current or last attempt, and, with early
+// stopping, its latest rung and verdict.
 #include <iostream>
 #include <map>
 
@@ -61,8 +62,12 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
   if (!decisions.ok()) return decisions.error();
   std::map<int64_t, RungDecision> latest;
   for (const RungDecision& d : *decisions) latest[d.job_id] = d;
+  // Packs: the worker process each job's current or last attempt shared with others.
+  auto packs = (*store)->latest_pack_ids(sweep->id);
+  if (!packs.ok()) return packs.error();
 
   std::vector<std::string> columns = {"id", "hash", "state", "attempt"};
+  if (!packs->empty()) columns.push_back("pack");
   for (const char* key : kParamColumns) columns.push_back(key);
   columns.push_back("best_" + objective.metric);
   if (!decisions->empty()) {
@@ -75,6 +80,11 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
     nlohmann::json params = nlohmann::json::parse(job.params_json, nullptr, false);
     Row row = {Cell::num(static_cast<long long>(job.id)), Cell::str(job.hash),
                Cell::str(to_string(job.state)), Cell::num(static_cast<long long>(job.attempt))};
+    if (!packs->empty()) {
+      auto p = packs->find(job.id);
+      row.push_back(p == packs->end() ? Cell::null()
+                                      : Cell::num(static_cast<long long>(p->second)));
+    }
     for (const char* key : kParamColumns) row.push_back(json_cell(params, key));
     auto it = best->find(job.id);
     row.push_back(it == best->end() ? Cell::null() : Cell::num(it->second));

@@ -1,8 +1,9 @@
 // `sweep plan SPEC.yaml [--format table|csv|json]`: the jobs a sweep file expands to, with their
-// hash, LoRA settings and scale, and duplicates flagged, and the guidance warnings of `sweep
-// lint`; nothing is recorded or run.
+// hash, LoRA settings and scale, and duplicates flagged, how resources.pack would group them, and
+// the guidance warnings of `sweep lint`; nothing is recorded or run.
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "orchestrator/cli/commands.h"
@@ -10,6 +11,7 @@
 #include "orchestrator/cli/warning_output.h"
 #include "orchestrator/spec/stopping_spec.h"
 #include "orchestrator/spec/sweep_spec.h"
+#include "protocol/pack.h"
 
 namespace sweep {
 namespace {
@@ -44,12 +46,60 @@ json job_to_json(const ExpandedJob& job) {
   return j;
 }
 
+// How resources.pack would group the jobs (duplicates left out): compatible groups, jobs that
+// always run alone, and the fewest worker processes that covers them.
+struct PackPlan {
+  int jobs = 0;
+  int groups = 0;
+  int alone = 0;
+  int workers = 0;
+};
+
+PackPlan plan_packs(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
+  PackPlan plan;
+  std::map<std::string, int> group_sizes;  // pack key -> jobs
+  for (const ExpandedJob& job : jobs) {
+    if (job.is_duplicate()) continue;
+    ++plan.jobs;
+    JobFile file;  // base model, data and device are the sweep's: the params decide
+    file.params = job.params;
+    if (!packable(file)) {
+      ++plan.alone;
+      continue;
+    }
+    ++group_sizes[pack_key(file).dump()];
+  }
+  plan.groups = static_cast<int>(group_sizes.size());
+  plan.workers = plan.alone;
+  const int k = std::max(1, spec.resources.pack);
+  for (const auto& [key, n] : group_sizes) plan.workers += (n + k - 1) / k;
+  return plan;
+}
+
+std::string packing_summary(const SweepSpec& spec, const PackPlan& plan) {
+  if (spec.resources.pack <= 1) return "";
+  std::string line = "packing: packs of up to " + std::to_string(spec.resources.pack) +
+                     " jobs per worker; " + std::to_string(plan.jobs - plan.alone) + " jobs in " +
+                     std::to_string(plan.groups) + " compatible group(s)";
+  if (plan.alone > 0)
+    line += ", " + std::to_string(plan.alone) + " run alone (mode full or lora_vision_tower)";
+  return line + "; at least " + std::to_string(plan.workers) + " worker process(es)\n";
+}
+
 // JSON: {"jobs": [...], "warnings": [...]}. Table and CSV: the guidance warnings follow on
 // stderr, so that stdout stays the plan alone.
 void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, OutputFormat format) {
   const std::vector<Warning> warnings = guidance_warnings(spec, jobs);
   if (format == OutputFormat::kJson) {
     json out = {{"jobs", json::array()}, {"warnings", warnings_to_json(warnings)}};
+    if (spec.resources.pack > 1) {
+      PackPlan plan = plan_packs(spec, jobs);
+      out["packing"] = {{"pack", spec.resources.pack},
+                        {"jobs", plan.jobs},
+                        {"groups", plan.groups},
+                        {"alone", plan.alone},
+                        {"workers", plan.workers}};
+    }
     for (const ExpandedJob& job : jobs) out["jobs"].push_back(job_to_json(job));
     std::cout << out.dump(2) << "\n";
     return;
@@ -74,7 +124,8 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
   }
   print_rows(std::cout, columns, rows, format);
   if (format == OutputFormat::kTable) {
-    std::cout << expansion_summary(spec, jobs) << "\n" << stopping_summary(spec);
+    std::cout << expansion_summary(spec, jobs) << "\n"
+              << stopping_summary(spec) << packing_summary(spec, plan_packs(spec, jobs));
   }
   std::cout.flush();  // the warnings come after the plan on a terminal
   print_warnings_text(std::cerr, warnings);

@@ -1,5 +1,6 @@
 // `sweep status [SWEEP]`: job counts per state, whether an orchestrator is running the sweep
-// (and which process), every running job with its step, loss, tokens/s and ETA, the training
+// (and which process), every running job with its step, loss, tokens/s and ETA, each running
+// pack (the jobs one worker process trains together, and its pid), the training
 // done so far and saved by early stopping, and every early-stopping decision.
 #include <iostream>
 #include <map>
@@ -71,8 +72,18 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   auto running = store.list_jobs(sweep.id, JobState::kRunning);
   if (!running.ok()) return running.error();
   out["running"] = nlohmann::json::array();
+  auto pack_ids = store.latest_pack_ids(sweep.id);
+  if (!pack_ids.ok()) return pack_ids.error();
+  std::map<int64_t, nlohmann::json> packs;  // pack id -> {pack, pid, jobs}
   double now = unix_time_now();
   for (const JobRecord& j : *running) {
+    auto pack = pack_ids->find(j.id);
+    if (pack != pack_ids->end()) {
+      nlohmann::json& p = packs[pack->second];
+      if (p.is_null())
+        p = {{"pack", pack->second}, {"pid", j.pid}, {"jobs", nlohmann::json::array()}};
+      p["jobs"].push_back(j.hash);
+    }
     auto latest = store.latest_metrics(j.id);
     if (!latest.ok()) return latest.error();
     auto params = nlohmann::json::parse(j.params_json, nullptr, false);
@@ -93,12 +104,15 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
          {"pid", j.pid},
          {"device", j.device},
          {"attempt", j.attempt},
+         {"pack", pack == pack_ids->end() ? nlohmann::json() : nlohmann::json(pack->second)},
          {"step", rj.progress.step},
          {"max_steps", rj.progress.max_steps},
          {"train_loss",
           rj.progress.train_loss ? nlohmann::json(*rj.progress.train_loss) : nlohmann::json()},
          {"line", format_job_line(rj, now)}});
   }
+  out["packs"] = nlohmann::json::array();
+  for (auto& [id, p] : packs) out["packs"].push_back(std::move(p));
   SWEEP_RETURN_IF_ERROR(add_stopping(store, sweep, out));
   return out;
 }
@@ -110,6 +124,12 @@ void print_table(const nlohmann::json& s) {
   }
   std::cout << "\n";
   for (const auto& r : s["running"]) std::cout << "  " << r["line"].get<std::string>() << "\n";
+  for (const auto& p : s["packs"]) {
+    std::cout << "  pack " << p["pack"].get<int64_t>() << " (pid " << p["pid"].get<int64_t>()
+              << "): " << p["jobs"].size() << " jobs running in one worker:";
+    for (const auto& job : p["jobs"]) std::cout << " " << job.get<std::string>();
+    std::cout << "\n";
+  }
   const nlohmann::json& c = s["compute"];
   std::cout << "  compute: " << c["steps"].get<int64_t>() << " steps, "
             << c["tokens"].get<int64_t>() << " tokens trained";

@@ -53,7 +53,7 @@ SweepWorld::~SweepWorld() {
 }
 
 std::string SweepWorld::write_spec(const std::string& name, int jobs, int max_steps, int eval_every,
-                                   const std::string& extra, int slots) {
+                                   const std::string& extra, int slots, int pack) {
   std::ostringstream seeds;
   for (int i = 0; i < jobs; ++i) seeds << (i ? ", " : "") << i;
   std::string path = root_ + "/" + name + ".yaml";
@@ -65,7 +65,8 @@ std::string SweepWorld::write_spec(const std::string& name, int jobs, int max_st
                       << "\n"
                       << "grid:\n  seed: [" << seeds.str() << "]\n"
                       << "objective: {metric: val_loss, mode: min}\n"
-                      << "resources: {slots: " << slots << ", threads_per_job: 1}\n"
+                      << "resources: {slots: " << slots << ", threads_per_job: 1"
+                      << (pack > 1 ? ", pack: " + std::to_string(pack) : std::string()) << "}\n"
                       << "worker: {command: [" << FAKE_WORKER_EXE << "]}\n"
                       << extra;
   return path;

@@ -26,9 +26,9 @@ class SweepWorld {
   ~SweepWorld();
 
   // Writes a sweep file running the fake worker with one job per seed in [0, jobs).
-  // `extra` is appended verbatim (retries:, max_job_time:, ...).
+  // `extra` is appended verbatim (retries:, max_job_time:, ...); `pack` > 1 sets resources.pack.
   std::string write_spec(const std::string& name, int jobs, int max_steps, int eval_every,
-                         const std::string& extra = "", int slots = 2);
+                         const std::string& extra = "", int slots = 2, int pack = 1);
   void write_plan(const nlohmann::json& plan);
 
   CmdResult sweep(const std::vector<std::string>& args);
