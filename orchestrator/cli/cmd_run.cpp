@@ -11,6 +11,7 @@
 
 #include "db/store.h"
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/report/run_summary.h"
 #include "orchestrator/run/live_display.h"
 #include "orchestrator/run/local_executor.h"
 #include "orchestrator/run/prepare.h"
@@ -124,6 +125,7 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
 
   LocalExecutor executor;
   LiveDisplay display(::isatty(STDERR_FILENO) == 1, static_cast<int>(jobs->size()));
+  display.show_evals(**store, spec->objective.metric);
   RunLoop loop(**store, executor,
                make_config(*spec, *sweep_id, fs::absolute(sweep_dir).lexically_normal().string(),
                            *argv, *inputs),
@@ -132,6 +134,8 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
   auto summary = loop.run();
   if (!summary.ok()) return ctx.fail(summary.error());
   print_summary(*summary);
+  if (!summary->interrupted)
+    report::print_run_report(**store, spec->name, ctx.runs_dir(), std::cerr);
   if (summary->interrupted) ctx.exit_code = kExitInterrupted;
 }
 

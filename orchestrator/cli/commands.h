@@ -18,6 +18,7 @@ void add_check_data_command(CLI::App& app, CliContext& ctx);
 void add_run_command(CLI::App& app, CliContext& ctx);
 void add_status_command(CLI::App& app, CliContext& ctx);
 void add_leaderboard_command(CLI::App& app, CliContext& ctx);
+void add_report_command(CLI::App& app, CliContext& ctx);
 void add_best_command(CLI::App& app, CliContext& ctx);
 void add_cancel_command(CLI::App& app, CliContext& ctx);
 void add_retry_command(CLI::App& app, CliContext& ctx);

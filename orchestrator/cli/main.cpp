@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   sweep::add_run_command(app, ctx);
   sweep::add_status_command(app, ctx);
   sweep::add_leaderboard_command(app, ctx);
+  sweep::add_report_command(app, ctx);
   sweep::add_best_command(app, ctx);
   sweep::add_cancel_command(app, ctx);
   sweep::add_retry_command(app, ctx);

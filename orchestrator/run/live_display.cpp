@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "db/store.h"
+
 namespace sweep {
 
 namespace {
@@ -24,7 +26,7 @@ std::string format_duration(double seconds) {
   return out.str();
 }
 
-std::string format_job_line(const RunningJob& job, double now) {
+std::string format_job_line(const RunningJob& job, double now, const LatestEval* eval) {
   const JobProgress& p = job.progress;
   char buf[64];
   std::ostringstream out;
@@ -33,6 +35,10 @@ std::string format_job_line(const RunningJob& job, double now) {
   if (p.train_loss) {
     std::snprintf(buf, sizeof buf, " loss %.4f", *p.train_loss);
     out << buf;
+  }
+  if (eval) {
+    std::snprintf(buf, sizeof buf, " %.4f@%lld", eval->value, static_cast<long long>(eval->step));
+    out << " " << eval->metric << buf;
   }
   if (p.tokens_per_s) {
     std::snprintf(buf, sizeof buf, " %.0f tok/s", *p.tokens_per_s);
@@ -90,12 +96,36 @@ void LiveDisplay::on_tick(const std::vector<RunningJob>& running,
   }
   clear_block();
   for (const RunningJob& job : running) {
-    std::fprintf(out_, "  %s\n", format_job_line(job, now).c_str());
+    std::fprintf(out_, "  %s\n", format_job_line(job, now, latest_eval(job)).c_str());
     ++drawn_lines_;
   }
   std::fprintf(out_, "[%d jobs] %s\n", total_jobs_, format_counts(counts).c_str());
   ++drawn_lines_;
   std::fflush(out_);
+}
+
+void LiveDisplay::show_evals(Store& store, std::string metric) {
+  store_ = &store;
+  metric_ = std::move(metric);
+}
+
+const LatestEval* LiveDisplay::latest_eval(const RunningJob& job) {
+  if (!store_) return nullptr;
+  CachedEval& cached = evals_[job.job_id];
+  if (cached.at_step != job.progress.step) {
+    cached.at_step = job.progress.step;
+    // Step 0 is the base model's score, not the job's.
+    if (auto rows = store_->evals(job.job_id); rows.ok()) {
+      for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
+        auto v = it->metrics.find(metric_);
+        if (it->step > 0 && v != it->metrics.end()) {
+          cached.eval = LatestEval{metric_, it->step, v->second};
+          break;
+        }
+      }
+    }
+  }
+  return cached.eval ? &*cached.eval : nullptr;
 }
 
 }  // namespace sweep
