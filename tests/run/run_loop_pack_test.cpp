@@ -374,6 +374,31 @@ TEST_F(RunLoopPack, CtrlCStopsEveryMemberWithOneSignal) {
   EXPECT_EQ(attempts(0)[0].exit_code, 0);
 }
 
+TEST_F(RunLoopPack, PackIdsAreUniqueInTheDatabaseAcrossSweeps) {
+  add_jobs(2);
+  int64_t other = *store_->upsert_sweep("other", root_ + "/o.yaml", "{}", "val_loss", "min");
+  ASSERT_TRUE(
+      store_->upsert_jobs(other, {NewJob{"o0", 0, "{}", 2.0}, NewJob{"o1", 1, "{}", 2.0}}).ok());
+  std::vector<JobRecord> others = *store_->list_jobs(other);
+  auto first = store_->start_pack_attempts({{job_id(0), "/r/0"}, {job_id(1), "/r/1"}}, 11,
+                                           host_name(), "cpu");
+  auto second = store_->start_pack_attempts({{others[0].id, "/r/o0"}, {others[1].id, "/r/o1"}}, 12,
+                                            host_name(), "cpu");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, 1);
+  EXPECT_EQ(*second, 2);
+  EXPECT_EQ(attempts(1)[0].pack_id, 1);
+  EXPECT_EQ(attempts(1)[0].pid, 11);
+  EXPECT_EQ(job(1).state, JobState::kRunning);
+  EXPECT_EQ((*store_->attempts(others[1].id))[0].pack_id, 2);
+  // Only the sweep's own jobs, by their latest attempt.
+  EXPECT_EQ(*store_->latest_pack_ids(other),
+            (std::map<int64_t, int64_t>{{others[0].id, 2}, {others[1].id, 2}}));
+  ASSERT_TRUE(store_->finish_attempt(job_id(0), JobState::kPending, 2, "boom").ok());
+  ASSERT_TRUE(store_->start_attempt(job_id(0), 13, host_name(), "cpu", "/r/0").ok());
+  EXPECT_EQ(*store_->latest_pack_ids(sweep_id_), (std::map<int64_t, int64_t>{{job_id(1), 1}}));
+}
+
 TEST(PackSpec, ResourcesPackIsAnIntegerFromOneTo64) {
   const std::string head =
       "name: t\nbase_model: builtin:tiny-llava\ndata:\n  train: builtin:shapes/vqa_train.json\n"
