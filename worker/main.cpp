@@ -15,7 +15,10 @@ namespace {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
-      {"run", "JOB.json  run one sweep job (same as `sweep-worker JOB.json`)", cmd_run_job},
+      {"run",
+       "JOB.json [JOB2.json ...]  run a sweep job, or several packed over one shared base (same "
+       "as `sweep-worker JOB.json ...`)",
+       cmd_run_job},
       {"predict", "--model DIR [--adapter CKPT] [--image IMG] --prompt TEXT  greedy answer",
        cmd_predict},
       {"score",
@@ -40,7 +43,7 @@ const std::vector<Command>& commands() {
 }
 
 void print_help(std::ostream& out) {
-  out << "usage: sweep-worker JOB.json            run one sweep job (see docs/worker-protocol.md)\n"
+  out << "usage: sweep-worker JOB.json [JOB2.json ...]  run sweep jobs (docs/worker-protocol.md)\n"
       << "       sweep-worker COMMAND [ARGS...]\n\ncommands:\n";
   for (const Command& c : commands()) out << "  " << c.name << "  " << c.usage << "\n";
 }

@@ -1,4 +1,6 @@
-// `sweep-worker JOB.json` (also `sweep-worker run JOB.json`): runs one sweep job.
+// `sweep-worker JOB.json [JOB2.json ...]` (also `sweep-worker run JOB.json ...`): runs one sweep
+// job, or several compatible ones packed into this process over one shared frozen base
+// (docs/worker-protocol.md, packed jobs).
 #include <iostream>
 
 #include "worker/commands/commands.h"
@@ -7,11 +9,12 @@
 namespace sweep::worker {
 
 int cmd_run_job(const Args& args) {
-  if (args.size() != 1) {
-    std::cerr << "usage: sweep-worker JOB.json   (or: sweep-worker run JOB.json)\n";
+  if (args.empty()) {
+    std::cerr << "usage: sweep-worker JOB.json [JOB2.json ...]   (or: sweep-worker run JOB.json "
+                 "...)\n";
     return kExitBadInput;
   }
-  return train::run_job_file(args[0]);
+  return args.size() == 1 ? train::run_job_file(args[0]) : train::run_pack(args);
 }
 
 }  // namespace sweep::worker

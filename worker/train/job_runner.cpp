@@ -1,415 +1,24 @@
 #include "worker/train/job_runner.h"
 
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
+#include <vector>
 
-#include <torch/torch.h>
-#include <torch/version.h>
-
-#include "data/llava_json.h"
-#include "data/loader.h"
-#include "data/tokenizer.h"
 #include "protocol/events.h"
 #include "protocol/exit_codes.h"
 #include "protocol/job_file.h"
-#include "protocol/train_params.h"
+#include "protocol/pack.h"
 #include "worker/model/checkpoint.h"
-#include "worker/model/lora.h"
-#include "worker/train/base_score_cache.h"
-#include "worker/train/checkpoint_manager.h"
-#include "worker/train/evaluator.h"
-#include "worker/train/feature_cache.h"
-#include "worker/train/heartbeat.h"
+#include "worker/model/pack.h"
+#include "worker/train/job_run.h"
 #include "worker/train/model_setup.h"
+#include "worker/train/pack_step.h"
 #include "worker/train/stop_signal.h"
-#include "worker/train/trainer.h"
-
-#ifndef SWEEP_VERSION
-#define SWEEP_VERSION "dev"
-#endif
 
 namespace sweep::train {
-namespace {
 
-using nlohmann::json;
 namespace fs = std::filesystem;
-
-// Losses of the steps since the window was last taken.
-struct LossWindow {
-  double loss_sum = 0, seconds = 0;
-  int64_t steps = 0, tokens = 0;
-  void add(const StepResult& r) {
-    loss_sum += r.loss;
-    seconds += r.seconds;
-    tokens += r.tokens;
-    ++steps;
-  }
-  double mean() const { return steps ? loss_sum / steps : 0.0; }
-  double tokens_per_s() const { return seconds > 0 ? tokens / seconds : 0.0; }
-  void clear() { *this = LossWindow{}; }
-};
-
-std::string host_name() {
-  char buf[256] = {};
-  return gethostname(buf, sizeof buf - 1) == 0 ? buf : "unknown";
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  return json::parse(in);
-}
-
-class JobRun {
- public:
-  JobRun(const JobFile& job, EventWriter& events) : job_(job), events_(events) {}
-
-  const std::string& stage() const { return stage_; }
-  int run();
-
- private:
-  void start();
-  void load_model();
-  void load_data();
-  void resume();
-  int train_loop();
-  bool reached_rung();
-  void evaluate(int step);
-  void open_base_scores();
-  EvalResult evaluate_base();
-  void save_checkpoint(int step, const json& metrics);
-  int stop();
-  void finish();
-  json checkpoint_state() const;
-
-  const JobFile& job_;
-  EventWriter& events_;
-  std::string stage_ = "load_model";
-  TrainParams p_;
-  torch::Device device_ = torch::kCPU;
-  model::LoraSettings lora_;
-  std::optional<CheckpointInfo> resume_from_;
-  std::unique_ptr<CheckpointManager> checkpoints_;
-  model::LlavaForConditionalGeneration model_{nullptr};
-  model::TrainableGroups groups_;
-  std::unique_ptr<data::BatchLoader> loader_;
-  std::unique_ptr<VisionFeatureCache> feature_cache_;  // null: no cache for this job
-  std::unique_ptr<Evaluator> evaluator_;
-  std::unique_ptr<BaseScoreCache> base_scores_;  // step 0's score shared by the sweep's jobs
-  std::unique_ptr<Trainer> trainer_;
-  std::atomic<int> step_{0};
-  size_t next_rung_ = 0;  // index into job_.eval_at_tokens of the next rung to reach
-  LossWindow log_window_, eval_window_;
-  json last_eval_ = json::object();      // metrics of the latest evaluation
-  json final_metrics_ = json::object();  // the last checkpoint's metrics (eval + train_loss)
-  json best_ = nullptr;  // {step, metrics...} of the best evaluation by the objective
-};
-
-int JobRun::run() {
-  start();
-  Heartbeat heartbeat(events_, step_, job_.heartbeat_seconds);
-  load_model();
-  load_data();
-  resume();
-  return train_loop();
-}
-
-void JobRun::start() {
-  p_ = TrainParams::from_json(job_.params);
-  device_ = resolve_device(job_.device);
-  torch::set_num_threads(std::max(1, job_.threads));
-  torch::manual_seed(p_.seed);
-  install_stop_handlers();
-  checkpoints_ = std::make_unique<CheckpointManager>(job_.checkpoints_dir(), job_.objective_metric,
-                                                     job_.objective_mode != "max", p_.save_top_k);
-  checkpoints_->scan();
-  if (job_.resume) resume_from_ = checkpoints_->latest();
-  StartedEvent started;
-  started.pid = static_cast<int64_t>(getpid());
-  started.host = host_name();
-  started.device = device_.str();
-  started.threads = torch::get_num_threads();
-  started.versions = {{"sweep", SWEEP_VERSION}, {"torch", TORCH_VERSION}};
-  if (resume_from_) started.resumed_from_step = resume_from_->step;
-  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) {
-    started.cuda_visible_devices = visible;
-  }
-  events_.emit(started);
-}
-
-void JobRun::load_model() {
-  stage_ = "load_model";
-  const torch::Dtype dtype = resolve_base_dtype(p_.precision, device_);
-  const bool lora = p_.mode == "lora";
-  lora_ = lora_settings_from(p_, job_.base_model);
-  const bool full_resume = resume_from_ && !lora;
-  model_ = model::load_llava(full_resume ? resume_from_->path : job_.base_model, dtype, device_);
-  if (lora && resume_from_) {
-    model::load_adapter(model_, resume_from_->path, p_.seed);
-  } else if (lora) {
-    model::apply_lora(model_, lora_, p_.seed);
-  }
-  model_->to_precision(dtype, device_);
-  model_->language_model->model->set_gradient_checkpointing(p_.gradient_checkpointing);
-  groups_ = model::set_trainable(model_, lora, p_.train_projector);
-}
-
-void JobRun::load_data() {
-  stage_ = "load_data";
-  data::Tokenizer tok = data::Tokenizer::load(job_.base_model);
-  data::LoaderOptions lo;
-  lo.image_folder = job_.image_folder;
-  lo.image_size = model_->config().image_size();
-  lo.pad_to_square = p_.image_aspect_ratio == "pad";
-  lo.batch_size = p_.batch_size;
-  lo.seed = static_cast<uint64_t>(p_.seed);
-  lo.max_length = p_.model_max_length;
-  std::vector<data::Sample> train = data::load_llava_json(job_.train_data);
-  if (train.empty()) throw std::runtime_error(job_.train_data + " holds no samples");
-  std::vector<std::string> train_images;  // as the loader opens them
-  for (const data::Sample& s : train)
-    train_images.push_back(s.image.empty() ? "" : (fs::path(lo.image_folder) / s.image).string());
-  loader_ = std::make_unique<data::BatchLoader>(std::move(train), tok, lo);
-  if (!job_.val_data.empty()) {
-    EvalOptions eo;
-    eo.image_folder = job_.image_folder;
-    eo.image_size = lo.image_size;
-    eo.pad_to_square = lo.pad_to_square;
-    eo.max_length = p_.model_max_length;
-    eo.max_new_tokens = p_.max_new_tokens;
-    eo.batch_size = p_.batch_size;
-    eo.max_samples = p_.eval_samples;
-    eo.seed = static_cast<uint64_t>(p_.seed);
-    evaluator_ = std::make_unique<Evaluator>(data::load_llava_json(job_.val_data), tok, eo);
-    if (!job_.feature_cache.empty() && !resume_from_) open_base_scores();
-  }
-  trainer_ = std::make_unique<Trainer>(model_, groups_, p_, *loader_);
-  feature_cache_ = open_feature_cache(job_.feature_cache, p_, model_,
-                                      PreprocessKey{lo.image_size, lo.pad_to_square});
-  if (feature_cache_) {
-    trainer_->use_feature_cache(feature_cache_.get(), std::move(train_images));
-    if (evaluator_) evaluator_->use_feature_cache(feature_cache_.get());
-  }
-}
-
-void JobRun::resume() {
-  if (!resume_from_) {
-    evaluate(0);  // the base model's own score, before any update
-    return;
-  }
-  stage_ = "checkpoint";
-  json state = read_json_file(resume_from_->path + "/" + CheckpointManager::kStateFile);
-  trainer_->restore(resume_from_->path, state);
-  step_ = trainer_->steps_done();
-  last_eval_ = state.value("last_eval", json::object());
-  best_ = state.value("best", json(nullptr));
-  reached_rung();  // the rungs behind the checkpoint were evaluated before it
-}
-
-int JobRun::train_loop() {
-  while (trainer_->steps_done() < p_.max_steps) {
-    if (stop_requested()) return stop();
-    stage_ = "train";
-    StepResult r = trainer_->step();
-    step_ = r.step;
-    log_window_.add(r);
-    eval_window_.add(r);
-    const bool last = r.step == p_.max_steps;
-    const bool rung = reached_rung();
-    if (r.step % p_.logging_steps == 0 || last) {
-      ProgressEvent progress;
-      progress.step = r.step;
-      progress.metrics = {{"epoch", static_cast<double>(trainer_->epoch())},
-                          {"samples_seen", static_cast<double>(trainer_->samples_seen())},
-                          {"tokens_seen", static_cast<double>(trainer_->tokens_seen())},
-                          {"train_loss", log_window_.mean()},
-                          {"lr", r.lr},
-                          {"grad_norm", r.grad_norm},
-                          {"tokens_per_s", log_window_.tokens_per_s()},
-                          {"mem_mb", resident_memory_mb()},
-                          {"data_wait_s", loader_->seconds_waited()}};
-      events_.emit(progress);
-      log_window_.clear();
-    }
-    if (last || rung || (p_.eval_every > 0 && r.step % p_.eval_every == 0)) {
-      evaluate(r.step);
-      json metrics = last_eval_;
-      metrics["train_loss"] = eval_window_.mean();
-      eval_window_.clear();
-      final_metrics_ = metrics;
-      save_checkpoint(r.step, metrics);
-    } else if (stop_requested()) {
-      save_checkpoint(r.step, json::object());
-    }
-    if (stop_requested() && !last) return stop();
-  }
-  finish();
-  return kExitOk;
-}
-
-// Early stopping's rungs: true once per step that brings the tokens seen to or past the next
-// rung(s). A resumed run starts past the rungs its checkpoint had reached.
-bool JobRun::reached_rung() {
-  const auto& rungs = job_.eval_at_tokens;
-  bool reached = false;
-  while (next_rung_ < rungs.size() && trainer_->tokens_seen() >= rungs[next_rung_]) {
-    reached = true;
-    ++next_rung_;
-  }
-  return reached;
-}
-
-void JobRun::open_base_scores() {
-  const EvalOptions& o = evaluator_->options();
-  const json settings = {{"image_size", o.image_size},
-                         {"pad_to_square", o.pad_to_square},
-                         {"max_length", o.max_length},
-                         {"max_new_tokens", o.max_new_tokens},
-                         {"batch_size", o.batch_size},
-                         {"max_samples", o.max_samples},
-                         {"seed", o.seed},
-                         {"generate", o.generate},
-                         {"image_folder", o.image_folder}};
-  try {
-    const std::string dtype = c10::toString(resolve_base_dtype(p_.precision, device_));
-    base_scores_ = std::make_unique<BaseScoreCache>(
-        job_.feature_cache,
-        base_score_key(job_.base_model, job_.val_data, evaluator_->image_paths(), settings, dtype,
-                       device_.is_cuda() ? "cuda" : "cpu"));
-  } catch (const std::exception& e) {
-    std::cerr << "sweep-worker: step 0 is evaluated without the shared base-model score ("
-              << e.what() << ")\n";
-  }
-}
-
-// Step 0: the base model's score, from the sweep's cache when another job stored it.
-EvalResult JobRun::evaluate_base() {
-  if (base_scores_) {
-    const auto started = std::chrono::steady_clock::now();
-    if (std::optional<BaseScore> hit = base_scores_->load()) {
-      EvalResult r;
-      r.val_loss = hit->val_loss;
-      r.val_token_acc = hit->val_token_acc;
-      r.val_exact_match = hit->val_exact_match;
-      r.val_samples = hit->val_samples;
-      r.val_tokens = hit->val_tokens;
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      std::cerr << "sweep-worker: step 0 scored from " << base_scores_->path() << "\n";
-      return r;
-    }
-  }
-  EvalResult r = evaluator_->run(model_);
-  if (base_scores_) {
-    base_scores_->save(
-        BaseScore{r.val_loss, r.val_token_acc, r.val_exact_match, r.val_samples, r.val_tokens});
-  }
-  return r;
-}
-
-void JobRun::evaluate(int step) {
-  if (!evaluator_) return;
-  stage_ = "eval";
-  EvalResult r = step == 0 ? evaluate_base() : evaluator_->run(model_);
-  last_eval_ = r.to_json();
-  EvalEvent event;
-  event.step = step;
-  event.metrics = {{"val_loss", r.val_loss},
-                   {"val_token_acc", r.val_token_acc},
-                   {"val_exact_match", r.val_exact_match}};
-  event.val_samples = r.val_samples;
-  event.seconds = r.seconds;
-  event.samples_seen = trainer_->samples_seen();
-  event.tokens_seen = trainer_->tokens_seen();
-  for (size_t i = 0; i < r.predictions.size(); ++i) {
-    const SampleScore& p = r.predictions[i];
-    event.predictions.push_back({static_cast<int64_t>(i), p.id, p.prompt, p.answer, p.prediction});
-  }
-  events_.emit(event);
-  const auto& metric = job_.objective_metric;
-  if (!last_eval_.contains(metric) || step == 0) return;  // step 0 has no checkpoint to point at
-  const double v = last_eval_[metric].get<double>();
-  const bool better =
-      best_.is_null() || (job_.objective_mode == "max" ? v > best_[metric].get<double>()
-                                                       : v < best_[metric].get<double>());
-  if (better) {
-    best_ = last_eval_;
-    best_["step"] = step;
-  }
-}
-
-void JobRun::save_checkpoint(int step, const json& metrics) {
-  stage_ = "checkpoint";
-  const bool full = p_.mode == "full";
-  std::vector<std::string> deleted;
-  CheckpointInfo info = checkpoints_->save(
-      step, metrics, checkpoint_state(),
-      [&](const std::string& dir) {
-        if (full) {
-          model::save_llava(model_, dir);  // first: it replaces the (empty) directory
-          copy_model_companions(job_.base_model, dir, model_->config());
-        } else {
-          model::save_adapter(model_, lora_, dir);
-        }
-        trainer_->save_files(dir);
-      },
-      &deleted);
-  events_.emit(CheckpointEvent{step, info.path, metrics_from_json(metrics), deleted});
-}
-
-json JobRun::checkpoint_state() const {
-  json state = trainer_->state();
-  state["job_id"] = job_.job_id;
-  state["mode"] = p_.mode;
-  state["params"] = p_.to_json();
-  state["objective"] = {{"metric", job_.objective_metric}, {"mode", job_.objective_mode}};
-  state["last_eval"] = last_eval_;
-  state["best"] = best_;
-  return state;
-}
-
-int JobRun::stop() {
-  auto latest = checkpoints_->latest();
-  StoppedEvent stopped;
-  stopped.step = trainer_->steps_done();
-  if (latest) stopped.checkpoint = latest->path;
-  events_.emit(stopped);
-  return kExitOk;
-}
-
-void JobRun::finish() {
-  const json final = final_metrics_.empty() ? last_eval_ : final_metrics_;
-  auto best_ckpt = checkpoints_->best();
-  if (!best_ckpt) best_ckpt = checkpoints_->latest();
-  FinishedEvent finished;
-  finished.step = trainer_->steps_done();
-  finished.final_metrics = metrics_from_json(final);
-  if (!best_.is_null()) {
-    finished.best = BestEvaluation{best_["step"].get<int64_t>(), metrics_from_json(best_)};
-  }
-  if (best_ckpt) finished.best_checkpoint = best_ckpt->path;
-  events_.emit(finished);
-}
-
-// LibTorch's errors carry a C++ backtrace in what(); events get the message alone.
-std::string message_of(const std::exception& e) {
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e))
-    return c10_error->what_without_backtrace();
-  return e.what();
-}
-
-int exit_code_for_stage(const std::string& stage) {
-  return stage == "load_model" || stage == "load_data" ? kExitBadInput : kExitInternal;
-}
-
-}  // namespace
 
 int run_job_file(const std::string& job_path) {
   JobFile job;
@@ -423,31 +32,165 @@ int run_job_file(const std::string& job_path) {
     return kExitBadInput;
   }
   JobRun run(job, *events);
-  // The final event of a failed attempt; the exit code tells the orchestrator the rest.
-  auto report_failure = [&](const std::string& message, int exit_code) {
-    std::cerr << "sweep-worker: " << run.stage() << " failed: " << message << "\n";
-    try {
-      events->emit(FailedEvent{run.stage(), message, /*diverged=*/false});
-    } catch (const std::exception& write_error) {
-      std::cerr << "sweep-worker: cannot write the failed event: " << write_error.what() << "\n";
-    }
-    return exit_code;
-  };
   try {
     return run.run();
-  } catch (const DivergedError& e) {
-    events->emit(FailedEvent{"train", e.what(), /*diverged=*/true});
-    std::cerr << "sweep-worker: diverged: " << e.what() << "\n";
-    return kExitDiverged;
-  } catch (const c10::OutOfMemoryError& e) {
-    return report_failure(
-        "out of memory on " + job.device + ": " + message_of(e) +
-            "\n  hint: lower batch_size (raise gradient_accumulation_steps to keep the global "
-            "batch), set gradient_checkpointing: true, or lower model_max_length",
-        kExitOutOfMemory);
-  } catch (const std::exception& e) {
-    return report_failure(message_of(e), exit_code_for_stage(run.stage()));
+  } catch (...) {
+    return report_failure(run, *events);
   }
+}
+
+namespace {
+
+// One job of a pack: its job file, events, run, and whether it has written its final event.
+struct Member {
+  JobFile job;
+  std::unique_ptr<EventWriter> events;
+  std::unique_ptr<JobRun> run;
+  bool ended = false;
+};
+
+// The final event for the exception in flight (call inside a catch block).
+void fail(Member& m) {
+  report_failure(*m.run, *m.events);
+  m.ended = true;
+}
+
+// A failure before the member's run began (incompatible job): a `failed` event at load_model.
+void fail_before_start(Member& m, const std::string& message) {
+  std::cerr << "sweep-worker: " << m.job.job_id << ": " << message << "\n";
+  try {
+    m.events->emit(FailedEvent{"load_model", message, /*diverged=*/false});
+  } catch (const std::exception& e) {
+    std::cerr << "sweep-worker: cannot write the failed event: " << e.what() << "\n";
+  }
+  m.ended = true;
+}
+
+// Why `job` cannot share a process with `first`, if it cannot.
+std::optional<std::string> pack_refusal(const JobFile& first, const JobFile& job) {
+  if (!packable(job))
+    return std::string("this job cannot share a worker process (mode full or lora_vision_tower)");
+  if (auto mismatch = pack_mismatch(first, job))
+    return "this job cannot share a worker process with job " + first.job_id + ": " + *mismatch;
+  return std::nullopt;
+}
+
+}  // namespace
+
+int run_pack(const std::vector<std::string>& job_paths) {
+  std::vector<Member> members(job_paths.size());
+  bool unreadable = false;
+  for (size_t i = 0; i < job_paths.size(); ++i) {
+    try {
+      members[i].job = JobFile::read(job_paths[i]);
+      fs::create_directories(members[i].job.run_dir);
+      members[i].events =
+          std::make_unique<EventWriter>(members[i].job.events_path(), members[i].job.attempt);
+      members[i].run = std::make_unique<JobRun>(members[i].job, *members[i].events);
+    } catch (const std::exception& e) {
+      std::cerr << "sweep-worker: " << e.what() << "\n";
+      members[i].ended = true;  // no events file to end: the orchestrator sees no final event
+      unreadable = true;
+    }
+  }
+  // The first readable job decides the shared settings; the others must match it.
+  Member* first = nullptr;
+  for (Member& m : members) {
+    if (m.ended) continue;
+    if (!first) {
+      first = &m;
+      if (!packable(m.job)) fail_before_start(m, *pack_refusal(m.job, m.job));
+      continue;
+    }
+    if (auto refusal = pack_refusal(first->job, m.job)) fail_before_start(m, *refusal);
+  }
+
+  // The shared frozen base, loaded once (jobs resuming from a checkpoint load their adapters on
+  // top of it).
+  model::LlavaForConditionalGeneration base{nullptr};
+  if (first && !first->ended) {
+    const TrainParams p = TrainParams::from_json(first->job.params);
+    try {
+      torch::set_num_threads(std::max(1, first->job.threads));
+      const torch::Device device = resolve_device(first->job.device);
+      base =
+          model::load_llava(first->job.base_model, resolve_base_dtype(p.precision, device), device);
+      base->language_model->model->set_gradient_checkpointing(p.gradient_checkpointing);
+    } catch (...) {
+      for (Member& m : members)
+        if (!m.ended) fail(m);  // at stage load_model
+    }
+  }
+  std::vector<Member*> open;
+  std::vector<model::LlavaForConditionalGeneration> models;
+  for (Member& m : members) {
+    if (m.ended) continue;
+    try {
+      m.run->open(&base);
+      open.push_back(&m);
+      models.push_back(m.run->model());
+    } catch (...) {
+      fail(m);
+    }
+  }
+
+  if (!open.empty()) {
+    std::unique_ptr<model::LanguagePack> pack;
+    try {
+      pack = std::make_unique<model::LanguagePack>(base, models);
+    } catch (...) {
+      for (Member* m : open) fail(*m);
+    }
+    while (pack) {
+      std::vector<size_t> active;  // indexes into open (and the pack's members)
+      std::vector<Trainer*> trainers;
+      for (size_t i = 0; i < open.size(); ++i) {
+        Member& m = *open[i];
+        if (m.ended) continue;
+        try {
+          if (m.run->stop_wanted()) {
+            m.run->stop();
+            m.ended = true;
+          } else if (m.run->done()) {
+            m.run->finish();
+            m.ended = true;
+          } else {
+            m.run->set_stage("train");
+            active.push_back(i);
+            trainers.push_back(&m.run->trainer());
+          }
+        } catch (...) {
+          fail(m);
+        }
+      }
+      if (active.empty()) break;
+      std::vector<PackStepOutcome> outcomes;
+      try {
+        outcomes = pack_step(*pack, active, trainers);
+      } catch (...) {  // the shared pass failed: every job of the step fails with it
+        for (size_t i : active) {
+          try {
+            throw;
+          } catch (...) {
+            fail(*open[i]);
+          }
+        }
+        continue;
+      }
+      for (size_t k = 0; k < active.size(); ++k) {
+        Member& m = *open[active[k]];
+        try {
+          if (outcomes[k].diverged) throw DivergedError(*outcomes[k].diverged);
+          if (!m.run->after_step(*outcomes[k].result)) m.ended = true;  // stopped
+        } catch (...) {
+          fail(m);
+        }
+      }
+    }
+  }
+  bool all_ended = !unreadable;
+  for (const Member& m : members) all_ended = all_ended && m.ended;
+  return all_ended ? kExitOk : kExitInternal;
 }
 
 }  // namespace sweep::train
