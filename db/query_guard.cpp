@@ -32,6 +32,21 @@ const std::set<std::string>& read_pragmas_with_argument() {
   return kWithArgument;
 }
 
+// Table-valued forms (`SELECT * FROM pragma_table_info('jobs')`) of the read-only pragmas. Their
+// argument is invisible to the authorizer, so pragmas whose argument could set a value
+// (journal_mode, page_size) are left out; their plain `PRAGMA name` form still reports.
+bool read_pragma_table(const std::string& table) {
+  const std::string prefix = "pragma_";
+  if (table.rfind(prefix, 0) != 0) return false;
+  std::string name = table.substr(prefix.size());
+  return read_pragmas().count(name) && name != "journal_mode" && name != "page_size";
+}
+
+bool schema_table(const std::string& table) {
+  return table == "sqlite_master" || table == "sqlite_schema" || table == "sqlite_temp_master" ||
+         table == "sqlite_temp_schema";
+}
+
 std::string lower(const char* text) {
   std::string s = text ? text : "";
   std::transform(s.begin(), s.end(), s.begin(),
@@ -41,12 +56,6 @@ std::string lower(const char* text) {
 
 std::string describe(int action, const char* arg1, const char* arg2) {
   std::string a1 = arg1 ? arg1 : "";
-  // CREATE and DROP are authorized as a write of the schema table first; name the statement.
-  if (lower(arg1).rfind("sqlite_", 0) == 0) {
-    if (action == SQLITE_INSERT) return "CREATE";
-    if (action == SQLITE_DELETE) return "DROP";
-    if (action == SQLITE_UPDATE) return "ALTER";
-  }
   switch (action) {
     case SQLITE_ATTACH:
       return "ATTACH";
@@ -66,26 +75,36 @@ std::string describe(int action, const char* arg1, const char* arg2) {
       return "PRAGMA " + a1 + (arg2 ? std::string("=") + arg2 : std::string());
     case SQLITE_FUNCTION:
       return "function " + std::string(arg2 ? arg2 : "");
+    case SQLITE_READ:
+      return "table-valued function " + a1 + " (only read-only pragmas are allowed)";
     case SQLITE_CREATE_INDEX:
-    case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_TEMP_INDEX:
+      return "CREATE INDEX " + a1;
+    case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_TEMP_TABLE:
-    case SQLITE_CREATE_TEMP_TRIGGER:
-    case SQLITE_CREATE_TEMP_VIEW:
+      return "CREATE TABLE " + a1;
     case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+      return "CREATE TRIGGER " + a1;
     case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+      return "CREATE VIEW " + a1;
     case SQLITE_CREATE_VTABLE:
-      return "CREATE " + a1;
+      return "CREATE VIRTUAL TABLE " + a1;
     case SQLITE_DROP_INDEX:
-    case SQLITE_DROP_TABLE:
     case SQLITE_DROP_TEMP_INDEX:
+      return "DROP INDEX " + a1;
+    case SQLITE_DROP_TABLE:
     case SQLITE_DROP_TEMP_TABLE:
-    case SQLITE_DROP_TEMP_TRIGGER:
-    case SQLITE_DROP_TEMP_VIEW:
+      return "DROP TABLE " + a1;
     case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+      return "DROP TRIGGER " + a1;
     case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+      return "DROP VIEW " + a1;
     case SQLITE_DROP_VTABLE:
-      return "DROP " + a1;
+      return "DROP VIRTUAL TABLE " + a1;
     case SQLITE_ALTER_TABLE:
       return "ALTER TABLE " + std::string(arg2 ? arg2 : "");
     default:
@@ -105,9 +124,24 @@ int QueryGuard::authorize(void* self, int action, const char* arg1, const char* 
   bool allowed = false;
   switch (action) {
     case SQLITE_SELECT:
-    case SQLITE_READ:
     case SQLITE_RECURSIVE:
       allowed = true;
+      break;
+    case SQLITE_READ: {
+      std::string table = lower(arg1);
+      allowed = table.rfind("pragma_", 0) != 0 || read_pragma_table(table);
+      break;
+    }
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+      // Writes of the schema table are let through so that the action after them names the
+      // statement: SQLite authorizes setting up a table-valued pragma as an update of the schema
+      // table's columns, CREATE and DROP as an insert or delete followed by their own action
+      // (refused below), ALTER TABLE has its own action before it, a plain write of the schema
+      // table is refused by SQLite itself ("may not be modified"), and the statement must still
+      // be read-only (Store::query_readonly).
+      allowed = schema_table(lower(arg1));
       break;
     case SQLITE_FUNCTION:
       allowed = lower(arg2) != "load_extension";
@@ -124,7 +158,13 @@ int QueryGuard::authorize(void* self, int action, const char* arg1, const char* 
   }
   if (allowed) return SQLITE_OK;
   guard->denied_ = true;
-  if (guard->refused_.empty()) guard->refused_ = describe(action, arg1, arg2);
+  // Keep the first refusal, unless it only named a write of the schema table ("CREATE") and a
+  // later one names the statement ("CREATE TABLE t").
+  std::string reason = describe(action, arg1, arg2);
+  if (guard->refused_.empty() || ((guard->refused_ == "CREATE" || guard->refused_ == "DROP") &&
+                                  reason.rfind(guard->refused_ + " ", 0) == 0)) {
+    guard->refused_ = reason;
+  }
   return SQLITE_DENY;
 }
 

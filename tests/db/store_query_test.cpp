@@ -27,10 +27,14 @@ const Refusal kRefusals[] = {
     {"ATTACH DATABASE '/tmp/sweep_db_test_other.db' AS other", "ATTACH is not allowed"},
     {"PRAGMA journal_mode=DELETE", "PRAGMA journal_mode=DELETE is not allowed"},
     {"PRAGMA user_version = 5", "PRAGMA user_version=5 is not allowed"},
-    {"CREATE TABLE t (x)", "CREATE is not allowed"},
-    {"DROP VIEW leaderboard", "DROP is not allowed"},
+    {"CREATE TABLE t (x)", "CREATE TABLE t is not allowed"},
+    {"DROP VIEW leaderboard", "DROP VIEW leaderboard is not allowed"},
     {"VACUUM", "the statement would change the database"},
-    {"CREATE INDEX i ON jobs (hash)", "CREATE is not allowed"},
+    {"CREATE INDEX i ON jobs (hash)", "CREATE INDEX i is not allowed"},
+    {"ALTER TABLE jobs ADD COLUMN x", "ALTER TABLE jobs is not allowed"},
+    {"SELECT load_extension('x')", "function load_extension is not allowed"},
+    {"SELECT * FROM pragma_journal_mode('delete')",
+     "table-valued function pragma_journal_mode (only read-only pragmas are allowed)"},
     {"BEGIN", "transaction control"},
     {"SELECT 1; DELETE FROM jobs", "it runs exactly one statement"},
     {"SELECT 1; SELECT 2", "it runs exactly one statement"},
@@ -90,6 +94,17 @@ TEST_F(StoreWithJobs, QueryReturnsRowsWithNumericColumnsMarked) {
   EXPECT_EQ(*result->rows[1][2], "8");
   EXPECT_FALSE(result->rows[1][3].has_value());
   EXPECT_EQ(result->numeric_column, (std::vector<bool>{true, false, true, false}));
+  for (const char* sql :
+       {"SELECT * FROM pragma_table_info('jobs')", "SELECT name FROM pragma_index_list('jobs')",
+        "SELECT * FROM pragma_index_info('jobs_by_sweep_state')", "SELECT * FROM pragma_table_list",
+        "SELECT * FROM pragma_foreign_key_list('jobs')",
+        "SELECT p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.name = 'jobs'"}) {
+    auto pragma = store_->query_readonly(sql);
+    EXPECT_TRUE(pragma.ok()) << sql << ": " << pragma.error().to_string();
+  }
+  auto columns = store_->query_readonly("SELECT name FROM pragma_table_info('jobs') LIMIT 1");
+  ASSERT_TRUE(columns.ok());
+  EXPECT_EQ(*columns->rows[0][0], "id");
   auto info = store_->query_readonly("PRAGMA table_info(jobs)");
   EXPECT_TRUE(info.ok()) << info.error().to_string();
   for (const char* sql : {"WITH x AS (SELECT 1 AS a) SELECT a FROM x;", "VALUES (1), (2)",
