@@ -331,6 +331,12 @@ class Store {
   // write (sqlite3_stmt_readonly), whatever the connection; a Store from open_readonly() is
   // additionally unable to write at the SQLite level.
   Result<QueryResult> query_readonly(const std::string& sql);
+  // The names of the eval metrics recorded for the sweep's jobs, sorted.
+  Result<std::vector<std::string>> eval_metric_names(int64_t sweep_id);
+  // OK when `metric` is empty (the objective) or the sweep has an eval of it, or has no evals yet;
+  // otherwise kUser naming the metric and listing those the sweep has (`--metric` of
+  // `sweep leaderboard` and `sweep best`).
+  Status check_eval_metric(const SweepRecord& sweep, const std::string& metric);
 
  private:
   Store(std::unique_ptr<Db> db, std::string path, bool readonly);

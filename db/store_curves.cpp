@@ -1,4 +1,5 @@
 // Bulk reads of a sweep's curves (training metrics and evaluations) for reports.
+#include <algorithm>
 #include <limits>
 
 #include "db/sqlite.h"
@@ -29,6 +30,37 @@ Status Store::for_each_curve_point(int64_t sweep_id, bool eval, const std::strin
     fn(p);
   }
   return ok_status();
+}
+
+Result<std::vector<std::string>> Store::eval_metric_names(int64_t sweep_id) {
+  auto stmt = db_->prepare(
+      "SELECT DISTINCT e.name FROM eval_metrics e "
+      "WHERE e.job_id IN (SELECT id FROM jobs WHERE sweep_id = ?) ORDER BY e.name",
+      "reading the eval metric names of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id));
+  std::vector<std::string> names;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    names.push_back(stmt->text(0));
+  }
+  return names;
+}
+
+Status Store::check_eval_metric(const SweepRecord& sweep, const std::string& metric) {
+  if (metric.empty()) return ok_status();
+  auto names = eval_metric_names(sweep.id);
+  if (!names.ok()) return names.error();
+  if (names->empty() || std::find(names->begin(), names->end(), metric) != names->end())
+    return ok_status();
+  std::string list;
+  for (const std::string& name : *names) list += (list.empty() ? "" : ", ") + name;
+  return make_error(ErrorKind::kUser,
+                    "--metric '" + metric + "': sweep '" + sweep.name +
+                        "' has no evaluation of it (its eval metrics: " + list + ")",
+                    "pass --metric with one of: " + list);
 }
 
 }  // namespace sweep

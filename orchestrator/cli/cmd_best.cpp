@@ -21,6 +21,8 @@ void best_command(const BestFlags& f, CliContext& ctx) {
   if (!store.ok()) return ctx.fail(store.error());
   auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
+  if (Status known = (*store)->check_eval_metric(*sweep, f.metric); !known.ok())
+    return ctx.fail(known.error());
   auto best = best_checkpoint(**store, *sweep, f.metric);
   if (!best.ok()) return ctx.fail(best.error());
   if (!best->fallback.empty()) std::cerr << "warning: " << best->fallback << "\n";

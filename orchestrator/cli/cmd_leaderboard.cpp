@@ -112,6 +112,8 @@ void leaderboard_command(const LeaderboardFlags& f, CliContext& ctx) {
   if (!store.ok()) return ctx.fail(store.error());
   auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
+  if (Status known = (*store)->check_eval_metric(*sweep, f.metric); !known.ok())
+    return ctx.fail(known.error());
   auto ranking = rank_jobs(**store, *sweep, f.metric, f.top);
   if (!ranking.ok()) return ctx.fail(ranking.error());
   print_leaderboard(*ranking, *format);

@@ -248,5 +248,26 @@ TEST_F(BestCheckpoint, LeaderboardShowsNoCheckpointForADeletedOne) {
       << table.out;
 }
 
+TEST_F(BestCheckpoint, UnknownMetricIsAnErrorListingTheSweepsMetrics) {
+  auto store = Store::open(db_);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->add_eval(ids_[0], 1, 20, {{"val_loss", 0.5}, {"val_exact", 0.25}}).ok());
+  store->reset();
+  for (const char* cmd : {"leaderboard", "best"}) {
+    RunResult r = run(std::string(cmd) + " r_alpha --metric val_acc --db " + shell_quote(db_));
+    EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.out;
+    EXPECT_EQ(r.out, "") << cmd;
+    EXPECT_NE(r.err.find("error: --metric 'val_acc': sweep 'r_alpha' has no evaluation of it (its "
+                         "eval metrics: val_exact, val_loss)"),
+              std::string::npos)
+        << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("hint: pass --metric with one of: val_exact, val_loss"), std::string::npos)
+        << cmd << ": " << r.err;
+  }
+  RunResult known = run("leaderboard --metric val_exact --format json --db " + shell_quote(db_));
+  ASSERT_EQ(known.exit_code, 0) << known.err;
+  EXPECT_EQ(nlohmann::json::parse(known.out).size(), 1u);
+}
+
 }  // namespace
 }  // namespace sweep
