@@ -1,11 +1,53 @@
 // `sweep`: the llava-sweep orchestrator. Parses the command line, runs one subcommand, and
 // turns its outcome into an exit code: 0 success, 1 user error, 2 internal error.
+#include <cstring>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/spec/closest_key.h"
+
+namespace {
+
+// The first word of the command line that is neither an option nor the value of --db/--runs,
+// when it names no subcommand (`sweep leaderbord`); "" otherwise.
+std::string unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (!std::strcmp(a, "--db") || !std::strcmp(a, "--runs")) {
+      ++i;
+      continue;
+    }
+    if (a[0] == '-') continue;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (sub->get_name() == a) return "";
+    return a;
+  }
+  return "";
+}
+
+// "error: unknown command 'leaderbord'" with the nearest command, or the list of them.
+int report_unknown_subcommand(const CLI::App& app, const std::string& word) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    names.push_back(sub->get_name());
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  std::cerr << "error: unknown command '" << word << "'\n";
+  const std::string nearest = sweep::closest_key(word, names);
+  if (!nearest.empty()) {
+    std::cerr << "hint: did you mean `sweep " << nearest << "`? (the commands: " << list << ")\n";
+  } else {
+    std::cerr << "hint: the commands are " << list << "; `sweep --help` describes them\n";
+  }
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   sweep::CliContext ctx;
@@ -36,6 +78,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    const std::string unknown = unknown_subcommand(app, argc, argv);
+    if (!unknown.empty() && app.get_subcommands().empty())
+      return report_unknown_subcommand(app, unknown);
     int code = app.exit(e);
     return code == 0 ? 0 : 1;
   } catch (const std::exception& e) {

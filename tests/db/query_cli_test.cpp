@@ -137,6 +137,21 @@ TEST_F(SweepCli, JobsWithoutANameNeedsASingleSweep) {
   EXPECT_NE(state.err.find("error: --state 'done' is not a job state"), std::string::npos);
 }
 
+TEST_F(SweepCli, UnknownCommandNamesTheNearestOne) {
+  RunResult r = run("--db " + shell_quote(db_) + " leaderbord r_alpha");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("error: unknown command 'leaderbord'\nhint: did you mean `sweep "
+                        "leaderboard`? (the commands: ",
+                        0),
+            0u)
+      << r.err;
+  RunResult far = run("frobnicate");
+  EXPECT_EQ(far.exit_code, 1);
+  EXPECT_EQ(far.err.rfind("error: unknown command 'frobnicate'\nhint: the commands are ", 0), 0u)
+      << far.err;
+  EXPECT_NE(far.err.find("leaderboard"), std::string::npos) << far.err;
+}
+
 // `sweep best` and the leaderboard's checkpoint column against checkpoints that are gone. Job h0:
 // val_loss 0.5 at step 20 (its best) and 0.75 at step 40; job h1: 0.6 at step 30; job h2: 0.9 at
 // step 10. Every job succeeded and kept a checkpoint at each evaluated step, on disk.
