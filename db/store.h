@@ -331,6 +331,9 @@ class Store {
   // write (sqlite3_stmt_readonly), whatever the connection; a Store from open_readonly() is
   // additionally unable to write at the SQLite level.
   Result<QueryResult> query_readonly(const std::string& sql);
+  // query_readonly stopped after `timeout_seconds` of running (sqlite3_progress_handler): kUser
+  // naming the limit and `--timeout`. No limit when timeout_seconds <= 0.
+  Result<QueryResult> query_readonly(const std::string& sql, double timeout_seconds);
   // The names of the eval metrics recorded for the sweep's jobs, sorted.
   Result<std::vector<std::string>> eval_metric_names(int64_t sweep_id);
   // OK when `metric` is empty (the objective) or the sweep has an eval of it, or has no evals yet;

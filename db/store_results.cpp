@@ -2,6 +2,8 @@
 #include <sqlite3.h>
 
 #include <cctype>
+#include <chrono>
+#include <sstream>
 
 #include "db/query_guard.h"
 #include "db/sqlite.h"
@@ -260,6 +262,48 @@ Result<QueryResult> Store::query_readonly(const std::string& sql) {
   }
   for (int c = 0; c < ncols; ++c)
     result.numeric_column.push_back(non_null[c] > 0 && numeric[c] == non_null[c]);
+  return result;
+}
+
+namespace {
+
+struct QueryDeadline {
+  std::chrono::steady_clock::time_point end;
+  bool expired = false;
+};
+
+// Called by SQLite every kProgressSteps virtual-machine steps; non-zero interrupts the statement.
+int past_deadline(void* deadline) {
+  auto* d = static_cast<QueryDeadline*>(deadline);
+  if (std::chrono::steady_clock::now() >= d->end) d->expired = true;
+  return d->expired ? 1 : 0;
+}
+
+constexpr int kProgressSteps = 10000;
+
+std::string format_seconds(double seconds) {
+  std::ostringstream out;
+  out << seconds;
+  return out.str();
+}
+
+}  // namespace
+
+Result<QueryResult> Store::query_readonly(const std::string& sql, double timeout_seconds) {
+  if (!(timeout_seconds > 0)) return query_readonly(sql);
+  QueryDeadline deadline{std::chrono::steady_clock::now() +
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                             std::chrono::duration<double>(timeout_seconds))};
+  sqlite3_progress_handler(db_->handle(), kProgressSteps, &past_deadline, &deadline);
+  auto result = query_readonly(sql);
+  sqlite3_progress_handler(db_->handle(), 0, nullptr, nullptr);
+  if (!result.ok() && deadline.expired) {
+    return make_error(ErrorKind::kUser,
+                      "sweep query: stopped after the time limit of " +
+                          format_seconds(timeout_seconds) + " s (--timeout)",
+                      "raise it with --timeout SECONDS (0: no limit), or narrow the query "
+                      "(a LIMIT, a WHERE, a recursive CTE that ends)");
+  }
   return result;
 }
 

@@ -14,6 +14,7 @@ namespace {
 struct QueryOptions {
   std::string sql;
   std::string format = "table";
+  double timeout_seconds = 10;
 };
 
 // SQLite prints non-finite reals as "Inf"/"-Inf"; JSON has no such numbers, so they stay text.
@@ -29,9 +30,13 @@ Cell to_cell(const std::optional<std::string>& text, bool numeric_column) {
 Status run_query(const CliContext& ctx, const QueryOptions& opts) {
   auto format = parse_output_format(opts.format);
   if (!format.ok()) return format.error();
+  if (!std::isfinite(opts.timeout_seconds) || opts.timeout_seconds < 0) {
+    return make_error(ErrorKind::kUser, "--timeout must be a number of seconds >= 0",
+                      "pass --timeout 0 for no limit");
+  }
   auto store = Store::open_readonly(ctx.db_path());
   if (!store.ok()) return store.error();
-  auto result = (*store)->query_readonly(opts.sql);
+  auto result = (*store)->query_readonly(opts.sql, opts.timeout_seconds);
   if (!result.ok()) return result.error();
   std::vector<Row> rows;
   rows.reserve(result->rows.size());
@@ -55,6 +60,9 @@ void add_query_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("sql", opts->sql, "a SELECT (or WITH ... SELECT, or a reporting PRAGMA)")
       ->required();
   cmd->add_option("--format", opts->format, "table, csv or json")->capture_default_str();
+  cmd->add_option("--timeout", opts->timeout_seconds,
+                  "stop the statement after SECONDS of running (0: no limit)")
+      ->capture_default_str();
   cmd->callback([&ctx, opts] {
     Status status = run_query(ctx, *opts);
     if (!status.ok()) ctx.fail(status.error());

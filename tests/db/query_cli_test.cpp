@@ -152,6 +152,24 @@ TEST_F(SweepCli, UnknownCommandNamesTheNearestOne) {
   EXPECT_NE(far.err.find("leaderboard"), std::string::npos) << far.err;
 }
 
+// An endless recursive CTE stops at --timeout with an error naming the limit and how to raise it.
+TEST_F(SweepCli, QueryStopsAtItsTimeLimit) {
+  const std::string endless =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
+  RunResult r = run("query " + shell_quote(endless) + " --timeout 0.2 --db " + shell_quote(db_));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("error: sweep query: stopped after the time limit of 0.2 s (--timeout)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("hint: raise it with --timeout SECONDS (0: no limit)"), std::string::npos)
+      << r.err;
+  RunResult bad = run("query 'SELECT 1' --timeout -1 --db " + shell_quote(db_));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--timeout must be a number of seconds >= 0"), std::string::npos)
+      << bad.err;
+}
+
 // `sweep best` and the leaderboard's checkpoint column against checkpoints that are gone. Job h0:
 // val_loss 0.5 at step 20 (its best) and 0.75 at step 40; job h1: 0.6 at step 30; job h2: 0.9 at
 // step 10. Every job succeeded and kept a checkpoint at each evaluated step, on disk.

@@ -115,6 +115,22 @@ TEST_F(StoreWithJobs, QueryReturnsRowsWithNumericColumnsMarked) {
   }
 }
 
+TEST_F(StoreWithJobs, QueryStopsAtItsTimeLimitAndTheStoreStillWorks) {
+  auto endless = store_->query_readonly(
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
+      0.1);
+  ASSERT_FALSE(endless.ok());
+  EXPECT_EQ(endless.error().kind, ErrorKind::kUser);
+  EXPECT_EQ(endless.error().message,
+            "sweep query: stopped after the time limit of 0.1 s (--timeout)");
+  EXPECT_NE(endless.error().hint.find("--timeout SECONDS"), std::string::npos);
+  // The handler is gone: a later query and the store's own statements run.
+  auto later = store_->query_readonly("SELECT COUNT(*) FROM jobs", 5);
+  ASSERT_TRUE(later.ok()) << later.error().to_string();
+  EXPECT_EQ(*later->rows[0][0], "4");
+  EXPECT_TRUE(store_->set_state(ids_[0], JobState::kCancelled).ok());
+}
+
 TEST_F(StoreWithJobs, QuerySyntaxErrorIsAUserErrorWithSqlitesMessage) {
   auto result = store_->query_readonly("SELEC * FROM jobs");
   ASSERT_FALSE(result.ok());
