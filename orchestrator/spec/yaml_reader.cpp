@@ -6,6 +6,11 @@
 #include <limits>
 #include <map>
 #include <regex>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "orchestrator/spec/closest_key.h"
 
@@ -44,9 +49,105 @@ std::string join_keys(const std::vector<std::string>& keys) {
   return s;
 }
 
+// Counts the nodes of a document as if every alias were replaced by a copy of its anchored node,
+// from the parser's events, so that a file of nested aliases ("billion laughs") is refused before
+// anything walks it: yaml-cpp shares an aliased node, but every check and the conversion to JSON
+// visit each use of it.
+class ExpansionCounter : public YAML::EventHandler {
+ public:
+  struct TooLarge {
+    YAML::Mark mark;
+    std::string anchor;
+  };
+
+  explicit ExpansionCounter(uint64_t limit) : limit_(limit) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { pending_name_ = name; }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    leaf(mark, anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    add(it == anchors_.end() ? 1 : it->second.size, mark,
+        it == anchors_.end() ? std::string() : it->second.name);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Anchor {
+    std::string name;
+    uint64_t size = 0;  // nodes of the anchored node, its aliases expanded (at most limit_)
+  };
+  struct Open {
+    YAML::anchor_t anchor;
+    std::string name;
+    uint64_t start;
+  };
+
+  // `total_` never passes limit_ by more than one alias's size (itself at most limit_), so it
+  // cannot overflow.
+  void add(uint64_t nodes, const YAML::Mark& mark, const std::string& anchor) {
+    total_ += nodes;
+    if (total_ > limit_) throw TooLarge{mark, anchor};
+  }
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    add(1, mark, "");
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = Anchor{take_name(), 1};
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    stack_.push_back(Open{anchor, anchor != YAML::NullAnchor ? take_name() : "", total_});
+    add(1, mark, "");
+  }
+  void close() {
+    Open o = stack_.back();
+    stack_.pop_back();
+    if (o.anchor != YAML::NullAnchor) anchors_[o.anchor] = Anchor{o.name, total_ - o.start};
+  }
+  std::string take_name() { return std::exchange(pending_name_, std::string()); }
+
+  uint64_t limit_;
+  uint64_t total_ = 0;
+  std::string pending_name_;
+  std::map<YAML::anchor_t, Anchor> anchors_;
+  std::vector<Open> stack_;
+};
+
 }  // namespace
 
+Status YamlReader::check_alias_expansion(const std::string& text) const {
+  std::istringstream in(text);
+  ExpansionCounter counter(kMaxExpandedNodes);
+  try {
+    YAML::Parser parser(in);
+    parser.HandleNextDocument(counter);
+  } catch (const ExpansionCounter::TooLarge& e) {
+    return error_at(
+        e.mark,
+        "the document expands to more than " + std::to_string(kMaxExpandedNodes) +
+            " YAML nodes once its aliases are replaced" +
+            (e.anchor.empty() ? std::string() : " (at alias *" + e.anchor + ")"),
+        "a sweep file needs far fewer; write the values out or use fewer nested aliases");
+  } catch (const YAML::ParserException&) {
+    // Syntax errors are reported by load() with their position.
+  }
+  return ok_status();
+}
+
 Result<YAML::Node> YamlReader::load(const std::string& text) const {
+  SWEEP_RETURN_IF_ERROR(check_alias_expansion(text));
   try {
     return YAML::Load(text);
   } catch (const YAML::ParserException& e) {

@@ -3,6 +3,7 @@
 // conversion of YAML values to JSON with YAML 1.2 core-schema typing (quoted scalars stay strings).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,13 @@ class YamlReader {
  public:
   explicit YamlReader(std::string source_name) : source_(std::move(source_name)) {}
 
-  // Parses `text`; a syntax error comes back as "FILE:LINE:COL: YAML syntax error: ...".
+  // A document may expand to at most this many nodes once its aliases are replaced by copies of
+  // their anchored nodes (every walk of the document visits each copy).
+  static constexpr uint64_t kMaxExpandedNodes = 100000;
+
+  // Parses `text`; a syntax error comes back as "FILE:LINE:COL: YAML syntax error: ...", a
+  // document past kMaxExpandedNodes (nested aliases) as an error at the alias that passes it,
+  // before anything expands.
   Result<YAML::Node> load(const std::string& text) const;
 
   // A kUser error "SOURCE:LINE:COL: message" at the node (1-based line and column).
@@ -45,6 +52,8 @@ class YamlReader {
   const std::string& source() const { return source_; }
 
  private:
+  Status check_alias_expansion(const std::string& text) const;
+
   std::string source_;
 };
 

@@ -225,5 +225,31 @@ TEST(SpecErrors, MissingFileIsNotFound) {
   EXPECT_EQ(r.error().message, "/nonexistent/sweep.yaml: no such sweep file");
 }
 
+// Ten levels of nine aliases each (9^10 nodes once expanded) under an unknown key: refused at the
+// alias that passes the limit (line 13, "l5", the first level past 100,000 nodes), before
+// anything walks the document.
+TEST(SpecErrors, NestedAliasesPastTheNodeLimitAreRefusedBeforeExpanding) {
+  std::string bomb = "lol:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 10; ++level) {
+    std::string prev = "*l" + std::to_string(level - 1);
+    bomb += "  l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 9; ++i) bomb += (i ? ", " : "") + prev;
+    bomb += "]\n";
+  }
+  Error e = parse_error(bomb);
+  EXPECT_EQ(e.kind, ErrorKind::kUser);
+  EXPECT_EQ(e.message.rfind("t.yaml:13:", 0), 0u) << e.message;
+  EXPECT_NE(e.message.find(": the document expands to more than 100000 YAML nodes once its "
+                           "aliases are replaced (at alias *l4)"),
+            std::string::npos)
+      << e.message;
+  EXPECT_NE(e.hint.find("fewer nested aliases"), std::string::npos) << e.hint;
+}
+
+TEST(SpecErrors, AliasesBelowTheNodeLimitAreRead) {
+  auto spec = testing::parse("grid:\n  lora_r: &r [4, 8]\n  lora_alpha: *r\n");
+  EXPECT_TRUE(spec.ok()) << spec.error().to_string();
+}
+
 }  // namespace
 }  // namespace sweep
