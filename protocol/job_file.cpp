@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "common/failure.h"
 
@@ -59,32 +61,68 @@ T optional_key(const json& j, const char* key, T fallback) {
   }
 }
 
+// An integer key in [lo, hi] (fallback when absent), checked as a 64-bit value before it is
+// narrowed to int, so that 10^12 or 2^31 is reported as out of range rather than wrapped.
+int int_key(const json& j, const char* key, int fallback, int64_t lo, int64_t hi) {
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  const json& v = j.at(key);
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  const std::string must = std::string("key '") + key + "' must be an integer in " + range;
+  bool in_range = false;
+  if (v.is_number_unsigned()) {
+    uint64_t u = v.get<uint64_t>();
+    in_range = u <= static_cast<uint64_t>(hi) && static_cast<int64_t>(u) >= lo;
+  } else if (v.is_number_integer()) {
+    int64_t n = v.get<int64_t>();
+    in_range = n >= lo && n <= hi;
+  }
+  if (!in_range) fail(ErrorKind::kUser, must + ", not " + v.dump());
+  return static_cast<int>(v.get<int64_t>());
+}
+
 }  // namespace
+
+int max_job_threads() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void check_threads_for_this_machine(const JobFile& job) {
+  const int most = max_job_threads();
+  if (job.threads >= 1 && job.threads <= most) return;
+  fail(ErrorKind::kUser,
+       "key 'threads' must be an integer in [1, " + std::to_string(most) +
+           "] (1 to this machine's " + std::to_string(most) + " hardware threads), not " +
+           std::to_string(job.threads),
+       "lower resources.threads_per_job in the sweep file");
+}
 
 JobFile JobFile::from_json(const json& j) {
   if (!j.is_object()) fail(ErrorKind::kUser, "job file is not a JSON object");
-  int schema = optional_key<int>(j, "schema", kSchema);
+  int schema = int_key(j, "schema", kSchema, 0, INT32_MAX);
   if (schema != kSchema)
     fail(ErrorKind::kUser, "job file schema " + std::to_string(schema) +
                                " is not supported (expected " + std::to_string(kSchema) + ")");
   JobFile f;
   f.sweep = optional_key<std::string>(j, "sweep", "");
   f.job_id = required<std::string>(j, "job_id");
-  f.attempt = optional_key<int>(j, "attempt", 1);
+  f.attempt = int_key(j, "attempt", 1, 1, INT32_MAX);
   f.run_dir = required<std::string>(j, "run_dir");
   f.base_model = required<std::string>(j, "base_model");
   json data = required<json>(j, "data");
   f.train_data = required<std::string>(data, "train");
   f.val_data = optional_key<std::string>(data, "val", "");
   f.image_folder = optional_key<std::string>(data, "image_folder", "");
-  f.params = optional_key<json>(j, "params", json::object());
-  if (!f.params.is_object()) fail(ErrorKind::kUser, "key 'params' must be an object");
+  f.params = required<json>(j, "params");
+  if (!f.params.is_object()) {
+    fail(ErrorKind::kUser,
+         "key 'params' must be an object of training parameters, not " + f.params.dump());
+  }
   json objective = optional_key<json>(j, "objective", json::object());
   f.objective_metric = optional_key<std::string>(objective, "metric", "val_loss");
   f.objective_mode = optional_key<std::string>(objective, "mode", "min");
   if (f.objective_mode != "min" && f.objective_mode != "max")
     fail(ErrorKind::kUser, "objective.mode must be min or max");
-  f.threads = optional_key<int>(j, "threads", 1);
+  f.threads = int_key(j, "threads", 1, 1, INT32_MAX);
   f.device = optional_key<std::string>(j, "device", "cpu");
   f.resume = optional_key<bool>(j, "resume", true);
   f.heartbeat_seconds = optional_key<double>(j, "heartbeat_seconds", 10.0);

@@ -50,6 +50,14 @@ struct JobFile {
   std::string checkpoints_dir() const { return run_dir + "/checkpoints"; }
 };
 
+// The most intra-op threads a job may use here: this machine's hardware threads
+// (std::thread::hardware_concurrency(), at least 1).
+int max_job_threads();
+// Throws Failure (kUser) naming `threads` and the range when job.threads is outside
+// [1, max_job_threads()]: what a worker checks before it runs a job. JobFile::from_json checks
+// only [1, 2^31-1], since the orchestrator may read a job file written for another machine.
+void check_threads_for_this_machine(const JobFile& job);
+
 // Writes `text` to `path` atomically (temp file in the same directory, fsync, rename).
 // Throws Failure (common/failure.h) naming the file on failure.
 void write_file_atomic(const std::string& path, const std::string& text);

@@ -1,6 +1,7 @@
 #include "train_params.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -198,6 +199,16 @@ std::string describe_bounds(const Bounds& b) {
   return s;
 }
 
+constexpr double kIntMin = std::numeric_limits<int>::min();
+constexpr double kIntMax = std::numeric_limits<int>::max();
+
+// "[lo, hi]" of whole numbers, both ends set and within int's range.
+std::string int_range(const Bounds& b) {
+  auto lo = static_cast<long long>(b.lo_open ? std::floor(*b.lo) + 1 : std::ceil(*b.lo));
+  auto hi = static_cast<long long>(b.hi_open ? std::ceil(*b.hi) - 1 : std::floor(*b.hi));
+  return "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
 bool is_integer(const json& v) {
   if (v.is_number_integer()) return true;
   if (v.is_number_float()) {
@@ -251,9 +262,18 @@ std::string describe_allowed(const ParamSpec& spec) {
 std::string check_param_value(const ParamSpec& spec, const json& value) {
   const std::string must = "must be " + describe_allowed(spec);
   switch (spec.type) {
-    case ParamType::kInt:
+    case ParamType::kInt: {
+      // TrainParams holds these as int: a value past int's range is refused here, with the range
+      // it must fit, instead of wrapping when narrowed (2^31 would become negative).
+      if (!value.is_number()) return must;
+      Bounds fits = spec.bounds;
+      if (!fits.lo || *fits.lo < kIntMin) fits.lo = kIntMin, fits.lo_open = false;
+      if (!fits.hi || *fits.hi > kIntMax) fits.hi = kIntMax, fits.hi_open = false;
+      if (!in_bounds(fits, value.get<double>()) && in_bounds(spec.bounds, value.get<double>()))
+        return "must be an integer in " + int_range(fits) + ", not " + value.dump();
       if (!is_integer(value) || !in_bounds(spec.bounds, value.get<double>())) return must;
       return "";
+    }
     case ParamType::kNumber:
       if (!value.is_number() || !in_bounds(spec.bounds, value.get<double>())) return must;
       return "";

@@ -489,5 +489,71 @@ TEST(JobFile, MissingKeyIsNamed) {
   }
 }
 
+// Reads `j` and returns the error message ("" when it is accepted).
+std::string job_file_error(const nlohmann::json& j) {
+  try {
+    JobFile::from_json(j);
+    return "";
+  } catch (const Failure& e) {
+    return e.what();
+  }
+}
+
+nlohmann::json minimal_job_json() {
+  return {{"job_id", "abc"},
+          {"run_dir", "/x"},
+          {"base_model", "/m"},
+          {"data", {{"train", "/t.json"}}},
+          {"params", nlohmann::json::object()}};
+}
+
+TEST(JobFile, ThreadsMustBeAPositiveInt) {
+  const std::string must = "key 'threads' must be an integer in [1, 2147483647], not ";
+  for (const char* bad : {"0", "-1", "4294967297", "1000000000000", "2.5", "\"4\""}) {
+    nlohmann::json j = minimal_job_json();
+    j["threads"] = nlohmann::json::parse(bad);
+    EXPECT_EQ(job_file_error(j), must + bad) << bad;
+  }
+}
+
+TEST(JobFile, ThreadsBeyondThisMachinesHardwareThreadsAreRefusedForRunning) {
+  const std::string hw = std::to_string(max_job_threads());
+  EXPECT_GE(max_job_threads(), 1);
+  JobFile job = JobFile::from_json(minimal_job_json());
+  for (int bad : {max_job_threads() + 1, 1000000000}) {
+    job.threads = bad;
+    try {
+      check_threads_for_this_machine(job);
+      FAIL() << bad;
+    } catch (const Failure& e) {
+      EXPECT_EQ(e.error().message, "key 'threads' must be an integer in [1, " + hw +
+                                       "] (1 to this machine's " + hw + " hardware threads), not " +
+                                       std::to_string(bad));
+      EXPECT_EQ(e.error().hint, "lower resources.threads_per_job in the sweep file");
+    }
+  }
+  job.threads = max_job_threads();
+  EXPECT_NO_THROW(check_threads_for_this_machine(job));
+}
+
+TEST(JobFile, AttemptAndSchemaAreRangeCheckedBeforeNarrowing) {
+  nlohmann::json j = minimal_job_json();
+  j["attempt"] = 4294967297LL;
+  EXPECT_EQ(job_file_error(j),
+            "key 'attempt' must be an integer in [1, 2147483647], not 4294967297");
+  j = minimal_job_json();
+  j["schema"] = 4294967297LL;
+  EXPECT_EQ(job_file_error(j),
+            "key 'schema' must be an integer in [0, 2147483647], not 4294967297");
+}
+
+TEST(JobFile, ParamsAreRequired) {
+  nlohmann::json j = minimal_job_json();
+  j.erase("params");
+  EXPECT_EQ(job_file_error(j), "missing key 'params'");
+  j["params"] = nlohmann::json::array();
+  EXPECT_EQ(job_file_error(j), "key 'params' must be an object of training parameters, not []");
+}
+
 }  // namespace
 }  // namespace sweep

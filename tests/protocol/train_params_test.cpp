@@ -40,6 +40,30 @@ TEST(TrainParams, RejectsValueOutsideItsRangeNamingTheKey) {
   }
 }
 
+// Integer keys are held as int: a value past int's range is refused naming the key and the range,
+// instead of wrapping to a value that fails another check (or none).
+TEST(TrainParams, IntegerPastIntsRangeIsRefusedWithTheRange) {
+  const std::pair<nlohmann::json, std::string> cases[] = {
+      {{{"batch_size", 1000000000000LL}},
+       "parameter 'batch_size' must be an integer in [1, 2147483647], not 1000000000000"},
+      {{{"lora_r", 2147483648LL}},
+       "parameter 'lora_r' must be an integer in [1, 2147483647], not 2147483648"},
+      {{{"max_steps", 4294967297.0}},
+       "parameter 'max_steps' must be an integer in [1, 2147483647], not 4294967297.0"},
+  };
+  for (const auto& [params, message] : cases) {
+    try {
+      TrainParams::from_json(params);
+      FAIL() << params.dump();
+    } catch (const Failure& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUser);
+      EXPECT_EQ(std::string(e.what()), message);
+    }
+  }
+  EXPECT_EQ(TrainParams::from_json({{"batch_size", 2147483647LL}}).batch_size, 2147483647);
+  EXPECT_EQ(check_param_value(*find_param_spec("batch_size"), -5), "must be an integer >= 1");
+}
+
 TEST(TrainParams, GradientCheckpointingIsABoolDefaultingToOff) {
   EXPECT_FALSE(TrainParams::from_json(nlohmann::json::object()).gradient_checkpointing);
   TrainParams p = TrainParams::from_json({{"gradient_checkpointing", true}});
