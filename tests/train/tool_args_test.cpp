@@ -42,5 +42,43 @@ TEST(ToolArgs, MissingRequiredAndBadIntegerAreReported) {
   }
 }
 
+TEST(ToolArgs, HelpAnywhereThrowsTheUsageBeforeAnyOtherCheck) {
+  const std::string usage = "usage: sweep-worker init-model --out DIR";
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--help"},
+                                             {"-h"},
+                                             {"--out", "x", "--help"},
+                                             {"--colour", "red", "-h"},
+                                             {"pos", "--help"}}) {
+    try {
+      ToolArgs("init-model", args, {"out"}, usage);
+      FAIL() << "no exception for " << args.back();
+    } catch (const ToolHelpRequested& e) {
+      EXPECT_EQ(std::string(e.what()), usage);
+    }
+  }
+  // The value of an option is not a request for help.
+  ToolArgs a("predict", {"--prompt", "-h"}, {"prompt"}, usage);
+  EXPECT_EQ(a.get("prompt"), "-h");
+}
+
+TEST(ToolArgs, RunToolPrintsTheUsageOnStdoutAndReturnsZeroForHelp) {
+  ::testing::internal::CaptureStdout();
+  int code = run_tool("merge", [] {
+    ToolArgs("merge", {"--help"}, {"out"}, "usage: sweep-worker merge CKPT --out DIR");
+    return 1;
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "usage: sweep-worker merge CKPT --out DIR\n");
+}
+
+TEST(ToolArgs, AsksForHelpSkipsOptionValues) {
+  EXPECT_TRUE(asks_for_help({"--help"}));
+  EXPECT_TRUE(asks_for_help({"job.json", "-h"}));
+  EXPECT_FALSE(asks_for_help({"job.json"}));
+  EXPECT_FALSE(asks_for_help({"--prompt", "--help"}));
+  EXPECT_TRUE(asks_for_help({"--prompt=x", "--help"}));
+}
+
 }  // namespace
 }  // namespace sweep::train

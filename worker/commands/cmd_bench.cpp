@@ -38,6 +38,11 @@
 namespace sweep::worker {
 namespace {
 
+constexpr const char* kUsage =
+    "usage: sweep-worker bench (--model DIR | --config FILE) [--device cpu|cuda] [--batch B] "
+    "[--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16] "
+    "[--gradient-checkpointing 0|1] [--pack P]";
+
 struct BenchOptions {
   std::string model_dir;
   std::string config_file;
@@ -55,7 +60,8 @@ struct BenchOptions {
 BenchOptions parse(const Args& args) {
   train::ToolArgs a("bench", args,
                     {"model", "config", "device", "batch", "text-tokens", "steps", "threads",
-                     "rank", "precision", "gradient-checkpointing", "pack"});
+                     "rank", "precision", "gradient-checkpointing", "pack"},
+                    kUsage);
   BenchOptions o;
   o.model_dir = a.get("model", "");
   o.config_file = a.get("config", "");

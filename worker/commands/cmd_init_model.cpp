@@ -38,7 +38,8 @@ int cmd_init_model(const Args& args) {
   return train::run_tool("init-model", [&]() -> int {
     train::ToolArgs a(
         "init-model", args,
-        {"preset", "out", "seed", "vocab-size", "config", "threads", "device", "precision"});
+        {"preset", "out", "seed", "vocab-size", "config", "threads", "device", "precision"},
+        kUsage);
     if (!a.positionals().empty()) {
       std::cerr << kUsage << "\n";
       return kExitBadInput;

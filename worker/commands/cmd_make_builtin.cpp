@@ -20,6 +20,11 @@ const std::set<std::string> kRecipeOptions = {
     "steps",        "batch-size", "learning-rate", "projector-learning-rate",
     "train-vision", "threads",    "seed",          "preset"};
 
+constexpr const char* kUsage =
+    "usage: sweep-worker make-builtin tiny-llava [--out DIR [--steps N] [--batch-size N] "
+    "[--learning-rate X] [--projector-learning-rate X] [--train-vision 0|1] [--threads N] "
+    "[--seed N] [--preset tiny|small]]";
+
 train::BaseModelRecipe recipe_from(const train::ToolArgs& a) {
   train::BaseModelRecipe r;
   r.steps = a.get_int("steps", r.steps);
@@ -39,11 +44,9 @@ int cmd_make_builtin(const Args& args) {
   return train::run_tool("make-builtin", [&]() -> int {
     std::set<std::string> known = kRecipeOptions;
     known.insert("out");
-    train::ToolArgs a("make-builtin", args, known);
+    train::ToolArgs a("make-builtin", args, known, kUsage);
     if (a.positionals().size() != 1) {
-      std::cerr << "usage: sweep-worker make-builtin tiny-llava [--out DIR [--steps N] "
-                   "[--batch-size N] [--learning-rate X] [--projector-learning-rate X] "
-                   "[--train-vision 0|1] [--threads N] [--seed N] [--preset tiny|small]]\n";
+      std::cerr << kUsage << "\n";
       return kExitBadInput;
     }
     const std::string& name = a.positionals()[0];

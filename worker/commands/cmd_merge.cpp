@@ -19,6 +19,10 @@
 namespace sweep::worker {
 namespace {
 
+constexpr const char* kUsage =
+    "usage: sweep-worker merge CHECKPOINT [--base MODEL_DIR] --out DIR [--dtype fp32|bf16] "
+    "[--threads N]";
+
 std::string base_of(const std::string& ckpt) {
   std::ifstream in(ckpt + "/adapter_config.json");
   if (!in) return "";
@@ -30,9 +34,9 @@ std::string base_of(const std::string& ckpt) {
 
 int cmd_merge(const Args& args) {
   return train::run_tool("merge", [&]() -> int {
-    train::ToolArgs a("merge", args, {"base", "out", "threads", "dtype"});
+    train::ToolArgs a("merge", args, {"base", "out", "threads", "dtype"}, kUsage);
     if (a.positionals().size() != 1) {
-      std::cerr << "usage: sweep-worker merge CHECKPOINT --base MODEL_DIR --out DIR\n";
+      std::cerr << kUsage << "\n";
       return kExitBadInput;
     }
     const std::string ckpt = a.positionals()[0], out = a.required("out");

@@ -14,12 +14,19 @@
 #include "worker/train/tool_args.h"
 
 namespace sweep::worker {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sweep-worker predict --model DIR [--adapter CKPT] [--image IMG] --prompt TEXT "
+    "[--max-new-tokens N] [--threads N] [--device cpu|cuda]";
+
+}  // namespace
 
 int cmd_predict(const Args& args) {
   return train::run_tool("predict", [&]() -> int {
     train::ToolArgs a(
         "predict", args,
-        {"model", "adapter", "image", "prompt", "max-new-tokens", "threads", "device"});
+        {"model", "adapter", "image", "prompt", "max-new-tokens", "threads", "device"}, kUsage);
     const std::string model_dir = a.required("model"), prompt = a.required("prompt");
     const std::string image = a.get("image");
     torch::set_num_threads(a.get_int("threads", 1));

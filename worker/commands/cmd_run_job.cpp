@@ -3,16 +3,34 @@
 // (docs/worker-protocol.md, packed jobs).
 #include <iostream>
 
+#include "common/failure.h"
+#include "protocol/job_file.h"
 #include "worker/commands/commands.h"
 #include "worker/train/job_runner.h"
+#include "worker/train/tool_args.h"
 
 namespace sweep::worker {
 
 int cmd_run_job(const Args& args) {
+  const char* usage =
+      "usage: sweep-worker JOB.json [JOB2.json ...]   (or: sweep-worker run JOB.json ...)";
+  if (train::asks_for_help(args)) {
+    std::cout << usage << "\n";
+    return kExitOk;
+  }
   if (args.empty()) {
-    std::cerr << "usage: sweep-worker JOB.json [JOB2.json ...]   (or: sweep-worker run JOB.json "
-                 "...)\n";
+    std::cerr << usage << "\n";
     return kExitBadInput;
+  }
+  for (const std::string& path : args) {
+    // libgomp aborts the process, without a final event, when asked for far more threads than
+    // the machine has.
+    try {
+      check_threads_for_this_machine(JobFile::read(path));
+    } catch (const Failure& e) {
+      std::cerr << "sweep-worker: " << path << ": " << e.error().to_string() << "\n";
+      return kExitBadInput;
+    }
   }
   return args.size() == 1 ? train::run_job_file(args[0]) : train::run_pack(args);
 }

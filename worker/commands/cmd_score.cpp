@@ -15,12 +15,21 @@
 #include "worker/train/tool_args.h"
 
 namespace sweep::worker {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sweep-worker score --model DIR [--adapter CKPT] --data DATA.json --image-folder DIR "
+    "[--max-new-tokens N] [--max-length N] [--batch-size N] [--threads N] [--device cpu|cuda] "
+    "[--precision auto|fp32|bf16]";
+
+}  // namespace
 
 int cmd_score(const Args& args) {
   return train::run_tool("score", [&]() -> int {
     train::ToolArgs a("score", args,
                       {"model", "adapter", "data", "image-folder", "max-new-tokens", "max-length",
-                       "batch-size", "threads", "device", "precision"});
+                       "batch-size", "threads", "device", "precision"},
+                      kUsage);
     const std::string model_dir = a.required("model");
     torch::set_num_threads(a.get_int("threads", 1));
     const torch::Device device = train::resolve_device(a.get("device", "cpu"));

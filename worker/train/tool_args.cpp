@@ -7,9 +7,22 @@
 
 namespace sweep::train {
 
+bool asks_for_help(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") return true;
+    // "--name value": the value is not an option ("--prompt -h" asks nothing).
+    if (args[i].rfind("--", 0) == 0 && args[i].size() > 2 && args[i].find('=') == std::string::npos)
+      ++i;
+  }
+  return false;
+}
+
 ToolArgs::ToolArgs(const std::string& tool, const std::vector<std::string>& args,
-                   const std::set<std::string>& known)
+                   const std::set<std::string>& known, const std::string& usage)
     : tool_(tool) {
+  if (asks_for_help(args)) {
+    throw ToolHelpRequested(usage.empty() ? "usage: sweep-worker " + tool + " [OPTIONS]" : usage);
+  }
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.rfind("--", 0) != 0 || a.size() == 2) {
@@ -84,6 +97,9 @@ double ToolArgs::get_double(const std::string& name, double fallback) const {
 int run_tool(const std::string& tool, const std::function<int()>& body) {
   try {
     return body();
+  } catch (const ToolHelpRequested& e) {
+    std::cout << e.what() << "\n";
+    return kExitOk;
   } catch (const ToolArgsError& e) {  // names the tool already
     std::cerr << "sweep-worker " << e.what() << "\n";
   } catch (const std::invalid_argument& e) {
