@@ -158,13 +158,7 @@ int QueryGuard::authorize(void* self, int action, const char* arg1, const char* 
   }
   if (allowed) return SQLITE_OK;
   guard->denied_ = true;
-  // Keep the first refusal, unless it only named a write of the schema table ("CREATE") and a
-  // later one names the statement ("CREATE TABLE t").
-  std::string reason = describe(action, arg1, arg2);
-  if (guard->refused_.empty() || ((guard->refused_ == "CREATE" || guard->refused_ == "DROP") &&
-                                  reason.rfind(guard->refused_ + " ", 0) == 0)) {
-    guard->refused_ = reason;
-  }
+  if (guard->refused_.empty()) guard->refused_ = describe(action, arg1, arg2);
   return SQLITE_DENY;
 }
 
