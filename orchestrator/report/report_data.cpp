@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <set>
@@ -15,8 +17,15 @@ using json = nlohmann::json;
 
 namespace {
 
-// NaN and infinities have no JSON form: null.
-json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+// NaN and infinities have no JSON form: null. Whole numbers are written as integers and the rest
+// with 6 significant digits: the page shows 4, and a 10,000-job report stays a few megabytes.
+json number(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return static_cast<int64_t>(v);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::strtod(buf, nullptr);
+}
 
 json curve_json(const Curve& c) {
   json x = json::array(), y = json::array();
@@ -228,7 +237,19 @@ Result<json> build_report_data(Store& store, const SweepRecord& sweep,
     }
     jobs_json.push_back(std::move(row));
   }
-  doc["swept_keys"] = swept_keys(params);
+  // Parameters: the ones every job shares once, and per job only its swept values.
+  const std::vector<std::string> keys = swept_keys(params);
+  json fixed = params.empty() ? json::object() : params[0];
+  for (const std::string& k : keys) fixed.erase(k);
+  for (size_t i = 0; i < params.size(); ++i) {
+    json own = json::object();
+    for (const std::string& k : keys) {
+      if (params[i].contains(k)) own[k] = params[i][k];
+    }
+    jobs_json[i]["params"] = std::move(own);
+  }
+  doc["swept_keys"] = keys;
+  doc["fixed_params"] = std::move(fixed);
   doc["jobs"] = std::move(jobs_json);
 
   size_t curve_count = 0;

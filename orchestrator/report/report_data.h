@@ -4,6 +4,7 @@
 // {"sweep": {name, spec_path, objective: {metric, mode}},
 //  "generated_at": unix seconds, "axis": "tokens" | "step",
 //  "swept_keys": [keys whose value differs between jobs], "eval_metrics": [names],
+//  "fixed_params": {the parameters every job shares} (a job's "params" holds its swept keys),
 //  "base": {metric: value at step 0} (the base model's score; empty without a step-0 eval),
 //  "jobs": [{id, hash, state, params, objective, best_step, gain, rank, steps, tokens,
 //            checkpoint, rung, error, exit_code, started_at, finished_at,

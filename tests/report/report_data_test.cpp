@@ -62,6 +62,20 @@ TEST(ReportData, SweptKeysAreTheOnesThatDiffer) {
   ASSERT_TRUE(doc.ok());
   EXPECT_EQ((*doc)["swept_keys"], json({"learning_rate", "lora_alpha", "lora_r"}));
   EXPECT_EQ((*doc)["eval_metrics"], json({"val_exact_match", "val_loss"}));
+  // What every job shares is written once; each job keeps its swept values.
+  EXPECT_EQ((*doc)["fixed_params"], json({{"batch_size", 8}, {"note", "</script>"}}));
+  EXPECT_EQ(job_of(*doc, w.ids[1])["params"],
+            json({{"learning_rate", 0.0001}, {"lora_alpha", 16}, {"lora_r", 8}}));
+}
+
+TEST(ReportData, NumbersAreShortened) {
+  auto w = make_report_world();
+  ASSERT_TRUE(w.store->add_eval(w.ids[0], 1, 40, {{"val_loss", 1.0 / 3}}, {320, 32000}).ok());
+  auto doc = build_report_data(*w.store, w.sweep);
+  ASSERT_TRUE(doc.ok());
+  const json& c = (*doc)["curves"][std::to_string(w.ids[0])]["val_loss"];
+  EXPECT_EQ(c["y"].back().dump(), "0.333333");
+  EXPECT_EQ(c["x"].back().dump(), "32000");  // whole numbers as integers
 }
 
 TEST(ReportData, CurvesRunOnTokensFromTheBaseModelAndAreThinned) {

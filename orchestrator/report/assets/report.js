@@ -6,7 +6,9 @@
 
   var config = JSON.parse(document.getElementById('report-config').textContent);
   var charts = [];
-  var view = { sortKey: 'rank', sortUp: true, job: null, colourKey: null, heatX: null, heatY: null };
+  var view = { sortKey: 'rank', sortUp: true, job: null, colourKey: null, heatX: null, heatY: null,
+               page: 0 };
+  var PAGE_ROWS = 100;  // leaderboard rows in the page at once (a 10,000-row table lays out slowly)
   var MARKS = { pruned: 'P', failed: 'F', diverged: 'D', lost: 'L', cancelled: 'C', running: 'R',
                 pending: '\u00b7' };
 
@@ -46,6 +48,8 @@
     var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
     return (h ? h + 'h' : '') + (h || m ? m + 'm' : '') + r + 's';
   }
+  // A job's parameters: the sweep's fixed ones and its own swept values.
+  function allParams(data, job) { return Object.assign({}, data.fixed_params, job.params); }
   function paramText(p) {
     return Object.keys(p).map(function (k) { return k + '=' + JSON.stringify(p[k]); }).join(', ');
   }
@@ -111,7 +115,7 @@
         tb.appendChild(tr);
       });
       t.appendChild(tb);
-      body.appendChild(t);
+      body.appendChild(el('div', { className: 'table-wrap short' }, [t]));
     }
   }
 
@@ -318,6 +322,7 @@
       th.addEventListener('click', function () {
         if (view.sortKey === c.key) view.sortUp = !view.sortUp;
         else { view.sortKey = c.key; view.sortUp = true; }
+        view.page = 0;
         renderLeaderboard(data);
       });
       head.appendChild(th);
@@ -333,7 +338,11 @@
     });
     var tbody = clear(table.tBodies[0]);
     var fragment = document.createDocumentFragment();
-    rows.forEach(function (j) {
+    var pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
+    view.page = Math.min(view.page, pages - 1);
+    var first = view.page * PAGE_ROWS;
+    renderPager(data, first, Math.min(rows.length, first + PAGE_ROWS), rows.length, pages);
+    rows.slice(first, first + PAGE_ROWS).forEach(function (j) {
       var tr = el('tr', { 'data-job': String(j.id) });
       if (view.job === j.id) tr.className = 'selected';
       cols.forEach(function (c) {
@@ -349,6 +358,22 @@
     });
     tbody.appendChild(fragment);
     return rows.length;
+  }
+
+  function renderPager(data, from, to, total, pages) {
+    var pager = clear(document.getElementById('leaderboard-pager'));
+    if (pages <= 1) return;
+    function button(label, page) {
+      var b = el('button', { text: label });
+      b.disabled = page < 0 || page >= pages || page === view.page;
+      b.addEventListener('click', function () { view.page = page; renderLeaderboard(data); });
+      return b;
+    }
+    pager.appendChild(button('\u00ab first', 0));
+    pager.appendChild(button('\u2039 previous', view.page - 1));
+    pager.appendChild(el('span', { text: ' rows ' + (from + 1) + '\u2013' + to + ' of ' + total + ' ' }));
+    pager.appendChild(button('next \u203a', view.page + 1));
+    pager.appendChild(button('last \u00bb', pages - 1));
   }
 
   // --- one job ---------------------------------------------------------------------------------
@@ -381,8 +406,9 @@
                                       (job.rank ? ', rank ' + job.rank : '') }));
     if (job.error) body.appendChild(el('pre', { className: 'state-failed', text: job.error }));
     body.appendChild(el('h3', { text: 'Parameters' }));
-    body.appendChild(simpleTable(['key', 'value'], Object.keys(job.params).map(function (k) {
-      return [k, JSON.stringify(job.params[k])];
+    var params = allParams(data, job);
+    body.appendChild(simpleTable(['key', 'value'], Object.keys(params).sort().map(function (k) {
+      return [k, JSON.stringify(params[k])];
     }), 'job-params'));
     body.appendChild(el('h3', { text: 'Attempts' }));
     body.appendChild(simpleTable(['attempt', 'state', 'exit code', 'host', 'device', 'time', 'error'],
@@ -437,7 +463,7 @@
         data.sweep.objective.metric + ' (' + data.sweep.objective.mode + '), ' + data.sweep.spec_path +
         ', generated ' + new Date(data.generated_at * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC' +
         (config.live ? ' \u2014 live, refreshed every ' + config.refresh_s + ' s' : '');
-    var allKeys = data.jobs.length ? Object.keys(data.jobs[0].params) : [];
+    var allKeys = Object.keys(data.fixed_params);
     if (!view.colourKey) view.colourKey = pick(keys, 'lora_r', keys[0] || allKeys[0]);
     if (!view.heatY) view.heatY = pick(keys, 'lora_r', keys[0] || '');
     if (!view.heatX) view.heatX = pick(keys, 'lora_alpha', keys.filter(function (k) { return k !== view.heatY; })[0] || '');
@@ -446,12 +472,18 @@
     fillSelect(document.getElementById('heat-x'), keys, view.heatX, false);
     fillSelect(document.getElementById('heat-y'), keys, view.heatY, true);
 
-    renderSummary(data);
-    var curves = renderCurves(data);
-    var heat = renderHeatmaps(data);
-    var rows = renderLeaderboard(data);
+    var times = {}, t0 = performance.now();
+    function timed(name, fn) {
+      var start = performance.now(), result = fn();
+      times[name] = Math.round(performance.now() - start);
+      return result;
+    }
+    timed('summary', function () { renderSummary(data); });
+    var curves = timed('curves', function () { return renderCurves(data); });
+    var heat = timed('heatmaps', function () { return renderHeatmaps(data); });
+    var rows = timed('leaderboard', function () { return renderLeaderboard(data); });
     var first = byRank(data)[0];
-    showJob(data, view.job !== null ? view.job : (first ? first.id : null));
+    timed('job', function () { showJob(data, view.job !== null ? view.job : (first ? first.id : null)); });
 
     var status = document.getElementById('report-status');
     status.setAttribute('data-jobs', String(data.jobs.length));
@@ -461,10 +493,14 @@
     status.setAttribute('data-heatmap-filled', String(heat[1]));
     status.setAttribute('data-leaderboard-rows', String(rows));
     status.setAttribute('data-errors', String(document.querySelectorAll('#report-errors li').length));
+    status.setAttribute('data-ms', JSON.stringify(Object.assign({}, loaded, times)));
+    status.setAttribute('data-render-ms', String(Math.round(performance.now() - t0)));
     status.textContent = 'ready';
   }
 
+  var loaded = { start_ms: Math.round(performance.now()) };  // since the navigation started
   var data = JSON.parse(document.getElementById('report-data').textContent);
+  loaded.parsed_ms = Math.round(performance.now());
   document.getElementById('colour-key').addEventListener('change', function (e) {
     view.colourKey = e.target.value; renderCurves(data);
   });
