@@ -223,11 +223,10 @@ JOIN jobs j ON j.id = a.job_id
 JOIN sweeps s ON s.id = a.sweep_id;
 )sql";
 
-
 // Version 4. Packed workers and kept predictions. `attempts.pack_id` groups the attempts that one
 // worker process ran together (a number unique in the database, shared by the pack's attempts;
-// NULL when the job ran alone); `predictions` keeps a few evaluation outputs beside their reference answers, so a
-// report can show what a job answers at its best checkpoint.
+// NULL when the job ran alone); `predictions` keeps a few evaluation outputs beside their reference
+// answers, so a report can show what a job answers at its best checkpoint.
 constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE attempts ADD COLUMN pack_id INTEGER;
 

@@ -95,10 +95,16 @@ Status Ingestor::apply(const Event& e) {
             return store_.add_metrics(job_id_, attempt, p.step, finite(p.metrics), seen);
           },
           [&](const EvalEvent& ev) -> Status {
-            // Only the metrics: val_samples and seconds are not leaderboard columns.
+            // The metrics (val_samples and seconds are not leaderboard columns) and the kept
+            // predictions.
             if (current && ev.tokens_seen) progress_.evals_with_tokens = true;
-            return store_.add_eval(job_id_, attempt, ev.step, finite(ev.metrics),
-                                   TrainingSeen{ev.samples_seen, ev.tokens_seen});
+            SWEEP_RETURN_IF_ERROR(store_.add_eval(job_id_, attempt, ev.step, finite(ev.metrics),
+                                                  TrainingSeen{ev.samples_seen, ev.tokens_seen}));
+            std::vector<PredictionRow> rows;
+            for (const EvalPrediction& p : ev.predictions)
+              rows.push_back(
+                  {job_id_, ev.step, p.sample, p.sample_id, p.prompt, p.reference, p.prediction});
+            return store_.add_predictions(job_id_, ev.step, rows);
           },
           [&](const CheckpointEvent& c) -> Status { return apply_checkpoint(c); },
           [&](const HeartbeatEvent& h) -> Status {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -173,6 +174,41 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   json b = json::parse(last_line(on_merged.out));
   EXPECT_NEAR(a["val_loss"].get<double>(), b["val_loss"].get<double>(), 1e-5);
   EXPECT_EQ(a["val_exact_match"], b["val_exact_match"]);
+}
+
+// Packing through the real programs: with `pack: 2` and one slot, both jobs train in one worker
+// process (one pack id on both attempts), and each job's curve is the one it has alone.
+TEST_F(SweepEndToEnd, PackedJobsShareOneWorkerAndKeepTheirOwnCurves) {
+  ASSERT_NO_FATAL_FAILURE(make_model());
+  write_spec("{slots: 1, threads_per_job: 1, pack: 2}");
+  Output packed = run(env_ + SWEEP_BIN + " run tiny.yaml 2>&1");
+  ASSERT_EQ(packed.code, 0) << packed.out;
+  // The same jobs alone, as another sweep of the same database.
+  std::ifstream in(root_ / "tiny.yaml");
+  std::string spec((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  spec.replace(spec.find("name: tiny"), 10, "name: alone");
+  spec.replace(spec.find(", pack: 2"), 9, "");
+  std::ofstream(root_ / "alone.yaml") << spec;
+  Output alone = run(env_ + SWEEP_BIN + " run alone.yaml 2>&1");
+  ASSERT_EQ(alone.code, 0) << alone.out;
+
+  json packs = query(
+      "SELECT COUNT(*) AS n, COUNT(DISTINCT a.pack_id) AS packs, MIN(a.pack_id) AS id FROM "
+      "attempts a JOIN jobs j ON j.id = a.job_id JOIN sweeps s ON s.id = j.sweep_id "
+      "WHERE s.name = 'tiny'");
+  EXPECT_EQ(packs[0]["n"].get<int>(), 2) << packs.dump();
+  EXPECT_EQ(packs[0]["packs"].get<int>(), 1) << packs.dump();
+  EXPECT_FALSE(packs[0]["id"].is_null()) << packs.dump();
+
+  json pairs = query(
+      "SELECT jp.hash, mp.step, mp.value AS packed, ma.value AS alone FROM jobs jp "
+      "JOIN sweeps sp ON sp.id = jp.sweep_id AND sp.name = 'tiny' "
+      "JOIN jobs ja ON ja.hash = jp.hash AND ja.id != jp.id "
+      "JOIN metrics mp ON mp.job_id = jp.id AND mp.name = 'train_loss' "
+      "JOIN metrics ma ON ma.job_id = ja.id AND ma.name = 'train_loss' AND ma.step = mp.step");
+  ASSERT_EQ(pairs.size(), 8u) << pairs.dump();  // 2 jobs x 4 steps
+  for (const json& p : pairs)
+    EXPECT_NEAR(p["packed"].get<double>(), p["alone"].get<double>(), 1e-5) << p.dump();
 }
 
 // Early stopping through the real programs: the worker evaluates where job.json's rungs say, the

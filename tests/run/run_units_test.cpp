@@ -96,6 +96,22 @@ TEST_F(IngestorTest, RereadingTheFileFromTheStartAddsNothing) {
   EXPECT_EQ(store_->evals(job_)->size(), 1u);
 }
 
+TEST_F(IngestorTest, KeptPredictionsOfAnEvalBecomeRows) {
+  {
+    EventWriter w(events_, 1);
+    EvalEvent eval{5, {{"val_loss", 0.5}}, 16, 2.5};
+    eval.predictions = {{0, "val-1", "<image>\nWhat shape?", "circle", "circle"},
+                        {1, "val-2", "<image>\nWhat colour?", "red", "blue"}};
+    w.emit(eval);
+  }
+  Ingestor in(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*in.poll(), 1);
+  EXPECT_EQ(column("SELECT prediction FROM predictions WHERE step = 5 ORDER BY sample"),
+            (std::vector<std::string>{"circle", "blue"}));
+  EXPECT_EQ(column("SELECT reference FROM predictions ORDER BY sample"),
+            (std::vector<std::string>{"circle", "red"}));
+}
+
 TEST_F(IngestorTest, NullLossMarksTheAttemptNonFinite) {
   {
     EventWriter w(events_, 1);
