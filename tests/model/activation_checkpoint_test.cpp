@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <set>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
