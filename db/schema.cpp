@@ -242,6 +242,77 @@ CREATE TABLE predictions (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 5. Evidence that an adapter did something, and cluster executors.
+// - The leaderboard ranks a job by its best evaluation *after* step 0 (step 0 is the base model,
+//   never a job's best) and shows the base model's own score on the same val subset
+//   (`base_objective`, the job's step-0 evaluation) and the `gain` over it, positive when the job
+//   beat the base in the objective's direction.
+// - `learning_checks`: the worker's check, a tenth of the way in, that the adapter moves (LoRA B
+//   norm, LoRA gradient norm, train-loss change); a failed check shows as `not_learning`.
+// - `attempts.executor_id`: the cluster's own id for an attempt (a Slurm job id); NULL for a
+//   process on this machine.
+// - A job may end `infeasible` (it cannot fit the device: not retried). States are plain text, so
+//   the new state needs no column.
+constexpr const char* kSchemaV5 = R"sql(
+ALTER TABLE attempts ADD COLUMN executor_id TEXT;
+
+CREATE TABLE learning_checks (
+  job_id         INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  step           INTEGER NOT NULL,
+  passed         INTEGER NOT NULL,
+  lora_b_norm    REAL,
+  lora_grad_norm REAL,
+  loss_first     REAL,
+  loss_last      REAL,
+  reason         TEXT NOT NULL DEFAULT '',
+  checked_at     REAL NOT NULL
+);
+
+DROP VIEW leaderboard;
+CREATE VIEW leaderboard AS
+WITH best AS (
+  SELECT j.sweep_id, j.id AS job_id, s.objective_metric AS metric, s.objective_mode AS mode,
+         CASE s.objective_mode WHEN 'max' THEN MAX(e.value) ELSE MIN(e.value) END AS objective
+  FROM jobs j
+  JOIN sweeps s ON s.id = j.sweep_id
+  JOIN eval_metrics e ON e.job_id = j.id AND e.name = s.objective_metric AND e.step > 0
+  WHERE j.state IN ('succeeded', 'pruned', 'running')
+  GROUP BY j.id
+),
+at_step AS (
+  SELECT b.*,
+         (SELECT MIN(e.step) FROM eval_metrics e
+          WHERE e.job_id = b.job_id AND e.name = b.metric AND e.step > 0
+            AND e.value = b.objective) AS best_step,
+         (SELECT e.value FROM eval_metrics e
+          WHERE e.job_id = b.job_id AND e.name = b.metric AND e.step = 0) AS base_objective
+  FROM best b
+)
+SELECT a.sweep_id,
+       s.name AS sweep,
+       RANK() OVER (PARTITION BY a.sweep_id
+                    ORDER BY CASE a.mode WHEN 'max' THEN -a.objective ELSE a.objective END) AS rank,
+       a.job_id, j.hash, j.state,
+       json_extract(j.params, '$.lora_r') AS lora_r,
+       json_extract(j.params, '$.lora_alpha') AS lora_alpha,
+       json_extract(j.params, '$.learning_rate') AS learning_rate,
+       json_extract(j.params, '$.batch_size') AS batch_size,
+       a.metric, a.mode, a.objective, a.best_step,
+       (SELECT c.path FROM checkpoints c
+        WHERE c.job_id = a.job_id AND c.step = a.best_step AND c.kept = 1
+        ORDER BY c.id DESC LIMIT 1) AS checkpoint_path,
+       j.run_dir, j.params,
+       (SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = a.job_id) AS rung,
+       a.base_objective,
+       CASE a.mode WHEN 'max' THEN a.objective - a.base_objective
+                   ELSE a.base_objective - a.objective END AS gain,
+       COALESCE((SELECT 1 - l.passed FROM learning_checks l WHERE l.job_id = a.job_id), 0)
+         AS not_learning
+FROM at_step a
+JOIN jobs j ON j.id = a.job_id
+JOIN sweeps s ON s.id = a.sweep_id;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
@@ -250,6 +321,7 @@ const std::vector<Migration>& schema_migrations() {
       {2, kSchemaV2},
       {3, kSchemaV3},
       {4, kSchemaV4},
+      {5, kSchemaV5},
   };
   return kMigrations;
 }

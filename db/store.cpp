@@ -35,6 +35,7 @@ constexpr StateName kStateNames[] = {
     {JobState::kSucceeded, "succeeded"}, {JobState::kFailed, "failed"},
     {JobState::kDiverged, "diverged"},   {JobState::kCancelled, "cancelled"},
     {JobState::kLost, "lost"},           {JobState::kPruned, "pruned"},
+    {JobState::kInfeasible, "infeasible"},
 };
 
 // mkdir -p of the directory holding `path`.
@@ -149,7 +150,7 @@ std::optional<JobState> parse_job_state(const std::string& text) {
 bool is_final(JobState state) {
   return state == JobState::kSucceeded || state == JobState::kFailed ||
          state == JobState::kDiverged || state == JobState::kCancelled ||
-         state == JobState::kPruned;
+         state == JobState::kPruned || state == JobState::kInfeasible;
 }
 
 const std::vector<JobState>& all_job_states() {

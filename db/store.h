@@ -34,13 +34,15 @@ enum class JobState {
   kDiverged,
   kCancelled,
   kLost,
-  kPruned
+  kPruned,
+  kInfeasible
 };
 
-// "pending", "running", "succeeded", "failed", "diverged", "cancelled", "lost", "pruned".
+// "pending", "running", "succeeded", "failed", "diverged", "cancelled", "lost", "pruned",
+// "infeasible".
 const char* to_string(JobState state);
 std::optional<JobState> parse_job_state(const std::string& text);
-// succeeded, failed, diverged, cancelled, pruned. (Whether a failed job has attempts left is the
+// succeeded, failed, diverged, cancelled, pruned, infeasible. (Whether a failed job has attempts left is the
 // caller's decision; `lost` is not final: it is re-queued while attempts remain.)
 bool is_final(JobState state);
 // All states in lifecycle order (for tables and help texts).

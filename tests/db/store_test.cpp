@@ -31,8 +31,9 @@ TEST(StoreMigrations, EmptyFileIsMigratedToTheLatestVersion) {
   std::vector<std::string> names;
   for (const auto& row : tables->rows) names.push_back(*row[0]);
   EXPECT_EQ(names, (std::vector<std::string>{"attempts", "checkpoints", "decisions", "eval_metrics",
-                                             "evals", "jobs", "leaderboard", "metrics",
-                                             "predictions", "schema_version", "sweeps"}));
+                                             "evals", "jobs", "leaderboard", "learning_checks",
+                                             "metrics", "predictions", "schema_version",
+                                             "sweeps"}));
   auto mode = store->query_readonly("PRAGMA journal_mode");
   ASSERT_TRUE(mode.ok()) << mode.error().to_string();
   EXPECT_EQ(*mode->rows[0][0], "wal");
