@@ -31,10 +31,14 @@ struct StateName {
   const char* name;
 };
 constexpr StateName kStateNames[] = {
-    {JobState::kPending, "pending"},     {JobState::kRunning, "running"},
-    {JobState::kSucceeded, "succeeded"}, {JobState::kFailed, "failed"},
-    {JobState::kDiverged, "diverged"},   {JobState::kCancelled, "cancelled"},
-    {JobState::kLost, "lost"},           {JobState::kPruned, "pruned"},
+    {JobState::kPending, "pending"},
+    {JobState::kRunning, "running"},
+    {JobState::kSucceeded, "succeeded"},
+    {JobState::kFailed, "failed"},
+    {JobState::kDiverged, "diverged"},
+    {JobState::kCancelled, "cancelled"},
+    {JobState::kLost, "lost"},
+    {JobState::kPruned, "pruned"},
     {JobState::kInfeasible, "infeasible"},
 };
 

@@ -42,8 +42,8 @@ enum class JobState {
 // "infeasible".
 const char* to_string(JobState state);
 std::optional<JobState> parse_job_state(const std::string& text);
-// succeeded, failed, diverged, cancelled, pruned, infeasible. (Whether a failed job has attempts left is the
-// caller's decision; `lost` is not final: it is re-queued while attempts remain.)
+// succeeded, failed, diverged, cancelled, pruned, infeasible. (Whether a failed job has attempts
+// left is the caller's decision; `lost` is not final: it is re-queued while attempts remain.)
 bool is_final(JobState state);
 // All states in lifecycle order (for tables and help texts).
 const std::vector<JobState>& all_job_states();
