@@ -331,6 +331,7 @@ void from_json(const json& j, StoppedEvent& e) {
 void to_json(json& j, const FailedEvent& e) {
   j = json{{"stage", e.stage}, {"message", e.message}};
   if (e.diverged) j["diverged"] = true;
+  if (e.out_of_memory) j["out_of_memory"] = true;
 }
 
 void from_json(const json& j, FailedEvent& e) {
@@ -338,6 +339,7 @@ void from_json(const json& j, FailedEvent& e) {
   e.stage = f.string("stage");
   e.message = f.string("message");
   e.diverged = f.boolean("diverged");
+  e.out_of_memory = f.boolean("out_of_memory");
 }
 
 void to_json(json& j, const HeartbeatEvent& e) { j = json{{"step", e.step}}; }

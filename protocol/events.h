@@ -115,6 +115,9 @@ struct FailedEvent {
   std::string stage;
   std::string message;
   bool diverged = false;  // NaN/inf loss: final, never retried
+  // The job does not fit the device's memory at its settings (CUDA OOM, a failed host
+  // allocation): final as `infeasible`, never retried.
+  bool out_of_memory = false;
 };
 
 // Liveness while no other event is due.

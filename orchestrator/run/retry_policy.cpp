@@ -25,6 +25,8 @@ RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed) {
       return {JobState::kLost, true};
     case AttemptEnd::kPruned:
       return {JobState::kPruned, false};  // its recorded stop decision stands
+    case AttemptEnd::kInfeasible:
+      return {JobState::kInfeasible, false};  // the same settings need the same memory
   }
   return {JobState::kFailed, false};
 }

@@ -312,6 +312,7 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
     }
     if (const auto* failed = e.as<FailedEvent>()) {
       *error = final_message(*failed);
+      if (failed->out_of_memory) return AttemptEnd::kInfeasible;
       return failed->diverged || p.nonfinite_loss ? AttemptEnd::kDiverged : AttemptEnd::kFailed;
     }
     const auto* stopped = e.as<StoppedEvent>();
@@ -341,7 +342,7 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
   std::string tail = tail_lines(a.stderr_path, kStderrTailLines);
   *error = "worker exited with code " + std::to_string(pr.exit_code) + " without a final event" +
            (tail.empty() ? "" : ": " + tail);
-  return AttemptEnd::kFailed;
+  return pr.exit_code == kExitOutOfMemory ? AttemptEnd::kInfeasible : AttemptEnd::kFailed;
 }
 
 Status RunLoop::finish(Active& a, AttemptEnd end, std::optional<int> exit_code, std::string error) {

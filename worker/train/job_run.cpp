@@ -65,6 +65,14 @@ std::string message_of(const std::exception& e) {
   return e.what();
 }
 
+// LibTorch's CPU allocator reports a failed host allocation as a plain c10::Error
+// ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes").
+bool is_host_allocation_failure(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  return c10_error &&
+         c10_error->what_without_backtrace().find("can't allocate memory") != std::string::npos;
+}
+
 int exit_code_for_stage(const std::string& stage) {
   return stage == "load_model" || stage == "load_data" ? kExitBadInput : kExitInternal;
 }
@@ -396,8 +404,16 @@ int report_failure(JobRun& run, EventWriter& events) {
   auto failed = [&](const std::string& message, int exit_code) {
     std::cerr << "sweep-worker: " << run.job().job_id << ": " << run.stage()
               << " failed: " << message << "\n";
-    emit(FailedEvent{run.stage(), message, /*diverged=*/false});
+    emit(FailedEvent{run.stage(), message, /*diverged=*/false,
+                     /*out_of_memory=*/exit_code == kExitOutOfMemory});
     return exit_code;
+  };
+  auto out_of_memory = [&](const std::string& message) {
+    return failed("out of memory on " + run.job().device + ": " + message +
+                      "\n  hint: lower batch_size (raise gradient_accumulation_steps to keep the "
+                      "global batch), set gradient_checkpointing: true, or lower "
+                      "model_max_length; `sweep plan` estimates each job's peak memory",
+                  kExitOutOfMemory);
   };
   try {
     throw;
@@ -406,12 +422,11 @@ int report_failure(JobRun& run, EventWriter& events) {
     std::cerr << "sweep-worker: " << run.job().job_id << ": diverged: " << e.what() << "\n";
     return kExitDiverged;
   } catch (const c10::OutOfMemoryError& e) {
-    return failed(
-        "out of memory on " + run.job().device + ": " + message_of(e) +
-            "\n  hint: lower batch_size (raise gradient_accumulation_steps to keep the global "
-            "batch), set gradient_checkpointing: true, or lower model_max_length",
-        kExitOutOfMemory);
+    return out_of_memory(message_of(e));
+  } catch (const std::bad_alloc& e) {
+    return out_of_memory(message_of(e));
   } catch (const std::exception& e) {
+    if (is_host_allocation_failure(e)) return out_of_memory(message_of(e));
     return failed(message_of(e), exit_code_for_stage(run.stage()));
   } catch (...) {
     return failed("unknown exception", kExitInternal);
