@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -70,7 +71,7 @@ std::string message_of(const std::exception& e) {
 bool is_host_allocation_failure(const std::exception& e) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
   return c10_error &&
-         c10_error->what_without_backtrace().find("can't allocate memory") != std::string::npos;
+         std::strstr(c10_error->what_without_backtrace(), "can't allocate memory") != nullptr;
 }
 
 int exit_code_for_stage(const std::string& stage) {
