@@ -21,6 +21,7 @@
 #include "protocol/events.h"
 #include "protocol/exit_codes.h"
 #include "protocol/job_file.h"
+#include "protocol/memory_estimate.h"
 #include "protocol/train_params.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
@@ -72,6 +73,20 @@ bool is_host_allocation_failure(const std::exception& e) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
   return c10_error &&
          std::strstr(c10_error->what_without_backtrace(), "can't allocate memory") != nullptr;
+}
+
+// The job's memory estimate (protocol/memory_estimate.h) for an out-of-memory message; empty
+// when it cannot be made.
+std::string memory_estimate_note(const JobFile& job) {
+  try {
+    const std::string config = job.base_model + "/config.json";
+    ModelShape shape = ModelShape::from_config(read_json_file(config), config);
+    MemoryEstimate e = estimate_memory(shape, TrainParams::from_json(job.params),
+                                       job.device.rfind("cuda", 0) == 0 ? "cuda" : "cpu");
+    return "\n  estimated peak memory: " + describe_estimate(e);
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 int exit_code_for_stage(const std::string& stage) {
@@ -411,6 +426,7 @@ int report_failure(JobRun& run, EventWriter& events) {
   };
   auto out_of_memory = [&](const std::string& message) {
     return failed("out of memory on " + run.job().device + ": " + message +
+                      memory_estimate_note(run.job()) +
                       "\n  hint: lower batch_size (raise gradient_accumulation_steps to keep the "
                       "global batch), set gradient_checkpointing: true, or lower "
                       "model_max_length; `sweep plan` estimates each job's peak memory",
