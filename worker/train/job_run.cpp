@@ -17,6 +17,7 @@
 
 #include "data/llava_json.h"
 #include "data/loader.h"
+#include "data/max_length.h"
 #include "data/tokenizer.h"
 #include "protocol/events.h"
 #include "protocol/exit_codes.h"
@@ -123,6 +124,7 @@ void JobRun::open(model::LlavaForConditionalGeneration* shared_base) {
   load_model(shared_base);
   load_data();
   resume();
+  learning_check_ = std::make_unique<LearningCheck>(p_, trainer_->steps_done());
 }
 
 bool JobRun::stop_wanted() const {
@@ -173,6 +175,24 @@ void JobRun::load_model(model::LlavaForConditionalGeneration* shared_base) {
   model_->to_precision(dtype, device_);
   model_->language_model->model->set_gradient_checkpointing(p_.gradient_checkpointing);
   groups_ = model::set_trainable(model_, lora, p_.train_projector);
+  if (lora) report_lora_targets();
+}
+
+// <run_dir>/lora_targets.json names every module that got an adapter, by part; the event carries
+// the counts (docs/worker.md, "LoRA targets").
+void JobRun::report_lora_targets() {
+  LoraTargets targets = model::lora_targets(model_, lora_);
+  targets.modules = model::adapted_module_paths(model_);  // a resumed adapter's own modules
+  const std::string path = (fs::absolute(job_.run_dir) / "lora_targets.json").string();
+  nlohmann::json report = targets.report();
+  report["target_modules"] = lora_.target_modules;
+  report["lora_vision_tower"] = lora_.include_vision_tower;
+  write_file_atomic(path, report.dump(2) + "\n");
+  LoraTargetsEvent event;
+  for (const auto& [part, n] : targets.counts()) event.counts[part] = n;
+  event.left_out = static_cast<int64_t>(targets.left_out.size());
+  event.path = path;
+  events_.emit(event);
 }
 
 void JobRun::load_data() {
@@ -184,7 +204,9 @@ void JobRun::load_data() {
   lo.pad_to_square = p_.image_aspect_ratio == "pad";
   lo.batch_size = p_.batch_size;
   lo.seed = static_cast<uint64_t>(p_.seed);
-  lo.max_length = p_.model_max_length;
+  lo.max_length = data::resolve_max_length(p_.model_max_length,
+                                           model_->config().text.max_position_embeddings)
+                      .value;
   std::vector<data::Sample> train = data::load_llava_json(job_.train_data);
   if (train.empty()) throw std::runtime_error(job_.train_data + " holds no samples");
   std::vector<std::string> train_images;  // as the loader opens them
@@ -196,7 +218,7 @@ void JobRun::load_data() {
     eo.image_folder = job_.image_folder;
     eo.image_size = lo.image_size;
     eo.pad_to_square = lo.pad_to_square;
-    eo.max_length = p_.model_max_length;
+    eo.max_length = lo.max_length;
     eo.max_new_tokens = p_.max_new_tokens;
     eo.batch_size = p_.batch_size;
     eo.max_samples = p_.eval_samples;
@@ -248,6 +270,7 @@ bool JobRun::after_step(const StepResult& r) {
     events_.emit(progress);
     log_window_.clear();
   }
+  check_learning(r);
   if (last || rung || (p_.eval_every > 0 && r.step % p_.eval_every == 0)) {
     evaluate(r.step);
     json metrics = last_eval_;
@@ -263,6 +286,25 @@ bool JobRun::after_step(const StepResult& r) {
     return false;
   }
   return true;
+}
+
+// The learning check at its step; with stop_if_not_learning a failed check ends the job.
+void JobRun::check_learning(const StepResult& r) {
+  if (!learning_check_ || !learning_check_->record(r)) return;
+  const std::string stage = stage_;
+  stage_ = "learning_check";
+  const LearningCheckEvent check = learning_check_->run(model_, r);
+  events_.emit(check);
+  if (!check.passed) {
+    std::cerr << "sweep-worker: " << job_.job_id << ": not learning at step " << r.step << ": "
+              << check.reason << "\n";
+    if (p_.stop_if_not_learning)
+      throw NotLearningError("not learning at step " + std::to_string(r.step) + ": " +
+                             check.reason +
+                             "\n  hint: raise learning_rate, check that the answers are "
+                             "supervised (sweep check-data), or set stop_if_not_learning: false");
+  }
+  stage_ = stage;
 }
 
 // Early stopping's rungs: true once per step that brings the tokens seen to or past the next
@@ -438,6 +480,12 @@ int report_failure(JobRun& run, EventWriter& events) {
     emit(FailedEvent{"train", e.what(), /*diverged=*/true});
     std::cerr << "sweep-worker: " << run.job().job_id << ": diverged: " << e.what() << "\n";
     return kExitDiverged;
+  } catch (const NotLearningError& e) {
+    FailedEvent not_learning{"learning_check", e.what()};
+    not_learning.not_learning = true;
+    emit(not_learning);
+    std::cerr << "sweep-worker: " << run.job().job_id << ": stopped: " << e.what() << "\n";
+    return kExitBadInput;
   } catch (const c10::OutOfMemoryError& e) {
     return out_of_memory(message_of(e));
   } catch (const std::bad_alloc& e) {

@@ -21,6 +21,7 @@
 #include "worker/train/evaluator.h"
 #include "worker/train/feature_cache.h"
 #include "worker/train/heartbeat.h"
+#include "worker/train/learning_check.h"
 #include "worker/train/trainer.h"
 
 namespace sweep::train {
@@ -70,6 +71,8 @@ class JobRun {
   void load_model(model::LlavaForConditionalGeneration* shared_base);
   void load_data();
   void resume();
+  void report_lora_targets();
+  void check_learning(const StepResult& r);
   bool reached_rung();
   void evaluate(int step);
   void open_base_scores();
@@ -94,6 +97,7 @@ class JobRun {
   std::unique_ptr<Trainer> trainer_;
   std::atomic<int> step_{0};
   std::unique_ptr<Heartbeat> heartbeat_;
+  std::unique_ptr<LearningCheck> learning_check_;
   size_t next_rung_ = 0;  // index into job_.eval_at_tokens of the next rung to reach
   LossWindow log_window_, eval_window_;
   nlohmann::json last_eval_ = nlohmann::json::object();      // metrics of the latest evaluation

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
 
 #include <torch/cuda.h>
@@ -9,6 +10,7 @@
 
 #include "data/image.h"
 #include "worker/model/checkpoint.h"
+#include "worker/train/checkpoint_manifest.h"
 
 namespace sweep::train {
 namespace fs = std::filesystem;
@@ -52,7 +54,8 @@ bool is_adapter_checkpoint(const std::string& dir) {
 model::LlavaForConditionalGeneration load_model_with_checkpoint(const std::string& model_dir,
                                                                 const std::string& checkpoint,
                                                                 torch::Dtype dtype,
-                                                                torch::Device device) {
+                                                                torch::Device device,
+                                                                const std::string& base_flag) {
   if (checkpoint.empty()) return model::load_llava(model_dir, dtype, device);
   if (!fs::is_directory(checkpoint))
     throw std::runtime_error("checkpoint " + checkpoint + " is not a directory");
@@ -63,6 +66,7 @@ model::LlavaForConditionalGeneration load_model_with_checkpoint(const std::strin
                                "give a step-N directory of a run's checkpoints/");
     return model::load_llava(checkpoint, dtype, device);
   }
+  if (!base_flag.empty()) check_checkpoint_base(checkpoint, model_dir, base_flag, std::cerr);
   model::LlavaForConditionalGeneration m = model::load_llava(model_dir, dtype, device);
   model::load_adapter(m, checkpoint, /*seed=*/0);
   m->to_precision(dtype, device);

@@ -24,11 +24,13 @@ bool is_adapter_checkpoint(const std::string& dir);
 
 // The base model from `model_dir`, then `checkpoint` on top when not empty: an adapter directory
 // (adapter + projector loaded, not merged) or a full-mode checkpoint (its weights replace the
-// base). Throws std::runtime_error naming the directory at fault.
-model::LlavaForConditionalGeneration load_model_with_checkpoint(const std::string& model_dir,
-                                                                const std::string& checkpoint,
-                                                                torch::Dtype dtype,
-                                                                torch::Device device);
+// base). Throws std::runtime_error naming the directory at fault. An adapter is first checked
+// against the base (check_checkpoint_base, checkpoint_manifest.h): a BaseMismatchError when its
+// manifest names another base, with `base_flag` (the option that chose the base) in the hint; an
+// empty `base_flag` skips the check (the caller made it).
+model::LlavaForConditionalGeneration load_model_with_checkpoint(
+    const std::string& model_dir, const std::string& checkpoint, torch::Dtype dtype,
+    torch::Device device, const std::string& base_flag = "--model");
 
 // The files beside the weights that make `dir` a directory Hugging Face's loaders open
 // (docs/model.md, "Files"): tokenizer.model (required) and the tokenizer, processor, chat
