@@ -251,6 +251,12 @@ class Store {
                                       const std::string& host, const std::string& device);
   // job id -> pack id of its latest attempt, for the sweep's jobs whose latest attempt was packed.
   Result<std::map<int64_t, int64_t>> latest_pack_ids(int64_t sweep_id);
+  // Cluster executors (attempts.executor_id, e.g. a Slurm job id): recorded on the job's latest
+  // attempt right after it starts; read back by job (latest attempt) or by attempt number.
+  // Databases before schema version 5 have none (empty results).
+  Status set_executor_id(int64_t job_id, const std::string& executor_id);
+  Result<std::map<int64_t, std::string>> latest_executor_ids(int64_t sweep_id);
+  Result<std::map<int, std::string>> attempt_executor_ids(int64_t job_id);
   // Sets the job's state, exit code, error and finished_at, and closes its latest attempts row.
   Status finish_attempt(int64_t job_id, JobState state, std::optional<int> exit_code,
                         const std::string& error);

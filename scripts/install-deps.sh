@@ -19,6 +19,7 @@ packages=(
   nlohmann-json3-dev
   clang-format
   chromium libjs-chart.js libcpp-httplib-dev
+  slurm-wlm munge
 )
 
 SUDO=""

@@ -1,7 +1,8 @@
 // `sweep cancel SWEEP`: no more jobs of this sweep run. With an orchestrator running it, that
 // orchestrator is asked (through runs/<sweep>/.cancel) to stop its workers and record them and
 // every pending job as cancelled, and this command waits for it. Without one, the database is
-// updated directly and any worker left running from a crashed orchestrator is sent SIGTERM.
+// updated directly and any worker left running from a crashed orchestrator is sent SIGTERM (a
+// Slurm job, found by its recorded id, is cancelled with scancel).
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "orchestrator/run/local_executor.h"
 #include "orchestrator/run/run_lock.h"
 #include "orchestrator/run/run_loop.h"
+#include "orchestrator/run/slurm_executor.h"
 
 namespace sweep {
 
@@ -27,18 +29,27 @@ struct CancelFlags {
 void stop_leftover_worker(Executor& executor, const JobRecord& job) {
   if (job.host != host_name()) return;
   for (int64_t pid : executor.find_workers(job.run_dir + "/job.json")) {
-    if (pid == job.pid) executor.terminate(ProcessHandle{pid, false});
+    if (pid == job.pid) executor.terminate(ProcessHandle{pid, false, ""});
   }
 }
 
 Status cancel_in_db(Store& store, const SweepRecord& sweep, int* cancelled) {
   auto jobs = store.list_jobs(sweep.id);
   if (!jobs.ok()) return jobs.error();
+  auto executor_ids = store.latest_executor_ids(sweep.id);
+  if (!executor_ids.ok()) return executor_ids.error();
   LocalExecutor executor;
+  SlurmExecutor slurm(SlurmSpec{}, 1);
   return store.transaction([&]() -> Status {
     for (const JobRecord& j : *jobs) {
       if (j.state == JobState::kRunning) {
-        stop_leftover_worker(executor, j);
+        auto id = executor_ids->find(j.id);
+        if (id != executor_ids->end()) {
+          ProcessHandle handle{j.pid, false, id->second};
+          if (slurm.still_running(handle, j.run_dir + "/job.json")) slurm.kill(handle);
+        } else {
+          stop_leftover_worker(executor, j);
+        }
         SWEEP_RETURN_IF_ERROR(
             store.finish_attempt(j.id, JobState::kCancelled, std::nullopt, "cancelled"));
       } else if (j.state == JobState::kPending || j.state == JobState::kLost) {

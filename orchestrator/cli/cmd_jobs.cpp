@@ -65,9 +65,13 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
   // Packs: the worker process each job's current or last attempt shared with others.
   auto packs = (*store)->latest_pack_ids(sweep->id);
   if (!packs.ok()) return packs.error();
+  // Cluster executors: the Slurm job id of each job's current or last attempt.
+  auto executor_ids = (*store)->latest_executor_ids(sweep->id);
+  if (!executor_ids.ok()) return executor_ids.error();
 
   std::vector<std::string> columns = {"id", "hash", "state", "attempt"};
   if (!packs->empty()) columns.push_back("pack");
+  if (!executor_ids->empty()) columns.push_back("executor_id");
   for (const char* key : kParamColumns) columns.push_back(key);
   columns.push_back("best_" + objective.metric);
   if (!decisions->empty()) {
@@ -84,6 +88,10 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
       auto p = packs->find(job.id);
       row.push_back(p == packs->end() ? Cell::null()
                                       : Cell::num(static_cast<long long>(p->second)));
+    }
+    if (!executor_ids->empty()) {
+      auto e = executor_ids->find(job.id);
+      row.push_back(e == executor_ids->end() ? Cell::null() : Cell::str(e->second));
     }
     for (const char* key : kParamColumns) row.push_back(json_cell(params, key));
     auto it = best->find(job.id);

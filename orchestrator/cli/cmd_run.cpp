@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -17,6 +18,7 @@
 #include "orchestrator/run/prepare.h"
 #include "orchestrator/run/run_lock.h"
 #include "orchestrator/run/run_loop.h"
+#include "orchestrator/run/slurm_executor.h"
 #include "orchestrator/spec/sweep_spec.h"
 
 namespace fs = std::filesystem;
@@ -31,10 +33,27 @@ struct RunFlags {
   std::string spec_path;
   int slots = 0;
   std::string gpus;
+  std::string executor;  // "", "local" or "slurm"
   bool dry_run = false;
 };
 
 Status apply_resource_flags(const RunFlags& f, SweepSpec& spec) {
+  if (!f.executor.empty()) {
+    auto kind = parse_executor_kind(f.executor);
+    if (!kind) {
+      return make_error(ErrorKind::kUser, "--executor " + f.executor + ": unknown executor",
+                        "use --executor local or --executor slurm");
+    }
+    // A file written for this machine keeps its parallelism on a cluster.
+    if (*kind == ExecutorKind::kSlurm && spec.resources.executor == ExecutorKind::kLocal)
+      spec.resources.slurm.max_submitted = spec.resources.total_slots();
+    spec.resources.executor = *kind;
+  }
+  bool slurm = spec.resources.executor == ExecutorKind::kSlurm;
+  if (slurm && (f.slots > 0 || !f.gpus.empty())) {
+    return make_error(ErrorKind::kUser, "--slots and --gpus are for the local executor",
+                      "under Slurm set resources.max_submitted and gpus_per_job (docs/slurm.md)");
+  }
   if (f.slots > 0) {
     spec.resources.gpus.clear();
     spec.resources.slots = f.slots;
@@ -110,7 +129,9 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
   if (!argv.ok()) return ctx.fail(argv.error());
   if (flags.dry_run) {
     std::cout << spec->name << ": " << jobs->size() << " jobs on " << spec->resources.total_slots()
-              << " slot(s) with " << (*argv)[0] << "; nothing run (--dry-run)\n";
+              << (spec->resources.executor == ExecutorKind::kSlurm ? " Slurm job slot(s)"
+                                                                   : " slot(s)")
+              << " with " << (*argv)[0] << "; nothing run (--dry-run)\n";
     return;
   }
   std::string sweep_dir = ctx.runs_dir() + "/" + spec->name;
@@ -123,10 +144,16 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
   auto sweep_id = record_sweep(**store, *spec, *jobs);
   if (!sweep_id.ok()) return ctx.fail(sweep_id.error());
 
-  LocalExecutor executor;
+  std::unique_ptr<Executor> executor;
+  if (spec->resources.executor == ExecutorKind::kSlurm) {
+    executor =
+        std::make_unique<SlurmExecutor>(spec->resources.slurm, spec->resources.threads_per_job);
+  } else {
+    executor = std::make_unique<LocalExecutor>();
+  }
   LiveDisplay display(::isatty(STDERR_FILENO) == 1, static_cast<int>(jobs->size()));
   display.show_evals(**store, spec->objective.metric);
-  RunLoop loop(**store, executor,
+  RunLoop loop(**store, *executor,
                make_config(*spec, *sweep_id, fs::absolute(sweep_dir).lexically_normal().string(),
                            *argv, *inputs),
                &display);
@@ -150,6 +177,8 @@ void add_run_command(CLI::App& app, CliContext& ctx) {
       cmd->add_option("--slots", flags->slots, "concurrent CPU jobs (overrides resources)");
   cmd->add_option("--gpus", flags->gpus, "GPU indices, e.g. 0,1 (overrides resources)")
       ->excludes(slots);
+  cmd->add_option("--executor", flags->executor,
+                  "where workers run: local or slurm (overrides resources.executor)");
   cmd->add_flag("--dry-run", flags->dry_run, "check the file and the worker, run nothing");
   cmd->callback([flags, &ctx] { run_command(*flags, ctx); });
 }

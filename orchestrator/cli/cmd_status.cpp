@@ -74,6 +74,8 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   out["running"] = nlohmann::json::array();
   auto pack_ids = store.latest_pack_ids(sweep.id);
   if (!pack_ids.ok()) return pack_ids.error();
+  auto executor_ids = store.latest_executor_ids(sweep.id);  // Slurm job ids
+  if (!executor_ids.ok()) return executor_ids.error();
   std::map<int64_t, nlohmann::json> packs;  // pack id -> {pack, pid, jobs}
   double now = unix_time_now();
   for (const JobRecord& j : *running) {
@@ -102,6 +104,8 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
     out["running"].push_back(
         {{"job", j.hash},
          {"pid", j.pid},
+         {"executor_id", executor_ids->count(j.id) ? nlohmann::json(executor_ids->at(j.id))
+                                                   : nlohmann::json()},
          {"device", j.device},
          {"attempt", j.attempt},
          {"pack", pack == pack_ids->end() ? nlohmann::json() : nlohmann::json(pack->second)},
@@ -123,7 +127,12 @@ void print_table(const nlohmann::json& s) {
     std::cout << " (running: process " << s["orchestrator"].get<std::string>() << ")";
   }
   std::cout << "\n";
-  for (const auto& r : s["running"]) std::cout << "  " << r["line"].get<std::string>() << "\n";
+  for (const auto& r : s["running"]) {
+    std::cout << "  " << r["line"].get<std::string>();
+    if (r["executor_id"].is_string())
+      std::cout << " (cluster job " << r["executor_id"].get<std::string>() << ")";
+    std::cout << "\n";
+  }
   for (const auto& p : s["packs"]) {
     std::cout << "  pack " << p["pack"].get<int64_t>() << " (pid " << p["pid"].get<int64_t>()
               << "): " << p["jobs"].size() << " jobs running in one worker:";

@@ -101,7 +101,7 @@ Result<ProcessHandle> LocalExecutor::launch(const LaunchRequest& request) {
         bp::start_dir = request.working_dir.empty() ? "." : request.working_dir,
         bp::std_in<bp::null, bp::std_out> request.stdout_path, bp::std_err > request.stderr_path,
         bp::extend::on_exec_setup = [](auto&) { ::setpgid(0, 0); });
-    ProcessHandle started{child.id(), true};
+    ProcessHandle started{child.id(), true, ""};
     // We reap with waitpid ourselves; a detached bp::child never kills the worker on destruction.
     child.detach();
     return started;
@@ -117,14 +117,14 @@ Result<ProcessHandle> LocalExecutor::launch(const LaunchRequest& request) {
 
 PollResult LocalExecutor::poll(const ProcessHandle& handle) {
   if (!handle.child) {
-    return process_alive(handle.pid) ? PollResult{} : PollResult{ProcessState::kVanished, 0};
+    return process_alive(handle.pid) ? PollResult{} : PollResult::vanished();
   }
   int status = 0;
   pid_t r = ::waitpid(static_cast<pid_t>(handle.pid), &status, WNOHANG);
   if (r == 0) return PollResult{};
-  if (r < 0) return PollResult{ProcessState::kVanished, 0};  // not our child any more
-  if (WIFEXITED(status)) return PollResult{ProcessState::kExited, WEXITSTATUS(status)};
-  if (WIFSIGNALED(status)) return PollResult{ProcessState::kExited, 128 + WTERMSIG(status)};
+  if (r < 0) return PollResult::vanished();  // not our child any more
+  if (WIFEXITED(status)) return PollResult::exited(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return PollResult::exited(128 + WTERMSIG(status));
   return PollResult{};
 }
 

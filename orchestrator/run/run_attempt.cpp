@@ -86,7 +86,7 @@ JobFile RunLoop::job_file_for(const JobRecord& job, const Slot& slot) const {
   jf.objective_metric = config_.objective.metric;
   jf.objective_mode = to_string(config_.objective.mode);
   jf.threads = config_.resources.threads_per_job;
-  jf.device = slot.gpu < 0 ? "cpu" : "cuda";
+  jf.device = slot.uses_gpu() ? "cuda" : "cpu";
   jf.resume = true;
   jf.heartbeat_seconds = config_.heartbeat_s;
   // One per sweep: every job of the sweep trains on the same base model and images.
@@ -153,10 +153,11 @@ Status RunLoop::launch_worker(Slot& slot, std::vector<JobRecord> jobs, std::vect
   req.stderr_path = lead.run_dir + "/worker-" + std::to_string(lead.attempt) + ".err";
   if (slot.gpu >= 0) {
     req.env["CUDA_VISIBLE_DEVICES"] = std::to_string(slot.gpu);
-  } else {
+  } else if (!slot.cluster_gpu) {
     req.env["OMP_NUM_THREADS"] = std::to_string(config_.resources.threads_per_job);
   }
   auto handle = executor_.launch(req);
+  const std::string who = handle.ok() ? executor_.describe(*handle) : "";
   if (!handle.ok()) {
     if (handle.error().kind == ErrorKind::kNotFound) return handle.error();  // nothing can run
     for (const JobRecord& job : jobs) SWEEP_RETURN_IF_ERROR(launch_failed(job, handle.error()));
@@ -169,17 +170,24 @@ Status RunLoop::launch_worker(Slot& slot, std::vector<JobRecord> jobs, std::vect
   }
   auto w = std::make_unique<Worker>();
   w->handle = *handle;
-  if (jobs.size() == 1) {
-    SWEEP_RETURN_IF_ERROR(
-        store_.start_attempt(jobs[0].id, handle->pid, host_name(), slot.device(), lead.run_dir));
-  } else {
-    std::vector<PackMemberStart> members;
-    for (size_t i = 0; i < jobs.size(); ++i) members.push_back({jobs[i].id, files[i].run_dir});
-    auto pack_id = store_.start_pack_attempts(members, handle->pid, host_name(), slot.device());
-    if (!pack_id.ok()) return pack_id.error();
-    w->pack_id = *pack_id;
-    ++summary_.packs;
-  }
+  SWEEP_RETURN_IF_ERROR(store_.transaction([&]() -> Status {
+    if (jobs.size() == 1) {
+      SWEEP_RETURN_IF_ERROR(
+          store_.start_attempt(jobs[0].id, handle->pid, host_name(), slot.device(), lead.run_dir));
+    } else {
+      std::vector<PackMemberStart> members;
+      for (size_t i = 0; i < jobs.size(); ++i) members.push_back({jobs[i].id, files[i].run_dir});
+      auto pack_id = store_.start_pack_attempts(members, handle->pid, host_name(), slot.device());
+      if (!pack_id.ok()) return pack_id.error();
+      w->pack_id = *pack_id;
+      ++summary_.packs;
+    }
+    // A cluster's own id for the worker: a restarted orchestrator finds it again by this.
+    if (handle->executor_id.empty()) return ok_status();
+    for (const JobRecord& job : jobs)
+      SWEEP_RETURN_IF_ERROR(store_.set_executor_id(job.id, handle->executor_id));
+    return ok_status();
+  }));
   std::string hashes;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const JobRecord& job = jobs[i];
@@ -204,10 +212,10 @@ Status RunLoop::launch_worker(Slot& slot, std::vector<JobRecord> jobs, std::vect
   w->slot_key = jobs.front().id;
   if (w->packed()) {
     notify("started pack " + std::to_string(w->pack_id) + " of " + std::to_string(jobs.size()) +
-           " jobs: " + hashes + ", " + slot.device() + ", pid " + std::to_string(handle->pid));
+           " jobs: " + hashes + ", " + slot.device() + ", " + who);
   } else {
     notify("started job " + jobs[0].hash + " (attempt " + std::to_string(lead.attempt) + ", " +
-           slot.device() + ", pid " + std::to_string(handle->pid) + ")");
+           slot.device() + ", " + who + ")");
   }
   workers_.push_back(std::move(w));
   return ok_status();
@@ -303,6 +311,10 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
              " s)";
     return AttemptEnd::kTimedOut;
   }
+  if (pr.cluster_end != ClusterEnd::kNone &&
+      !(p.final_event && p.final_event->as<FinishedEvent>())) {
+    return classify_cluster_end(a, pr, error);
+  }
   if (p.final_event) {
     const Event& e = *p.final_event;
     if (e.as<FinishedEvent>()) return AttemptEnd::kFinished;  // done before the stop landed
@@ -332,7 +344,8 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
     return AttemptEnd::kStopped;
   }
   if (pr.state == ProcessState::kVanished) {
-    *error = "worker process " + std::to_string(a.handle.pid) + " vanished without a final event";
+    *error = "worker " + executor_.describe(a.handle) + " vanished without a final event" +
+             (pr.detail.empty() ? "" : " (" + pr.detail + ")");
     return AttemptEnd::kLost;
   }
   if (p.nonfinite_loss) {
@@ -343,6 +356,25 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
   *error = "worker exited with code " + std::to_string(pr.exit_code) + " without a final event" +
            (tail.empty() ? "" : ": " + tail);
   return pr.exit_code == kExitOutOfMemory ? AttemptEnd::kInfeasible : AttemptEnd::kFailed;
+}
+
+AttemptEnd RunLoop::classify_cluster_end(const Active& a, const PollResult& pr,
+                                         std::string* error) const {
+  const JobProgress& p = a.ingestor->progress();
+  switch (pr.cluster_end) {
+    case ClusterEnd::kOutOfMemory:
+      *error = pr.detail + ": out of memory at these settings";
+      return AttemptEnd::kInfeasible;
+    case ClusterEnd::kCancelled:
+      *error = pr.detail + " (cancelled outside sweep)";
+      return AttemptEnd::kCancelled;
+    default:
+      break;
+  }
+  // Time limit, preemption, node failure: the worker resumes from its last checkpoint.
+  *error = pr.detail + ": interrupted by the cluster at step " + std::to_string(p.step) +
+           "; runs again from its last checkpoint";
+  return AttemptEnd::kLost;
 }
 
 Status RunLoop::finish(Active& a, AttemptEnd end, std::optional<int> exit_code, std::string error) {

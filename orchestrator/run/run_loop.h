@@ -144,7 +144,7 @@ class RunLoop {
   Status handle_stop_requests();
   Status check_cancel_request();
   Status kill_orphan(const JobRecord& job);
-  Status reattach_or_requeue(const JobRecord& job, int64_t pack_id);
+  Status reattach_or_requeue(const JobRecord& job, int64_t pack_id, const std::string& executor_id);
   Status launch_failed(const JobRecord& job, const Error& error);
   // Early stopping: judges the job's new evaluations and stops it when a verdict says so.
   Status judge(Worker& worker, Active& active, double now);
@@ -155,6 +155,10 @@ class RunLoop {
   // Budget: whether a job that never started may start now (jobs already started always may).
   Result<bool> budget_allows_new_job();
   AttemptEnd classify(const Active& active, const PollResult& poll, std::string* error) const;
+  // A worker the cluster ended by itself (time limit, preemption, out of memory, cancelled from
+  // outside): lost (re-queued while attempts remain), infeasible or cancelled.
+  AttemptEnd classify_cluster_end(const Active& active, const PollResult& poll,
+                                  std::string* error) const;
   void signal_all(bool kill);
   void wait_tick();
   std::string job_dir(const JobRecord& job) const;

@@ -34,9 +34,13 @@ Status RunLoop::recover() {
   if (!running.ok()) return running.error();
   auto packs = store_.latest_pack_ids(config_.sweep_id);
   if (!packs.ok()) return packs.error();
+  auto executor_ids = store_.latest_executor_ids(config_.sweep_id);
+  if (!executor_ids.ok()) return executor_ids.error();
   for (const JobRecord& job : *running) {
     auto pack = packs->find(job.id);
-    SWEEP_RETURN_IF_ERROR(reattach_or_requeue(job, pack == packs->end() ? 0 : pack->second));
+    auto id = executor_ids->find(job.id);
+    SWEEP_RETURN_IF_ERROR(reattach_or_requeue(job, pack == packs->end() ? 0 : pack->second,
+                                              id == executor_ids->end() ? "" : id->second));
   }
   auto pending = store_.list_jobs(config_.sweep_id, JobState::kPending);
   if (!pending.ok()) return pending.error();
@@ -73,8 +77,9 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   for (int64_t pid : executor_.find_workers(job_json)) {
     // A re-attached pack may still name the job.json of a member that ended before the crash.
     if (worker_of_pid(pid)) continue;
-    notify("stopping unrecorded worker " + std::to_string(pid) + " of job " + job.hash);
-    executor_.kill(ProcessHandle{pid, false});
+    notify("stopping unrecorded worker " + executor_.describe(ProcessHandle{pid, false, ""}) +
+           " of job " + job.hash);
+    executor_.kill(ProcessHandle{pid, false, ""});
     // Wait for it to be gone: two writers must never share one events file.
     double deadline = clock_.now() + kOrphanExitWaitS;
     while (executor_.alive(pid) && clock_.now() < deadline) clock_.wait(kOrphanPollS, -1);
@@ -84,20 +89,21 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   return ok_status();
 }
 
-Status RunLoop::reattach_or_requeue(const JobRecord& job, int64_t pack_id) {
+Status RunLoop::reattach_or_requeue(const JobRecord& job, int64_t pack_id,
+                                    const std::string& executor_id) {
   std::string dir = job.run_dir.empty() ? job_dir(job) : job.run_dir;
   std::string job_json = dir + "/job.json";
   auto a = std::make_unique<Active>();
   a->job = job;
   a->job.run_dir = dir;
-  a->handle = ProcessHandle{job.pid, false};
+  a->handle = ProcessHandle{job.pid, false, executor_id};
   a->ingestor = std::make_unique<Ingestor>(store_, job.id, job.attempt, dir + "/events.jsonl",
                                            job.events_offset, job.last_seq);
   a->stderr_path = dir + "/worker-" + std::to_string(job.attempt) + ".err";
   a->started_at = job.started_at > 0 ? job.started_at : clock_.now();
-  std::vector<int64_t> workers = executor_.find_workers(job_json);
-  bool alive = job.host == host_name() &&
-               std::find(workers.begin(), workers.end(), job.pid) != workers.end() &&
+  // A process is found again only on the host that started it; a cluster job from anywhere.
+  bool alive = (!executor_.host_bound() || job.host == host_name()) &&
+               executor_.still_running(a->handle, job_json) &&
                job_file_attempt(job_json) == job.attempt;
   std::optional<RungDecision> stop = stopper_ ? stopper_->stop_of(job.id) : std::nullopt;
   if (alive) {
@@ -116,7 +122,7 @@ Status RunLoop::reattach_or_requeue(const JobRecord& job, int64_t pack_id) {
       workers_.push_back(std::move(fresh));
     }
     ++summary_.reattached;
-    notify("re-attached job " + job.hash + " (pid " + std::to_string(job.pid) +
+    notify("re-attached job " + job.hash + " (" + executor_.describe(a->handle) +
            (pack_id ? ", pack " + std::to_string(pack_id) : "") + ")");
     Active& member = *a;
     w->members.push_back(std::move(a));
@@ -129,7 +135,7 @@ Status RunLoop::reattach_or_requeue(const JobRecord& job, int64_t pack_id) {
   auto n = a->ingestor->poll();
   if (!n.ok()) return n.error();
   std::string error;
-  AttemptEnd end = classify(*a, PollResult{ProcessState::kVanished, 0}, &error);
+  AttemptEnd end = classify(*a, PollResult::vanished(), &error);
   // Without a final event the orchestrator's crash, not the job, is the likely cause.
   if (end == AttemptEnd::kLost) end = AttemptEnd::kOrphaned;
   return finish(*a, end, std::nullopt, error);

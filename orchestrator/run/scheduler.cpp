@@ -5,7 +5,11 @@
 namespace sweep {
 
 Scheduler::Scheduler(const ResourceSpec& resources) {
-  if (resources.uses_gpus()) {
+  if (resources.executor == ExecutorKind::kSlurm) {
+    // One slot per Slurm job that may be queued or running at once.
+    for (int i = 0; i < std::max(1, resources.slurm.max_submitted); ++i)
+      slots_.push_back(Slot{i, -1, 0, resources.slurm.gpus_per_job > 0});
+  } else if (resources.uses_gpus()) {
     // Interleave so that two jobs land on two GPUs before either GPU gets a second job.
     for (int k = 0; k < std::max(1, resources.jobs_per_gpu); ++k) {
       for (int gpu : resources.gpus)

@@ -1,4 +1,5 @@
-// Slots: which slot a job runs on (CPU slot i, or GPU id with jobs_per_gpu workers each). Pure
+// Slots: which slot a job runs on (CPU slot i, or GPU id with jobs_per_gpu workers each; under
+// Slurm, max_submitted slots whose GPUs, if any, the cluster assigns). Pure
 // logic, no processes or database. What happens to a job after its worker ends is
 // retry_policy.h's.
 #pragma once
@@ -13,9 +14,14 @@ namespace sweep {
 
 struct Slot {
   int index = 0;
-  int gpu = -1;        // -1: a CPU slot
-  int64_t job_id = 0;  // 0 when free
-  std::string device() const { return gpu < 0 ? "cpu" : "cuda:" + std::to_string(gpu); }
+  int gpu = -1;              // -1: a CPU slot
+  int64_t job_id = 0;        // 0 when free
+  bool cluster_gpu = false;  // a GPU the cluster picks (gres): the worker sees it as "cuda"
+  bool uses_gpu() const { return gpu >= 0 || cluster_gpu; }
+  std::string device() const {
+    if (cluster_gpu) return "cuda";
+    return gpu < 0 ? "cpu" : "cuda:" + std::to_string(gpu);
+  }
 };
 
 class Scheduler {

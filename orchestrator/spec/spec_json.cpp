@@ -28,6 +28,19 @@ nlohmann::json spec_to_json(const SweepSpec& spec) {
     resources["slots"] = spec.resources.slots;
   }
   if (spec.resources.pack != 1) resources["pack"] = spec.resources.pack;
+  if (spec.resources.executor == ExecutorKind::kSlurm) {
+    const SlurmSpec& s = spec.resources.slurm;
+    resources["executor"] = to_string(spec.resources.executor);
+    resources["slurm"] = {{"partition", s.partition},
+                          {"account", s.account},
+                          {"qos", s.qos},
+                          {"mem", s.mem},
+                          {"time_limit", s.time_limit},
+                          {"gpus_per_job", s.gpus_per_job},
+                          {"cpus_per_job", s.cpus_per_job},
+                          {"sbatch_args", s.sbatch_args},
+                          {"max_submitted", s.max_submitted}};
+  }
   json out = {
       {"name", spec.name},
       {"source_path", spec.source_path},

@@ -10,6 +10,7 @@
 
 #include "orchestrator/spec/closest_key.h"
 #include "orchestrator/spec/param_reader.h"
+#include "orchestrator/spec/slurm_resources.h"
 #include "orchestrator/spec/sobol.h"
 #include "orchestrator/spec/stopping_spec.h"
 #include "orchestrator/spec/yaml_reader.h"
@@ -28,8 +29,10 @@ const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
                                          to_string(Objective::Mode::kMax)};
-const std::vector<std::string> kResourceKeys = {"slots", "threads_per_job", "gpus", "jobs_per_gpu",
-                                                "pack"};
+const std::vector<std::string> kResourceKeys = {
+    "slots",      "threads_per_job", "gpus",         "jobs_per_gpu", "pack",
+    "executor",   "partition",       "gpus_per_job", "cpus_per_job", "mem",
+    "time_limit", "account",         "qos",          "sbatch_args",  "max_submitted"};
 constexpr int kMaxPack = 64;
 constexpr const char* kBuiltinPrefix = "builtin:";
 const std::vector<std::string> kSearchKeys = {"type", "n_trials", "seed"};
@@ -312,7 +315,7 @@ class SpecParser {
                               "jobs that share one worker process; 1: each job alone");
       r.pack = *v;
     }
-    return ok_status();
+    return read_slurm_resources(yaml_, node, r);
   }
 
   Result<double> read_duration(const YAML::Node& node) {
@@ -400,6 +403,7 @@ std::string to_string(SearchSpec::Type type) {
 }
 
 int ResourceSpec::total_slots() const {
+  if (executor == ExecutorKind::kSlurm) return slurm.max_submitted;
   return uses_gpus() ? static_cast<int>(gpus.size()) * jobs_per_gpu : slots;
 }
 

@@ -4,6 +4,7 @@
 // safe to call from several threads on distinct arguments.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,25 @@
 
 namespace sweep {
 
+// `resources.executor: slurm` (docs/slurm.md): each worker is one Slurm batch job.
+struct SlurmSpec {
+  std::string partition, account, qos, mem;  // empty: the cluster's default
+  int gpus_per_job = 0;                      // --gres=gpu:N; 0: a CPU job
+  int cpus_per_job = 0;                      // --cpus-per-task; 0: threads_per_job
+  std::string time_limit;                    // --time as Slurm writes it ("04:00:00"); empty: none
+  std::vector<std::string> sbatch_args;      // extra sbatch arguments, each one argv item
+  int max_submitted = 1;                     // Slurm jobs queued + running at once
+};
+
+enum class ExecutorKind { kLocal, kSlurm };
+// "local", "slurm".
+std::string to_string(ExecutorKind kind);
+std::optional<ExecutorKind> parse_executor_kind(const std::string& text);
+
 // Where the jobs run: CPU slots (`slots`, `threads_per_job`) or GPUs (`gpus`, `jobs_per_gpu`).
 struct ResourceSpec {
+  ExecutorKind executor = ExecutorKind::kLocal;
+  SlurmSpec slurm;        // used under ExecutorKind::kSlurm
   std::vector<int> gpus;  // device indices; empty = CPU slots
   int jobs_per_gpu = 1;
   int slots = 1;  // concurrent CPU jobs (ignored when gpus is set)
@@ -25,7 +43,7 @@ struct ResourceSpec {
   int pack = 1;
 
   bool uses_gpus() const { return !gpus.empty(); }
-  // gpus.size() * jobs_per_gpu with GPUs, else slots.
+  // gpus.size() * jobs_per_gpu with GPUs, else slots; slurm.max_submitted under Slurm.
   int total_slots() const;
 };
 

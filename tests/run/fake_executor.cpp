@@ -136,7 +136,7 @@ Result<ProcessHandle> FakeExecutor::launch(const LaunchRequest& request) {
   peak_running_ = std::max(peak_running_, running + 1);
   int64_t pid = p->pid;
   processes_[pid] = std::move(p);
-  return ProcessHandle{pid, true};
+  return ProcessHandle{pid, true, ""};
 }
 
 int64_t FakeExecutor::adopt(const std::string& job_json, const WorkerScript& script,
@@ -258,14 +258,14 @@ void FakeExecutor::advance(Process& p) {
 
 PollResult FakeExecutor::poll(const ProcessHandle& handle) {
   Process* p = find(handle.pid);
-  if (!p) return PollResult{ProcessState::kVanished, 0};
+  if (!p) return PollResult::vanished();
   advance(*p);
   if (p->state == ProcessState::kRunning) return PollResult{};
   if (!p->seen_ending) p->seen_ending = clock_.now();
   if (p->state == ProcessState::kExited && handle.child) {
-    return PollResult{ProcessState::kExited, p->exit_code};
+    return PollResult::exited(p->exit_code);
   }
-  return PollResult{ProcessState::kVanished, 0};
+  return PollResult::vanished();
 }
 
 void FakeExecutor::terminate(const ProcessHandle& handle) {
