@@ -29,6 +29,7 @@
 #include "worker/model/pack.h"
 #include "worker/train/base_score_cache.h"
 #include "worker/train/checkpoint_manager.h"
+#include "worker/train/checkpoint_manifest.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/feature_cache.h"
 #include "worker/train/heartbeat.h"
@@ -162,6 +163,9 @@ void JobRun::load_model(model::LlavaForConditionalGeneration* shared_base) {
   const bool full_resume = resume_from_ && !lora;
   if (shared_base && !lora)
     throw std::runtime_error("mode: full cannot share a worker process (it trains the base)");
+  base_fingerprint_ = fingerprint_model_dir(job_.base_model);
+  if (resume_from_)
+    check_checkpoint_base(resume_from_->path, job_.base_model, "base_model", std::cerr);
   if (shared_base) {  // the pack's frozen weights; the projector is the job's own when it trains
     model_ = model::share_frozen(*shared_base, p_.train_projector);
   } else {
@@ -208,6 +212,10 @@ void JobRun::load_data() {
                                            model_->config().text.max_position_embeddings)
                       .value;
   std::vector<data::Sample> train = data::load_llava_json(job_.train_data);
+  data_fingerprint_ = {
+      {"train", data_file_fingerprint(job_.train_data)},
+      {"val", data_file_fingerprint(job_.val_data)},
+      {"image_folder", fs::absolute(job_.image_folder).lexically_normal().string()}};
   if (train.empty()) throw std::runtime_error(job_.train_data + " holds no samples");
   std::vector<std::string> train_images;  // as the loader opens them
   for (const data::Sample& s : train)
@@ -411,6 +419,7 @@ void JobRun::save_checkpoint(int step, const json& metrics) {
           model::save_adapter(model_, lora_, dir);
         }
         trainer_->save_files(dir);
+        write_manifest(dir, checkpoint_manifest(step, metrics));
       },
       &deleted);
   events_.emit(CheckpointEvent{step, info.path, metrics_from_json(metrics), deleted});
@@ -425,6 +434,20 @@ json JobRun::checkpoint_state() const {
   state["last_eval"] = last_eval_;
   state["best"] = best_;
   return state;
+}
+
+json JobRun::checkpoint_manifest(int step, const json& metrics) const {
+  return {{"job_id", job_.job_id},
+          {"mode", p_.mode},
+          {"base_model",
+           {{"path", fs::absolute(job_.base_model).lexically_normal().string()},
+            {"fingerprint", base_fingerprint_.to_json()}}},
+          {"conversation_template", "vicuna_v1"},
+          {"lora", p_.mode == "lora" ? lora_.to_adapter_config() : json(nullptr)},
+          {"params", p_.to_json()},
+          {"data", data_fingerprint_},
+          {"step", step},
+          {"metrics", metrics.is_object() ? metrics : json::object()}};
 }
 
 int JobRun::stop() {

@@ -22,6 +22,7 @@
 #include "worker/train/feature_cache.h"
 #include "worker/train/heartbeat.h"
 #include "worker/train/learning_check.h"
+#include "worker/train/model_fingerprint.h"
 #include "worker/train/trainer.h"
 
 namespace sweep::train {
@@ -79,6 +80,8 @@ class JobRun {
   EvalResult evaluate_base();
   void save_checkpoint(int step, const nlohmann::json& metrics);
   nlohmann::json checkpoint_state() const;
+  // manifest.json of the checkpoint at `step` (checkpoint_manifest.h).
+  nlohmann::json checkpoint_manifest(int step, const nlohmann::json& metrics) const;
 
   const JobFile& job_;
   EventWriter& events_;
@@ -95,6 +98,8 @@ class JobRun {
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<BaseScoreCache> base_scores_;  // step 0's score shared by the sweep's jobs
   std::unique_ptr<Trainer> trainer_;
+  ModelFingerprint base_fingerprint_;  // of job_.base_model, for the manifest
+  nlohmann::json data_fingerprint_ = nlohmann::json::object();  // train/val files
   std::atomic<int> step_{0};
   std::unique_ptr<Heartbeat> heartbeat_;
   std::unique_ptr<LearningCheck> learning_check_;
