@@ -184,6 +184,20 @@ struct LeaderRow {
   std::map<std::string, double> metrics;  // every eval metric at best_step
   // Early stopping: the highest rung the job was judged at (0-based); nullopt without decisions.
   std::optional<int> rung;
+  // The base model's own score: the job's step-0 evaluation of the metric (nullopt without one),
+  // and objective minus it in the metric's direction (positive: the job beat the base).
+  std::optional<double> base_objective;
+  std::optional<double> gain;
+  bool not_learning = false;  // the job's learning check failed (learning_checks.passed = 0)
+};
+
+// The worker's check that a job's adapter moves (the learning_checks table).
+struct LearningCheckRow {
+  int64_t job_id = 0;
+  int64_t step = 0;
+  bool passed = true;
+  std::optional<double> lora_b_norm, lora_grad_norm, loss_first, loss_last;
+  std::string reason;  // why it failed; empty when it passed
 };
 
 // A checkpoint still kept (kept = 1), with the job's evaluation of a metric at its step.
@@ -314,9 +328,11 @@ class Store {
   };
   Result<ComputeUsed> compute_used(int64_t sweep_id);
 
-  // Results. Best eval per job by `metric` (min, or max when `maximize`), best first, ties by job
-  // id; only jobs that have an eval of that metric and are succeeded, pruned (stopped early, with
-  // the rung they reached) or running (failed, diverged, cancelled, lost and pending are left out).
+  // Results. Best eval after step 0 (step 0 is the base model, never a job's best) per job by
+  // `metric` (min, or max when `maximize`), best first, ties by job id; only jobs that have such
+  // an eval and are succeeded, pruned (stopped early, with the rung they reached) or running
+  // (failed, diverged, cancelled, lost and pending are left out). Each row carries the job's
+  // step-0 score, its gain over it and its learning check's verdict.
   Result<std::vector<LeaderRow>> leaderboard(int64_t sweep_id, const std::string& metric,
                                              bool maximize);
   // Kept checkpoints of the sweep's succeeded jobs that have an eval of `metric` at their step,
@@ -324,10 +340,12 @@ class Store {
   // the best job's checkpoint is gone.
   Result<std::vector<RankedCheckpoint>> kept_checkpoints(int64_t sweep_id,
                                                          const std::string& metric, bool maximize);
-  // Best value of `metric` over each job's evals, for every job of the sweep that has one,
-  // whatever its state (for `sweep jobs`).
+  // Best value of `metric` over each job's evals after step 0, for every job of the sweep that
+  // has one, whatever its state (for `sweep jobs`).
   Result<std::map<int64_t, double>> best_objectives(int64_t sweep_id, const std::string& metric,
                                                     bool maximize);
+  // The learning checks of the sweep's jobs, by job id (empty before schema version 5).
+  Result<std::map<int64_t, LearningCheckRow>> learning_checks(int64_t sweep_id);
   Result<std::vector<EvalRow>> evals(int64_t job_id);  // by step
   // The latest value of every progress metric of a job, with "step" (for `sweep status`).
   Result<std::map<std::string, double>> latest_metrics(int64_t job_id);

@@ -17,18 +17,23 @@ using store_internal::job_label;
 namespace {
 
 // Per job of sweep ?1 in the given states: the best value of eval metric ?2 (max when ?3 is 1)
-// and the first step that reached it. Served by jobs_by_sweep_state and eval_metrics_by_value.
+// after step 0 (step 0 is the base model, never a job's best), the first step that reached it,
+// and the job's step-0 value (the base model's score). Served by jobs_by_sweep_state and
+// eval_metrics_by_value.
 std::string best_per_job_sql(const std::string& state_filter) {
   return "WITH best AS ("
          "  SELECT j.id AS job_id, CASE WHEN ?3 THEN MAX(e.value) ELSE MIN(e.value) END AS "
          "objective"
-         "  FROM jobs j JOIN eval_metrics e ON e.job_id = j.id AND e.name = ?2"
+         "  FROM jobs j JOIN eval_metrics e ON e.job_id = j.id AND e.name = ?2 AND e.step > 0"
          "  WHERE j.sweep_id = ?1 " +
          state_filter +
          "  GROUP BY j.id) "
          "SELECT b.job_id, b.objective,"
          "  (SELECT MIN(e.step) FROM eval_metrics e"
-         "   WHERE e.job_id = b.job_id AND e.name = ?2 AND e.value = b.objective) AS best_step "
+         "   WHERE e.job_id = b.job_id AND e.name = ?2 AND e.step > 0 AND e.value = b.objective)"
+         "   AS best_step,"
+         "  (SELECT e.value FROM eval_metrics e"
+         "   WHERE e.job_id = b.job_id AND e.name = ?2 AND e.step = 0) AS base_objective "
          "FROM best b WHERE b.objective IS NOT NULL";
 }
 
@@ -72,9 +77,14 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
   std::string what = "ranking jobs of sweep " + std::to_string(sweep_id) + " by " + metric;
   auto stmt = db_->prepare(
       std::string("SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step, ") +
-          // A version-2 database opened read-only has no decisions table.
+          // A version-2 database opened read-only has no decisions table, one before version 5
+          // no learning_checks.
           (schema_version_ >= 3 ? "(SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = r.job_id)"
                                 : "NULL") +
+          ", r.base_objective, " +
+          (schema_version_ >= 5 ? "COALESCE((SELECT 1 - l.passed FROM learning_checks l WHERE "
+                                  "l.job_id = r.job_id), 0)"
+                                : "0") +
           " FROM (" + best_per_job_sql("AND j.state IN ('succeeded', 'pruned', 'running')") +
           ") r JOIN jobs j ON j.id = r.job_id "
           "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
@@ -102,6 +112,11 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
     r.objective = stmt->opt_real(4);
     r.best_step = stmt->int64(5);
     r.rung = stmt->opt_int(6);
+    r.base_objective = stmt->opt_real(7);
+    if (r.objective && r.base_objective) {
+      r.gain = maximize ? *r.objective - *r.base_objective : *r.base_objective - *r.objective;
+    }
+    r.not_learning = stmt->int64(8) != 0;
     auto values = values_at_step(*metrics, r.job_id, r.best_step);
     if (!values.ok()) return values.error();
     r.metrics = std::move(*values);
@@ -150,6 +165,34 @@ Result<std::map<int64_t, double>> Store::best_objectives(int64_t sweep_id,
     best[stmt->int64(0)] = stmt->real(1);
   }
   return best;
+}
+
+Result<std::map<int64_t, LearningCheckRow>> Store::learning_checks(int64_t sweep_id) {
+  std::map<int64_t, LearningCheckRow> checks;
+  if (schema_version_ < 5) return checks;
+  auto stmt = db_->prepare(
+      "SELECT l.job_id, l.step, l.passed, l.lora_b_norm, l.lora_grad_norm, l.loss_first, "
+      "l.loss_last, l.reason FROM learning_checks l JOIN jobs j ON j.id = l.job_id "
+      "WHERE j.sweep_id = ?",
+      "reading the learning checks of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    LearningCheckRow c;
+    c.job_id = stmt->int64(0);
+    c.step = stmt->int64(1);
+    c.passed = stmt->int64(2) != 0;
+    c.lora_b_norm = stmt->opt_real(3);
+    c.lora_grad_norm = stmt->opt_real(4);
+    c.loss_first = stmt->opt_real(5);
+    c.loss_last = stmt->opt_real(6);
+    c.reason = stmt->text(7);
+    checks[c.job_id] = std::move(c);
+  }
+  return checks;
 }
 
 Result<std::vector<EvalRow>> Store::evals(int64_t job_id) {

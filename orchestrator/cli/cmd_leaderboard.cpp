@@ -1,6 +1,8 @@
 // `sweep leaderboard [SWEEP] [--metric M] [--top N] [--format table|csv|json]`: jobs ranked by
-// their best evaluation of the objective (min or max per the sweep file), with the step and
-// checkpoint of that evaluation. Failed and diverged jobs are not ranked but counted. The
+// their best evaluation of the objective after step 0 (min or max per the sweep file), with the
+// base model's own score (the job's step-0 evaluation), the gain over it, the not_learning flag
+// of a failed learning check, and the step and checkpoint of that evaluation. Failed and
+// diverged jobs are not ranked but counted. The
 // checkpoint column shows only checkpoints still kept (a checkpoint the worker's save_top_k
 // retention deleted has kept = 0 and shows empty).
 #include <algorithm>
@@ -63,6 +65,7 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
   std::vector<std::string> columns{"rank", "job"};
   columns.insert(columns.end(), pcols.begin(), pcols.end());
   columns.push_back(r.metric);
+  for (const char* c : {"base", "gain", "not_learning"}) columns.push_back(c);
   columns.insert(columns.end(), other_metrics.begin(), other_metrics.end());
   // With early stopping: the highest rung each job was judged at (a pruned job stopped there).
   const bool rungs = std::any_of(r.rows.begin(), r.rows.end(),
@@ -71,12 +74,17 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
   if (rungs) columns.push_back("rung");
   columns.push_back("checkpoint");
   std::vector<Row> rows;
-  int without_checkpoint = 0;
+  int without_checkpoint = 0, beat_base = 0, not_learning = 0;
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const LeaderRow& lr = r.rows[i];
     Row row{Cell::num(static_cast<long long>(i + 1)), Cell::str(lr.hash)};
     for (const auto& c : pcols) row.push_back(json_cell(params[i].value(c, nlohmann::json())));
     row.push_back(lr.objective ? Cell::num(*lr.objective) : Cell::null());
+    row.push_back(lr.base_objective ? Cell::num(*lr.base_objective) : Cell::null());
+    row.push_back(lr.gain ? Cell::num(*lr.gain) : Cell::null());
+    row.push_back(Cell::num(static_cast<long long>(lr.not_learning ? 1 : 0)));
+    if (lr.gain && *lr.gain > 0) ++beat_base;
+    if (lr.not_learning) ++not_learning;
     for (const auto& m : other_metrics) {
       auto it = lr.metrics.find(m);
       row.push_back(it == lr.metrics.end() ? Cell::null() : Cell::num(it->second));
@@ -91,12 +99,22 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
   print_rows(std::cout, columns, rows, format);
   if (format == OutputFormat::kTable) {
     std::cout << "ranked by " << r.metric << " (" << (r.maximize ? "max" : "min")
-              << ", best evaluation)";
+              << ", best evaluation after step 0; base: the base model's score at step 0, "
+                 "gain: over it, positive = better)";
     if (r.excluded_failed + r.excluded_diverged > 0) {
       std::cout << "; not ranked: " << r.excluded_failed << " failed/lost, " << r.excluded_diverged
                 << " diverged";
     }
     std::cout << "\n";
+    if (!r.rows.empty() && beat_base == 0) {
+      std::cout << "no job beat the base model: training changed nothing the objective sees "
+                   "(check the learning rate and `sweep check-data --model`)\n";
+    }
+    if (not_learning > 0) {
+      std::cout << "not learning: " << not_learning
+                << " job(s) failed the learning check (the adapter did not move); `sweep "
+                   "status` shows the check's numbers\n";
+    }
     if (without_checkpoint > 0) {
       std::cout << "no checkpoint: " << without_checkpoint
                 << " job(s) kept none at their best step (save_top_k deleted it, or none was "

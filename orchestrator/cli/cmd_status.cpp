@@ -1,7 +1,9 @@
 // `sweep status [SWEEP]`: job counts per state, whether an orchestrator is running the sweep
 // (and which process), every running job with its step, loss, tokens/s and ETA, each running
 // pack (the jobs one worker process trains together, and its pid), the training
-// done so far and saved by early stopping, and every early-stopping decision.
+// done so far and saved by early stopping, every early-stopping decision, the best job's objective
+// beside the base model's own score (step 0) and its gain, and the jobs whose learning check failed
+// (not learning) with the check's numbers.
 #include <iostream>
 #include <map>
 
@@ -55,6 +57,66 @@ Status add_stopping(Store& store, const SweepRecord& sweep, nlohmann::json& out)
                                 {"action", d.action},
                                 {"rule", d.rule}});
     out["decision_lines"].push_back(describe_decision(hashes[d.job_id], d));
+  }
+  return ok_status();
+}
+
+nlohmann::json opt_json(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json();
+}
+
+std::string opt_text(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v).dump() : std::string("?");
+}
+
+// The best ranked job with the base model's score and its gain as `out["best"]` (null before any
+// evaluation after step 0), and every failed learning check as `out["not_learning"]`.
+Status add_results(Store& store, const SweepRecord& sweep, nlohmann::json& out) {
+  auto ranking = rank_jobs(store, sweep, "", 0);
+  if (!ranking.ok()) return ranking.error();
+  out["best"] = nlohmann::json();
+  int beat_base = 0;
+  for (const LeaderRow& r : ranking->rows) {
+    if (r.gain && *r.gain > 0) ++beat_base;
+  }
+  if (!ranking->rows.empty()) {
+    const LeaderRow& b = ranking->rows.front();
+    out["best"] = {
+        {"job", b.hash},
+        {"state", b.state},
+        {"metric", ranking->metric},
+        {"objective", opt_json(b.objective)},
+        {"best_step", b.best_step},
+        {"base_objective", opt_json(b.base_objective)},
+        {"gain", opt_json(b.gain)},
+        {"not_learning", b.not_learning},
+        {"jobs_beating_base", beat_base},
+        {"ranked_jobs", ranking->rows.size()},
+        {"line", "job " + b.hash + " at step " + std::to_string(b.best_step) + ": " +
+                     describe_gain(b, ranking->metric) + "; " + std::to_string(beat_base) + " of " +
+                     std::to_string(ranking->rows.size()) + " ranked job(s) beat the base model"}};
+  }
+  auto checks = store.learning_checks(sweep.id);
+  if (!checks.ok()) return checks.error();
+  auto jobs = store.list_jobs(sweep.id);
+  if (!jobs.ok()) return jobs.error();
+  out["not_learning"] = nlohmann::json::array();
+  for (const JobRecord& j : *jobs) {
+    auto c = checks->find(j.id);
+    if (c == checks->end() || c->second.passed) continue;
+    const LearningCheckRow& l = c->second;
+    out["not_learning"].push_back(
+        {{"job", j.hash},
+         {"step", l.step},
+         {"lora_b_norm", opt_json(l.lora_b_norm)},
+         {"lora_grad_norm", opt_json(l.lora_grad_norm)},
+         {"loss_first", opt_json(l.loss_first)},
+         {"loss_last", opt_json(l.loss_last)},
+         {"reason", l.reason},
+         {"line", "job " + j.hash + " at step " + std::to_string(l.step) + ": lora_b_norm " +
+                      opt_text(l.lora_b_norm) + ", lora_grad_norm " + opt_text(l.lora_grad_norm) +
+                      ", loss " + opt_text(l.loss_first) + " -> " + opt_text(l.loss_last) +
+                      (l.reason.empty() ? "" : ": " + l.reason)}});
   }
   return ok_status();
 }
@@ -118,6 +180,7 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   out["packs"] = nlohmann::json::array();
   for (auto& [id, p] : packs) out["packs"].push_back(std::move(p));
   SWEEP_RETURN_IF_ERROR(add_stopping(store, sweep, out));
+  SWEEP_RETURN_IF_ERROR(add_results(store, sweep, out));
   return out;
 }
 
@@ -151,6 +214,11 @@ void print_table(const nlohmann::json& s) {
   if (!s["decision_lines"].empty()) std::cout << "  early-stopping decisions:\n";
   for (const auto& line : s["decision_lines"])
     std::cout << "    " << line.get<std::string>() << "\n";
+  if (s["best"].is_object())
+    std::cout << "  best: " << s["best"]["line"].get<std::string>() << "\n";
+  if (!s["not_learning"].empty()) std::cout << "  not learning (learning check failed):\n";
+  for (const auto& c : s["not_learning"])
+    std::cout << "    " << c["line"].get<std::string>() << "\n";
 }
 
 void status_command(const StatusFlags& f, CliContext& ctx) {
@@ -175,6 +243,8 @@ void status_command(const StatusFlags& f, CliContext& ctx) {
     if (*format == OutputFormat::kTable) print_table(*st);
     st->erase("counts_text");
     st->erase("decision_lines");
+    if ((*st)["best"].is_object()) (*st)["best"].erase("line");
+    for (auto& c : (*st)["not_learning"]) c.erase("line");
     out.push_back(*st);
   }
   if (*format != OutputFormat::kTable) std::cout << out.dump(2) << "\n";

@@ -124,6 +124,17 @@ json predictions_json(const std::vector<PredictionRow>& rows) {
   return out;
 }
 
+json learning_check_json(const LearningCheckRow& c) {
+  auto opt = [](const std::optional<double>& v) { return v ? number(*v) : json(nullptr); };
+  return json{{"step", c.step},
+              {"passed", c.passed},
+              {"lora_b_norm", opt(c.lora_b_norm)},
+              {"lora_grad_norm", opt(c.lora_grad_norm)},
+              {"loss_first", opt(c.loss_first)},
+              {"loss_last", opt(c.loss_last)},
+              {"reason", c.reason}};
+}
+
 size_t points_per_curve(const ReportOptions& o, size_t curves) {
   if (curves == 0) return o.max_points;
   return std::clamp(o.total_points / curves, o.min_points, o.max_points);
@@ -148,6 +159,8 @@ Result<json> build_report_data(Store& store, const SweepRecord& sweep,
   if (!ranking.ok()) return ranking.error();
   auto best = store.best_objectives(sweep.id, objective.metric, objective.maximize());
   if (!best.ok()) return best.error();
+  auto checks = store.learning_checks(sweep.id);
+  if (!checks.ok()) return checks.error();
   auto compute = compute_report(store, sweep.id);
   if (!compute.ok()) return compute.error();
   RawCurves raw;
@@ -190,12 +203,24 @@ Result<json> build_report_data(Store& store, const SweepRecord& sweep,
                 {"started_at", j.started_at},
                 {"finished_at", j.finished_at}};
     auto obj = best->find(j.id);
-    row["objective"] = obj == best->end() ? json(nullptr) : number(obj->second);
-    row["gain"] =
-        obj != best->end() && has_base
-            ? number(objective.maximize() ? obj->second - base_value : base_value - obj->second)
-            : json(nullptr);
     auto r = ranked.find(j.id);
+    row["objective"] = obj == best->end() ? json(nullptr) : number(obj->second);
+    // A ranked job's gain is over its own step-0 score; an unranked one's over the sweep's base.
+    if (r != ranked.end()) {
+      const LeaderRow& lr = *r->second.second;
+      row["base_objective"] = lr.base_objective ? number(*lr.base_objective) : json(nullptr);
+      row["gain"] = lr.gain ? number(*lr.gain) : json(nullptr);
+    } else {
+      row["base_objective"] = has_base ? number(base_value) : json(nullptr);
+      row["gain"] =
+          obj != best->end() && has_base
+              ? number(objective.maximize() ? obj->second - base_value : base_value - obj->second)
+              : json(nullptr);
+    }
+    auto check = checks->find(j.id);
+    row["not_learning"] = check != checks->end() && !check->second.passed;
+    row["learning_check"] =
+        check == checks->end() ? json(nullptr) : learning_check_json(check->second);
     row["rank"] = r == ranked.end() ? json(nullptr) : json(r->second.first);
     row["best_step"] = r == ranked.end() ? json(nullptr) : json(r->second.second->best_step);
     row["checkpoint"] = r == ranked.end() ? "" : r->second.second->checkpoint_path;

@@ -1,5 +1,6 @@
 #include "orchestrator/report/run_summary.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -89,10 +90,18 @@ Result<std::string> leaderboard_top(Store& store, const SweepRecord& sweep, int 
       out << " " << key.get<std::string>() << "="
           << j["params"].value(key.get<std::string>(), json()).dump();
     }
-    out << "  " << metric << " " << number(j["objective"]) << " (gain " << signed_number(j["gain"])
-        << ")";
+    out << "  " << metric << " " << number(j["objective"]) << " vs base "
+        << number(j["base_objective"]) << " (gain " << signed_number(j["gain"]) << ")";
     if (j["state"] != "succeeded") out << " [" << j["state"].get<std::string>() << "]";
+    if (j["not_learning"] == true) out << " [not learning]";
     out << "\n";
+  }
+  const bool any_gain = std::any_of(ranked.begin(), ranked.end(), [](const json* j) {
+    return (*j)["gain"].is_number() && (*j)["gain"].get<double>() > 0;
+  });
+  if (!any_gain) {
+    out << "no job beat the base model (step 0): `sweep best` refuses to pick one; see "
+           "`sweep leaderboard` and `sweep status`\n";
   }
   return out.str();
 }

@@ -18,7 +18,9 @@ std::string default_report_path(const std::string& runs_dir, const std::string& 
 Status write_report(Store& store, const SweepRecord& sweep, const std::string& path);
 
 // "top 3 by val_loss (min; base model 2.31):" and one line per job: rank, job, swept params,
-// value, gain over the base. Empty when no job has an evaluation.
+// value beside the job's base-model score (step 0), gain over it, [not learning] when its
+// learning check failed; then a line when no job beat the base. Empty when no job has an
+// evaluation after step 0.
 Result<std::string> leaderboard_top(Store& store, const SweepRecord& sweep, int top);
 
 // The end of a finished run: leaderboard_top, then the report written to its default path and

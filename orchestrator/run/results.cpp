@@ -57,16 +57,22 @@ Result<std::string> why_gone(Store& store, const LeaderRow& row) {
     if (c.step == row.best_step && !c.kept) deleted = c.path;
   }
   if (!deleted.empty()) return deleted + " was deleted by the worker's save_top_k retention";
-  if (row.best_step == 0) {
-    return std::string("step 0 is the base model, no checkpoint is saved there");
-  }
   return std::string("no checkpoint was saved at that step");
 }
 
 }  // namespace
 
+std::string describe_gain(const LeaderRow& row, const std::string& metric) {
+  std::string text = metric + " " + (row.objective ? format_value(*row.objective) : "?");
+  if (!row.base_objective) return text + " (no base score: the job has no step-0 evaluation)";
+  text += " vs base " + format_value(*row.base_objective);
+  if (row.gain)
+    text += std::string(" (gain ") + (*row.gain >= 0 ? "+" : "") + format_value(*row.gain) + ")";
+  return text;
+}
+
 Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
-                                       const std::string& metric) {
+                                       const std::string& metric, bool allow_no_gain) {
   auto ranking = rank_jobs(store, sweep, metric, 0);
   if (!ranking.ok()) return ranking.error();
   const LeaderRow* best = nullptr;
@@ -82,7 +88,26 @@ Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
                           ranking->metric + " evaluation yet",
                       "see `sweep status " + sweep.name + "`");
   }
-  if (on_disk(best->checkpoint_path)) return BestCheckpoint{best->checkpoint_path, ""};
+  std::string gain_note;
+  if (!best->base_objective) {
+    gain_note = "the base model has no " + ranking->metric +
+                " score (no step-0 evaluation), so whether job " + best->hash +
+                " beat it is not known";
+  } else if (!(best->gain && *best->gain > 0)) {
+    std::string why = "no job of sweep '" + sweep.name + "' beat the base model: the best, job " +
+                      best->hash + " at step " + std::to_string(best->best_step) + ", has " +
+                      describe_gain(*best, ranking->metric) +
+                      (best->not_learning ? "; its learning check failed (not_learning)" : "");
+    if (!allow_no_gain) {
+      return make_error(ErrorKind::kNotFound, why,
+                        "`sweep leaderboard " + sweep.name +
+                            "` shows each job's gain and not_learning flag; check the learning "
+                            "rate and the data (`sweep check-data --model`), or pass "
+                            "--allow-no-gain to print the checkpoint anyway");
+    }
+    gain_note = why;
+  }
+  if (on_disk(best->checkpoint_path)) return BestCheckpoint{best->checkpoint_path, "", gain_note};
 
   auto why = why_gone(store, *best);
   if (!why.ok()) return why.error();
@@ -94,10 +119,11 @@ Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
   if (!kept.ok()) return kept.error();
   for (const RankedCheckpoint& c : *kept) {
     if (!on_disk(c.path)) continue;
-    return BestCheckpoint{c.path, gone + "; using the best kept checkpoint instead: job " + c.hash +
-                                      " at step " + std::to_string(c.step) + " (" +
-                                      ranking->metric + " " + format_value(c.value) + "), " +
-                                      c.path};
+    return BestCheckpoint{c.path,
+                          gone + "; using the best kept checkpoint instead: job " + c.hash +
+                              " at step " + std::to_string(c.step) + " (" + ranking->metric + " " +
+                              format_value(c.value) + "), " + c.path,
+                          gain_note};
   }
   return make_error(
       ErrorKind::kNotFound, gone + "; no other kept checkpoint of a finished job is on disk",

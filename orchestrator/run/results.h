@@ -31,14 +31,22 @@ struct BestCheckpoint {
   // that one is gone (deleted by save_top_k, missing on disk, never saved) and which kept
   // checkpoint `path` is instead.
   std::string fallback;
+  // Empty when the best job beat the base model. Otherwise why that is not known or not so: the
+  // base model has no score (no step-0 evaluation), or (with allow_no_gain) the best job's gain.
+  std::string gain_note;
 };
 
 // The checkpoint directory of the best succeeded job, checked on disk. When it is gone, the best
 // kept checkpoint of a succeeded job that is on disk (ranked by its evaluation of `metric`), with
 // the reason in `fallback`. kNotFound with the reason when no job has finished, or when no kept
 // checkpoint is on disk (naming the best job and its missing path; hint: raise save_top_k).
+// kNotFound when the best succeeded job does not beat the base model (its gain is <= 0), naming
+// both scores, unless `allow_no_gain`, which returns it with the explanation in `gain_note`.
 Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
-                                       const std::string& metric);
+                                       const std::string& metric, bool allow_no_gain = false);
+
+// "val_loss 2.31 vs base 2.35 (gain +0.04)" for a ranked row; "(no base score)" without one.
+std::string describe_gain(const LeaderRow& row, const std::string& metric);
 
 // What a sweep's training has cost so far and what early stopping saved (`sweep status`).
 struct ComputeReport {

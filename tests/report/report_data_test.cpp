@@ -28,6 +28,9 @@ TEST(ReportData, RanksJobsWithTheirGainOverTheBaseModel) {
   EXPECT_EQ(best["rank"], 1);
   EXPECT_DOUBLE_EQ(best["objective"].get<double>(), 1.2);
   EXPECT_NEAR(best["gain"].get<double>(), 0.8, 1e-12);  // base 2.0 - best 1.2: lower is better
+  EXPECT_EQ(best["base_objective"], 2.0);
+  EXPECT_EQ(best["not_learning"], false);
+  EXPECT_TRUE(best["learning_check"].is_null());
   EXPECT_EQ(best["best_step"], 40);
   EXPECT_EQ(best["checkpoint"], "/runs/ckpt-40-1");
   EXPECT_EQ(best["steps"], 40);

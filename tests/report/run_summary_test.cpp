@@ -21,7 +21,8 @@ TEST(RunSummary, TopJobsShowTheirGainOverTheBase) {
   ASSERT_TRUE(text.ok()) << text.error().to_string();
   EXPECT_NE(text->find("top 2 by val_loss (min; base model 2)"), std::string::npos) << *text;
   EXPECT_NE(text->find("1. hash1abc"), std::string::npos) << *text;
-  EXPECT_NE(text->find("val_loss 1.2 (gain +0.8)"), std::string::npos) << *text;
+  EXPECT_NE(text->find("val_loss 1.2 vs base 2 (gain +0.8)"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("no job beat the base model"), std::string::npos) << *text;
   EXPECT_NE(text->find("2. hash2abc"), std::string::npos) << *text;
   EXPECT_EQ(text->find("3. "), std::string::npos) << *text;
 }

@@ -98,8 +98,11 @@
     if (best && best.rank) {
       card('best ' + data.sweep.objective.metric + ' (job ' + best.hash.slice(0, 8) + ')',
            fmt(best.objective));
+      card('base model (step 0)', fmt(best.base_objective));
       card('gain over the base', fmt(best.gain));
     }
+    var notLearning = data.jobs.filter(function (j) { return j.not_learning; }).length;
+    if (notLearning) card('not learning (learning check failed)', String(notLearning));
     body.appendChild(cards);
     if (s.failures.length) {
       body.appendChild(el('h3', { text: 'Failures (' + s.failures.length + ')' }));
@@ -303,7 +306,10 @@
     });
     cols.push({ key: 'objective', label: data.sweep.objective.metric + ' (' + data.sweep.objective.mode + ')',
                 get: function (j) { return j.objective; } });
+    cols.push({ key: 'base', label: 'base (step 0)', get: function (j) { return j.base_objective; } });
     cols.push({ key: 'gain', label: 'gain over base', get: function (j) { return j.gain; } });
+    cols.push({ key: 'not_learning', label: 'not learning',
+                get: function (j) { return j.not_learning ? 'yes' : null; } });
     cols.push({ key: 'state', label: 'state', get: function (j) { return j.state; } });
     cols.push({ key: 'steps', label: 'steps', get: function (j) { return j.steps; } });
     cols.push({ key: 'tokens', label: 'tokens', get: function (j) { return j.tokens; } });
@@ -350,7 +356,8 @@
         var td = el('td', { text: c.key === 'tokens' ? fmtCount(v) : fmt(v) });
         if (typeof v === 'number') td.className = 'num';
         if (c.key === 'state') td.className = 'state-' + v;
-        if (c.key === 'gain' && typeof v === 'number') td.className = 'num ' + (v >= 0 ? 'gain-pos' : 'gain-neg');
+        if (c.key === 'gain' && typeof v === 'number') td.className = 'num ' + (v > 0 ? 'gain-pos' : 'gain-neg');
+        if (c.key === 'not_learning' && v) td.className = 'state-failed';
         tr.appendChild(td);
       });
       tr.addEventListener('click', function () { showJob(data, j.id); });
@@ -410,6 +417,17 @@
     body.appendChild(simpleTable(['key', 'value'], Object.keys(params).sort().map(function (k) {
       return [k, JSON.stringify(params[k])];
     }), 'job-params'));
+    if (job.objective !== null && job.objective !== undefined) {
+      body.appendChild(el('p', { id: 'job-gain', text: data.sweep.objective.metric + ' ' + fmt(job.objective) +
+          ' vs the base model ' + fmt(job.base_objective) + ' (gain ' + fmt(job.gain) + ')' }));
+    }
+    if (job.learning_check) {
+      var lc = job.learning_check;
+      body.appendChild(el('h3', { text: 'Learning check' + (lc.passed ? ' (passed)' : ' (failed: not learning)') }));
+      body.appendChild(simpleTable(['step', 'lora_b_norm', 'lora_grad_norm', 'loss first', 'loss last', 'reason'],
+        [[lc.step, lc.lora_b_norm, lc.lora_grad_norm, lc.loss_first, lc.loss_last, lc.reason]],
+        'job-learning-check'));
+    }
     body.appendChild(el('h3', { text: 'Attempts' }));
     body.appendChild(simpleTable(['attempt', 'state', 'exit code', 'host', 'device', 'time', 'error'],
       job.attempts.map(function (a) {
