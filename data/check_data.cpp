@@ -7,11 +7,13 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
 #include "common/failure.h"
 #include "data/image.h"
+#include "data/max_length.h"
 #include "data/parallel.h"
 #include "data/preprocess.h"
 #include "data/sample_checks.h"
@@ -77,8 +79,15 @@ struct ModelLimits {
   std::string note;
 };
 
-// config.json of a LLaVA (or plain LLaMA) model directory; optional.
-ModelLimits read_model_limits(const std::string& model_dir, int64_t max_length_flag) {
+void add_note(std::string* note, const std::string& line) {
+  if (line.empty()) return;
+  if (!note->empty()) *note += "; ";
+  *note += line;
+}
+
+// config.json of a LLaVA (or plain LLaMA) model directory; optional. The maximum sequence length
+// is resolve_max_length's, as training and evaluation resolve it.
+ModelLimits read_model_limits(const std::string& model_dir, int64_t model_max_length) {
   ModelLimits limits;
   const std::string path = model_dir + "/config.json";
   std::ifstream in(path);
@@ -104,9 +113,10 @@ ModelLimits read_model_limits(const std::string& model_dir, int64_t max_length_f
       limits.note = path + " has no vision_config: assuming 576 image tokens";
     }
   }
-  limits.max_length = max_length_flag > 0 ? max_length_flag
-                      : max_positions > 0 ? std::min<int64_t>(2048, max_positions)
-                                          : 2048;
+  const MaxLength resolved = resolve_max_length(
+      model_max_length > 0 ? model_max_length : kDefaultModelMaxLength, max_positions);
+  limits.max_length = resolved.value;
+  add_note(&limits.note, resolved.notice());
   return limits;
 }
 
@@ -122,10 +132,31 @@ json summary(std::vector<int64_t> v) {
 }
 
 // Token lengths after splicing the image features, truncation and masking, per sample.
+// The spliced position just past the last image token; 0 without an image.
+int64_t image_end_position(const TokenizedSample& t, int64_t image_tokens) {
+  int64_t position = 0, end = 0;
+  for (int64_t id : t.input_ids) {
+    if (id == kImageTokenIndex) {
+      position += image_tokens;
+      end = position;
+    } else {
+      ++position;
+    }
+  }
+  return end;
+}
+
 json check_tokens(const std::vector<Indexed>& samples, const CheckOptions& opt,
-                  std::vector<std::vector<DataProblem>>* per_sample) {
+                  std::vector<std::vector<DataProblem>>* per_sample,
+                  std::vector<std::optional<RenderedSample>>* shown) {
   const Tokenizer tok = Tokenizer::load(opt.model_dir);
   const ModelLimits limits = read_model_limits(opt.model_dir, opt.max_length);
+  // --show N: the first N samples that get tokenised.
+  int64_t show_limit = 0;
+  for (size_t i = 0, n = 0; i < samples.size() && n < static_cast<size_t>(opt.show); ++i) {
+    if (samples[i].valid) ++n;
+    show_limit = static_cast<int64_t>(i) + 1;
+  }
   std::vector<int64_t> lengths(samples.size()), supervised(samples.size());
   std::vector<char> truncated(samples.size()), mismatch(samples.size());
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
@@ -138,6 +169,8 @@ json check_tokens(const std::vector<Indexed>& samples, const CheckOptions& opt,
         tokenize_sample(s.sample, tok, !s.sample.image.empty(), limits.max_length);
     lengths[i] = spliced_length(t, limits.image_tokens);
     supervised[i] = supervised_after_truncation(t, limits.image_tokens, limits.max_length);
+    if (static_cast<int64_t>(i) < show_limit)
+      (*shown)[i] = render_sample(t, tok, limits.image_tokens, limits.max_length);
     auto& out = (*per_sample)[i];
     if (t.mismatch) {
       mismatch[i] = 1;
@@ -146,6 +179,15 @@ json check_tokens(const std::vector<Indexed>& samples, const CheckOptions& opt,
                             "masks every label (the sample trains on nothing)",
                             true, "look for \"</s>\" or \" ASSISTANT: \" inside a value"));
       return;
+    }
+    const int64_t image_end = image_end_position(t, limits.image_tokens);
+    if (image_end > limits.max_length) {
+      out.push_back(problem(
+          s, "image_truncated",
+          "the image's " + std::to_string(limits.image_tokens) + " tokens end at position " +
+              std::to_string(image_end) + ", past max length " + std::to_string(limits.max_length) +
+              ": the model would see part of the image",
+          true, "shorten the text before <image> (it is moved to the front of the first turn)"));
     }
     if (lengths[i] > limits.max_length) {
       truncated[i] = 1;
@@ -158,10 +200,18 @@ json check_tokens(const std::vector<Indexed>& samples, const CheckOptions& opt,
           false));
     }
     if (supervised[i] == 0) {
-      out.push_back(problem(s, "no_supervised_tokens",
-                            "no answer token is left to train on after truncation to " +
-                                std::to_string(limits.max_length) + " tokens",
-                            true, "shorten the question or raise model_max_length"));
+      out.push_back(problem(
+          s, "no_supervised_tokens",
+          t.supervised_tokens == 0
+              ? std::string("every label is masked: the sample has no answer token to train on")
+              : "the whole answer (" + std::to_string(t.supervised_tokens) +
+                    " supervised tokens) falls past max length " +
+                    std::to_string(limits.max_length) + ": nothing is left to train on",
+          true,
+          t.supervised_tokens == 0
+              ? "give every human turn a non-empty gpt answer"
+              : "shorten the question, or raise model_max_length (at most the model's "
+                "max_position_embeddings)"));
     }
   });
   auto kept = [&](const std::vector<int64_t>& v) {
@@ -204,9 +254,21 @@ json CheckReport::to_json() const {
                     {"message", p.message},
                     {"hint", p.hint}});
   }
-  return json{{"path", path},       {"samples", samples},        {"ok", ok()},
-              {"errors", errors()}, {"warnings", warnings()},    {"counts_by_kind", counts_by_kind},
-              {"problems", list},   {"token_stats", token_stats}};
+  json out{{"path", path},       {"samples", samples},        {"ok", ok()},
+           {"errors", errors()}, {"warnings", warnings()},    {"counts_by_kind", counts_by_kind},
+           {"problems", list},   {"token_stats", token_stats}};
+  if (!shown.empty()) {
+    json rendered = json::array();
+    for (const ShownSample& s : shown) {
+      rendered.push_back({{"index", s.index},
+                          {"id", s.id},
+                          {"length", s.rendered.length},
+                          {"max_length", s.rendered.max_length},
+                          {"text", format_rendered(s.rendered, /*color=*/false)}});
+    }
+    out["shown"] = std::move(rendered);
+  }
+  return out;
 }
 
 CheckReport check_data(const std::string& json_path, const CheckOptions& opt) {
@@ -233,7 +295,14 @@ CheckReport check_data(const std::string& json_path, const CheckOptions& opt) {
       check_image(samples[i], opt.image_folder, &per_sample[i]);
     }
   });
-  if (!opt.model_dir.empty()) report.token_stats = check_tokens(samples, opt, &per_sample);
+  std::vector<std::optional<RenderedSample>> shown(samples.size());
+  if (!opt.model_dir.empty()) report.token_stats = check_tokens(samples, opt, &per_sample, &shown);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (shown[i]) {
+      report.shown.push_back(
+          ShownSample{samples[i].index, samples[i].sample.id, std::move(*shown[i])});
+    }
+  }
 
   report.problems = std::move(structural);
   for (auto& list : per_sample) {

@@ -5,7 +5,8 @@
 //             close to a known one, e.g. "imgae"), wrong_type, empty_conversation, unknown_role,
 //             roles_not_alternating, empty_value, no_answer, image_missing, image_unreadable,
 //             image_not_decodable, image_token_missing, image_token_repeated,
-//             image_token_without_image, no_supervised_tokens, tokenization_mismatch
+//             image_token_without_image, no_supervised_tokens, tokenization_mismatch,
+//             image_truncated
 //   warnings: extra_field (any other unknown key: ignored), leading_gpt_turn, duplicate_id,
 //             unanswered_turn, truncated
 #pragma once
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "data/render.h"
 
 namespace sweep::data {
 
@@ -28,12 +31,24 @@ struct DataProblem {
   std::string hint;     // how to fix it; may be empty
 };
 
+// model_max_length when neither the spec nor a flag sets it (TrainParams' default).
+constexpr int64_t kDefaultModelMaxLength = 2048;
+
 struct CheckOptions {
   std::string image_folder;
   std::string model_dir;  // optional: tokenizer.model + config.json, enables token statistics
-  // Truncation length. 0: min(2048, text_config.max_position_embeddings) of the model dir.
+  // model_max_length (0: kDefaultModelMaxLength). The truncation length is resolve_max_length's
+  // (data/max_length.h): this, never past the model's text_config.max_position_embeddings.
   int64_t max_length = 2048;
   int threads = 0;  // 0: hardware concurrency (image headers and tokenisation)
+  int show = 0;  // with model_dir: render the first `show` tokenised samples (CheckReport::shown)
+};
+
+// A sample as the model sees it (`--show`).
+struct ShownSample {
+  int64_t index = 0;
+  std::string id;
+  RenderedSample rendered;
 };
 
 struct CheckReport {
@@ -44,6 +59,7 @@ struct CheckReport {
   // With model_dir: {max_length, image_tokens, samples, tokens: {min, mean, p50, p95, max},
   // supervised_tokens: {...}, truncated, zero_supervised, mismatches}; null otherwise.
   nlohmann::json token_stats;
+  std::vector<ShownSample> shown;  // in sample order
 
   int64_t errors() const;
   int64_t warnings() const;

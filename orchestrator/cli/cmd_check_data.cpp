@@ -1,5 +1,8 @@
-// `sweep check-data DATA.json --image-folder DIR [--model DIR] [--max-length N] [--format F]`:
-// every problem of a LLaVA dataset before a LoRA run trains on it (docs/data.md).
+// `sweep check-data DATA.json --image-folder DIR [--model DIR] [--max-length N] [--show N]
+// [--format F]`: every problem of a LLaVA dataset before a LoRA run trains on it, and with
+// --show the first N samples as the model sees them (docs/data.md).
+#include <unistd.h>
+
 #include <iostream>
 #include <memory>
 
@@ -45,7 +48,21 @@ void print_token_stats(const nlohmann::json& stats) {
   if (stats.contains("note")) std::cout << "note: " << stats["note"].get<std::string>() << "\n";
 }
 
+// Each shown sample: a header with its index, id and length, then its text with the supervised
+// tokens marked (colour on a terminal, [brackets] otherwise).
+void print_shown(const data::CheckReport& report) {
+  const bool color = ::isatty(STDOUT_FILENO) == 1;
+  for (const data::ShownSample& s : report.shown) {
+    std::cout << "=== sample " << s.index << (s.id.empty() ? "" : " (id " + s.id + ")") << ": "
+              << s.rendered.length << " positions, max_seq_len " << s.rendered.max_length
+              << (s.rendered.truncated() ? " (truncated)" : "") << "; supervised tokens "
+              << (color ? "in green" : "in [brackets]") << " ===\n"
+              << data::format_rendered(s.rendered, color) << "\n";
+  }
+}
+
 void print_table(const data::CheckReport& report) {
+  print_shown(report);
   for (const data::DataProblem& p : report.problems) std::cout << problem_line(p) << "\n";
   if (!report.problems.empty()) {
     std::vector<Row> rows;
@@ -81,6 +98,16 @@ void print_csv(const data::CheckReport& report) {
 void run_check_data(const CheckDataFlags& flags, CliContext& ctx) {
   Result<OutputFormat> format = parse_output_format(flags.format);
   if (!format) return ctx.fail(format.error());
+  if (flags.check.show < 0) {
+    return ctx.fail(make_error(ErrorKind::kUser,
+                               "--show " + std::to_string(flags.check.show) + " is negative",
+                               "give the number of samples to render, e.g. --show 3"));
+  }
+  if (flags.check.show > 0 && flags.check.model_dir.empty()) {
+    return ctx.fail(make_error(
+        ErrorKind::kUser, "--show renders samples with the model's tokenizer and needs --model",
+        "add --model DIR (the base model of the sweep)"));
+  }
   Result<data::CheckReport> checked =
       capture([&] { return data::check_data(flags.data, flags.check); });
   if (!checked) return ctx.fail(checked.error());
@@ -122,8 +149,10 @@ void add_check_data_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--model,--tokenizer", flags->check.model_dir,
                   "model directory (tokenizer.model, config.json): token statistics");
   cmd->add_option("--max-length", flags->check.max_length,
-                  "model_max_length for truncation (default: min(2048, the model's "
-                  "max_position_embeddings))");
+                  "model_max_length as in the sweep file (default 2048); truncation is at\n"
+                  "min(this, the model's max_position_embeddings), as in training");
+  cmd->add_option("--show", flags->check.show,
+                  "render the first N samples as the model sees them (needs --model)");
   cmd->add_option("--threads", flags->check.threads,
                   "threads for images and tokens (default: all)");
   cmd->add_option("--format", flags->format, "table|csv|json");

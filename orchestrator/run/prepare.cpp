@@ -5,13 +5,18 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
+#include <spdlog/spdlog.h>
 #include <boost/process.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/failure.h"
 #include "data/builtin.h"
 #include "data/check_data.h"
+#include "data/max_length.h"
+#include "orchestrator/spec/lora_target_check.h"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -60,29 +65,60 @@ Result<std::string> make_builtin_model(const std::string& ref, const std::string
   return last;
 }
 
+// Every error with its sample (at most kMaxReportedProblems), then how to fix each kind once.
 std::string format_report(const data::CheckReport& report) {
   std::string text = report.path + ": " + std::to_string(report.errors()) + " error(s) in " +
                      std::to_string(report.samples) + " samples";
   size_t shown = 0;
+  std::map<std::string, std::string> hints;
   for (const auto& p : report.problems) {
     if (!p.error) continue;
-    if (++shown > kMaxReportedProblems) break;
-    text += "\n  [" + std::to_string(p.index) + (p.id.empty() ? "" : " id " + p.id) + "] " +
-            p.kind + ": " + p.message;
+    if (!p.hint.empty()) hints.emplace(p.kind, p.hint);
+    if (++shown > kMaxReportedProblems) continue;
+    text += "\n  " + report.path + " sample " + std::to_string(p.index) +
+            (p.id.empty() ? "" : " (id " + p.id + ")") + ": " + p.kind + ": " + p.message;
   }
+  if (shown > kMaxReportedProblems) {
+    text += "\n  ... and " + std::to_string(shown - kMaxReportedProblems) + " more";
+  }
+  for (const auto& [kind, hint] : hints) text += "\n  to fix " + kind + ": " + hint;
   return text;
 }
 
-Status check_dataset(const std::string& path, const std::string& image_folder, const char* key) {
+// The data check of `sweep check-data --model`, at the maximum sequence length the jobs train
+// with: a sample that would train on nothing (every label masked, the whole answer past the
+// cut, the image cut) stops the run before any job starts.
+Status check_dataset(const std::string& path, const PreparedInputs& in, int64_t model_max_length,
+                     const char* key) {
   if (path.empty()) return ok_status();
   data::CheckOptions opt;
-  opt.image_folder = image_folder;
-  data::CheckReport report = data::check_data(path, opt);
-  if (report.ok()) return ok_status();
+  opt.image_folder = in.image_folder;
+  opt.model_dir = in.base_model;
+  opt.max_length = model_max_length;
+  auto report = capture([&] { return data::check_data(path, opt); });
+  if (!report.ok()) return with_context(report.error(), std::string("data.") + key);
+  if (report->ok()) return ok_status();
   return make_error(
       ErrorKind::kUser,
-      std::string("data.") + key + " does not pass the data checks: " + format_report(report),
-      "see `sweep check-data " + path + " --image-folder " + image_folder + "`");
+      std::string("data.") + key + " does not pass the data checks at model_max_length " +
+          std::to_string(model_max_length) + ": " + format_report(*report),
+      "no job was started; fix the samples above (or drop them) and run again; `sweep "
+      "check-data " +
+          path + " --image-folder " + in.image_folder + " --model " + in.base_model +
+          " --max-length " + std::to_string(model_max_length) +
+          " --show 3` shows samples as the model sees them");
+}
+
+// The distinct model_max_length values of the sweep's jobs (most sweeps have one).
+Result<std::set<int64_t>> jobs_model_max_lengths(const SweepSpec& spec) {
+  auto jobs = expand_grid(spec);
+  if (!jobs.ok()) return jobs.error();
+  std::set<int64_t> lengths;
+  for (const ExpandedJob& job : *jobs) {
+    if (job.is_duplicate()) continue;
+    lengths.insert(job.params.value("model_max_length", data::kDefaultModelMaxLength));
+  }
+  return lengths;
 }
 
 }  // namespace
@@ -134,8 +170,6 @@ Result<PreparedInputs> prepare_inputs(const SweepSpec& spec, const std::string& 
   in.train_data = *train;
   in.val_data = *val;
   in.image_folder = *images;
-  SWEEP_RETURN_IF_ERROR(check_dataset(in.train_data, in.image_folder, "train"));
-  SWEEP_RETURN_IF_ERROR(check_dataset(in.val_data, in.image_folder, "val"));
   if (data::is_builtin(spec.base_model)) {
     auto dir = make_builtin_model(spec.base_model, exe_dir);
     if (!dir.ok()) return dir.error();
@@ -144,6 +178,17 @@ Result<PreparedInputs> prepare_inputs(const SweepSpec& spec, const std::string& 
     in.base_model = fs::absolute(spec.base_model).lexically_normal().string();
   }
   SWEEP_RETURN_IF_ERROR(check_model_dir(in.base_model));
+  SWEEP_RETURN_IF_ERROR(check_lora_targets(spec, in.base_model));
+  auto lengths = jobs_model_max_lengths(spec);
+  if (!lengths.ok()) return lengths.error();
+  auto max_positions = capture([&] { return data::read_max_position_embeddings(in.base_model); });
+  if (!max_positions.ok()) return with_context(max_positions.error(), "base_model");
+  for (int64_t length : *lengths) {
+    const data::MaxLength resolved = data::resolve_max_length(length, *max_positions);
+    if (resolved.clamped()) spdlog::warn("{}", resolved.notice());
+    SWEEP_RETURN_IF_ERROR(check_dataset(in.train_data, in, length, "train"));
+    SWEEP_RETURN_IF_ERROR(check_dataset(in.val_data, in, length, "val"));
+  }
   return in;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/llava_json.h"
+#include "data/max_length.h"
 #include "data/tokenizer.h"
 #include "protocol/train_params.h"
 #include "worker/commands/commands.h"
@@ -42,7 +43,9 @@ int cmd_score(const Args& args) {
     train::EvalOptions eo;
     eo.image_folder = a.required("image-folder");
     eo.image_size = m->config().image_size();
-    eo.max_length = a.get_int("max-length", job_defaults.model_max_length);
+    eo.max_length = data::resolve_max_length(a.get_int("max-length", job_defaults.model_max_length),
+                                             m->config().text.max_position_embeddings)
+                        .value;
     eo.max_new_tokens = a.get_int("max-new-tokens", job_defaults.max_new_tokens);
     eo.batch_size = a.get_int("batch-size", job_defaults.batch_size);
     train::Evaluator evaluator(data::load_llava_json(a.required("data")), tok, eo);

@@ -208,9 +208,9 @@ void JobRun::load_data() {
   lo.pad_to_square = p_.image_aspect_ratio == "pad";
   lo.batch_size = p_.batch_size;
   lo.seed = static_cast<uint64_t>(p_.seed);
-  lo.max_length = data::resolve_max_length(p_.model_max_length,
-                                           model_->config().text.max_position_embeddings)
-                      .value;
+  lo.max_length =
+      data::resolve_max_length(p_.model_max_length, model_->config().text.max_position_embeddings)
+          .value;
   std::vector<data::Sample> train = data::load_llava_json(job_.train_data);
   data_fingerprint_ = {
       {"train", data_file_fingerprint(job_.train_data)},

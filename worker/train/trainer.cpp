@@ -11,6 +11,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
+#include "data/max_length.h"
 #include "protocol/job_file.h"
 #include "worker/train/collate.h"
 #include "worker/train/feature_cache.h"
@@ -84,8 +85,11 @@ model::SplicedBatch Trainer::next_micro_batch() {
     feature_cache_->fill(model_, in, paths);  // in.image_hidden (Ni, P, Dv)
   }
   pending_.result.samples += static_cast<int64_t>(batch.size());
-  pending_.result.tokens += spliced_length(in, image_tokens_, p_.model_max_length);
-  return model_->splice(in, p_.model_max_length);
+  const int64_t max_length =
+      data::resolve_max_length(p_.model_max_length, model_->config().text.max_position_embeddings)
+          .value;
+  pending_.result.tokens += spliced_length(in, image_tokens_, max_length);
+  return model_->splice(in, max_length);
 }
 
 void Trainer::add_micro_loss(const torch::Tensor& loss) {
