@@ -311,6 +311,9 @@ class Store {
   // Sets info_json[key] = json_value (a JSON text), e.g. the started event's versions or the
   // finished event's summary. kUser when json_value is not valid JSON.
   Status set_job_info(int64_t job_id, const std::string& key, const std::string& json_value);
+  // INSERT OR REPLACE on job_id: the job's learning check (a learning_check event); a later
+  // check of the same job replaces it. kDatabase before schema version 5.
+  Status add_learning_check(const LearningCheckRow& check);
 
   // Early stopping. add_decision keeps the first decision of a (job, rung): a second one is
   // ignored (returns false). decisions: every decision of the sweep in the order they were made.

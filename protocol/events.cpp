@@ -332,6 +332,7 @@ void to_json(json& j, const FailedEvent& e) {
   j = json{{"stage", e.stage}, {"message", e.message}};
   if (e.diverged) j["diverged"] = true;
   if (e.out_of_memory) j["out_of_memory"] = true;
+  if (e.not_learning) j["not_learning"] = true;
 }
 
 void from_json(const json& j, FailedEvent& e) {
@@ -340,6 +341,7 @@ void from_json(const json& j, FailedEvent& e) {
   e.message = f.string("message");
   e.diverged = f.boolean("diverged");
   e.out_of_memory = f.boolean("out_of_memory");
+  e.not_learning = f.boolean("not_learning");
 }
 
 void to_json(json& j, const HeartbeatEvent& e) { j = json{{"step", e.step}}; }
@@ -347,6 +349,51 @@ void to_json(json& j, const HeartbeatEvent& e) { j = json{{"step", e.step}}; }
 void from_json(const json& j, HeartbeatEvent& e) {
   Fields f(j, event_what(HeartbeatEvent::kType).c_str());
   e.step = f.opt_integer("step").value_or(0);
+}
+
+// --- lora_targets, learning_check ----------------------------------------------------------
+
+void to_json(json& j, const LoraTargetsEvent& e) {
+  j = json{{"counts", e.counts}, {"left_out", e.left_out}, {"path", e.path}};
+}
+
+void from_json(const json& j, LoraTargetsEvent& e) {
+  Fields f(j, event_what(LoraTargetsEvent::kType).c_str());
+  e = LoraTargetsEvent{};
+  if (const json* v = f.find("counts")) {
+    if (!v->is_object()) f.bad("counts", "must be an object of part -> modules");
+    Fields counts(*v, "lora_targets event: counts");
+    for (auto it = v->begin(); it != v->end(); ++it)
+      e.counts[it.key()] = counts.integer(it.key().c_str());
+  }
+  e.left_out = f.opt_integer("left_out").value_or(0);
+  e.path = f.string("path");
+}
+
+namespace {
+json opt_number_json(const std::optional<double>& v) { return v ? metric_json(*v) : json(nullptr); }
+}  // namespace
+
+void to_json(json& j, const LearningCheckEvent& e) {
+  j = json{{"step", e.step},
+           {"passed", e.passed},
+           {"lora_b_norm", opt_number_json(e.lora_b_norm)},
+           {"lora_grad_norm", opt_number_json(e.lora_grad_norm)},
+           {"loss_first", opt_number_json(e.loss_first)},
+           {"loss_last", opt_number_json(e.loss_last)},
+           {"reason", e.reason}};
+}
+
+void from_json(const json& j, LearningCheckEvent& e) {
+  Fields f(j, event_what(LearningCheckEvent::kType).c_str());
+  e.step = f.integer("step");
+  if (!f.find("passed")) f.bad("passed", "is missing");
+  e.passed = f.boolean("passed");
+  e.lora_b_norm = f.opt_number("lora_b_norm");
+  e.lora_grad_norm = f.opt_number("lora_grad_norm");
+  e.loss_first = f.opt_number("loss_first");
+  e.loss_last = f.opt_number("loss_last");
+  e.reason = f.string("reason");
 }
 
 // --- the envelope --------------------------------------------------------------------------
@@ -368,6 +415,8 @@ const std::pair<const char*, Decoder> kDecoders[] = {
     {StoppedEvent::kType, decode_as<StoppedEvent>},
     {FailedEvent::kType, decode_as<FailedEvent>},
     {HeartbeatEvent::kType, decode_as<HeartbeatEvent>},
+    {LoraTargetsEvent::kType, decode_as<LoraTargetsEvent>},
+    {LearningCheckEvent::kType, decode_as<LearningCheckEvent>},
 };
 
 // The seq of a line, read from the envelope alone (what a writer must continue after, even when

@@ -118,6 +118,31 @@ struct FailedEvent {
   // The job does not fit the device's memory at its settings (CUDA OOM, a failed host
   // allocation): final as `infeasible`, never retried.
   bool out_of_memory = false;
+  // The learning check failed and the job asked to stop then (stop_if_not_learning; stage
+  // learning_check): final as failed, never retried (the same settings learn nothing again).
+  bool not_learning = false;
+};
+
+// Which modules got a LoRA adapter, once per start (before training): the count per part
+// ("language_model", "projector", "vision_tower") and the file that lists them by name
+// (<run_dir>/lora_targets.json).
+struct LoraTargetsEvent {
+  static constexpr const char* kType = "lora_targets";
+  std::map<std::string, int64_t> counts;
+  int64_t left_out = 0;  // modules PEFT's name rule also matches but the job did not ask for
+  std::string path;      // absolute path of lora_targets.json
+};
+
+// The learning check after `step` steps (learning_check_steps): does the adapter move? passed
+// needs a LoRA B norm > 0, a LoRA gradient norm > 0 and a train loss that moved (docs/worker.md,
+// "Learning check"); `reason` says which failed (empty when it passed). The norms are null in
+// mode full (no adapters; the gradient norm is then the whole step's).
+struct LearningCheckEvent {
+  static constexpr const char* kType = "learning_check";
+  int64_t step = 0;
+  bool passed = true;
+  std::optional<double> lora_b_norm, lora_grad_norm, loss_first, loss_last;
+  std::string reason;
 };
 
 // Liveness while no other event is due.
@@ -132,9 +157,9 @@ struct UnknownEvent {
   std::string type;
 };
 
-using EventPayload =
-    std::variant<StartedEvent, ProgressEvent, EvalEvent, CheckpointEvent, FinishedEvent,
-                 StoppedEvent, FailedEvent, HeartbeatEvent, UnknownEvent>;
+using EventPayload = std::variant<StartedEvent, ProgressEvent, EvalEvent, CheckpointEvent,
+                                  FinishedEvent, StoppedEvent, FailedEvent, HeartbeatEvent,
+                                  LoraTargetsEvent, LearningCheckEvent, UnknownEvent>;
 
 // A parsed line: the envelope plus the typed payload.
 struct Event {
@@ -170,6 +195,10 @@ void to_json(nlohmann::json& j, const FailedEvent& e);
 void from_json(const nlohmann::json& j, FailedEvent& e);
 void to_json(nlohmann::json& j, const HeartbeatEvent& e);
 void from_json(const nlohmann::json& j, HeartbeatEvent& e);
+void to_json(nlohmann::json& j, const LoraTargetsEvent& e);
+void from_json(const nlohmann::json& j, LoraTargetsEvent& e);
+void to_json(nlohmann::json& j, const LearningCheckEvent& e);
+void from_json(const nlohmann::json& j, LearningCheckEvent& e);
 // The whole line: envelope and fields.
 void to_json(nlohmann::json& j, const Event& e);
 
@@ -204,6 +233,8 @@ class EventWriter {
   void emit(const StoppedEvent& e) { write(StoppedEvent::kType, e); }
   void emit(const FailedEvent& e) { write(FailedEvent::kType, e); }
   void emit(const HeartbeatEvent& e) { write(HeartbeatEvent::kType, e); }
+  void emit(const LoraTargetsEvent& e) { write(LoraTargetsEvent::kType, e); }
+  void emit(const LearningCheckEvent& e) { write(LearningCheckEvent::kType, e); }
   int64_t last_seq() const;
 
  private:

@@ -1,5 +1,6 @@
 #include "train_params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -29,10 +30,11 @@ std::vector<ParamSpec> make_specs() {
        "LoRA alpha; the update is scaled by alpha/r (alpha/sqrt(r) with use_rslora)"},
       {"learning_rate",
        ParamType::kNumber,
-       above(0),
+       at_least(0),
        {},
        2e-4,
-       "peak learning rate of the LoRA weights"},
+       "peak learning rate of the LoRA weights; 0 keeps them at their initial values (a control "
+       "job, which the learning check flags)"},
       {"batch_size", ParamType::kInt, at_least(1), {}, 8, "samples per micro-batch"},
       {"mode",
        ParamType::kEnum,
@@ -170,6 +172,21 @@ std::vector<ParamSpec> make_specs() {
        false,
        "recompute each decoder layer's activations in backward instead of keeping them: less "
        "memory, about one more forward per step",
+       /*in_identity=*/false},
+      {"learning_check_steps",
+       ParamType::kInt,
+       at_least(0),
+       {},
+       nullptr,
+       "check after this many steps that the adapter learns (LoRA B norm, LoRA gradient norm, "
+       "train loss moved); unset: a tenth of max_steps (at least 2); 0: no check",
+       /*in_identity=*/false},
+      {"stop_if_not_learning",
+       ParamType::kBool,
+       {},
+       {},
+       false,
+       "end a job whose learning check fails as failed (not retried) instead of training on",
        /*in_identity=*/false},
   };
 }
@@ -351,6 +368,9 @@ TrainParams TrainParams::from_json(const json& params) {
   p.image_aspect_ratio = get_or_default<std::string>(params, spec("image_aspect_ratio"));
   p.precision = get_or_default<std::string>(params, spec("precision"));
   p.gradient_checkpointing = get_or_default<bool>(params, spec("gradient_checkpointing"));
+  if (params.contains("learning_check_steps") && !params.at("learning_check_steps").is_null())
+    p.learning_check_steps = params.at("learning_check_steps").get<int>();
+  p.stop_if_not_learning = get_or_default<bool>(params, spec("stop_if_not_learning"));
   return p;
 }
 
@@ -388,9 +408,16 @@ json TrainParams::to_json() const {
       {"image_aspect_ratio", image_aspect_ratio},
       {"precision", precision},
       {"gradient_checkpointing", gradient_checkpointing},
+      {"stop_if_not_learning", stop_if_not_learning},
   };
   if (mm_projector_lr) j["mm_projector_lr"] = *mm_projector_lr;
+  if (learning_check_steps) j["learning_check_steps"] = *learning_check_steps;
   return j;
+}
+
+int TrainParams::learning_check_step() const {
+  if (learning_check_steps) return std::min(*learning_check_steps, max_steps);
+  return std::min(max_steps, std::max(2, max_steps / 10));
 }
 
 double TrainParams::lora_scale() const {

@@ -95,9 +95,15 @@ struct TrainParams {
   std::string image_aspect_ratio = "pad";  // pad | square
   std::string precision = "auto";          // auto | fp32 | bf16 (frozen base weights)
   bool gradient_checkpointing = false;     // recompute layer activations in backward
+  // the learning check (worker/train/learning_check.h)
+  std::optional<int> learning_check_steps;  // unset: a tenth of max_steps; 0: no check
+  bool stop_if_not_learning = false;        // a failed check ends the job as failed
 
   static TrainParams from_json(const nlohmann::json& params);
   nlohmann::json to_json() const;
+  // The step after which the learning check runs: learning_check_steps (capped at max_steps), or
+  // max(2, max_steps / 10) capped at max_steps when unset; 0: no check.
+  int learning_check_step() const;
   // alpha / r, or alpha / sqrt(r) with use_rslora (PEFT's scaling).
   double lora_scale() const;
 };

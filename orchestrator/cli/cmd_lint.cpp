@@ -5,9 +5,12 @@
 #include <iostream>
 #include <memory>
 
+#include "common/failure.h"
+#include "data/builtin.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/warning_output.h"
 #include "orchestrator/spec/guidance.h"
+#include "orchestrator/spec/lora_target_check.h"
 #include "orchestrator/spec/sweep_spec.h"
 
 namespace sweep {
@@ -49,6 +52,14 @@ void run_lint(const LintFlags& flags, CliContext& ctx) {
   if (!spec.ok()) return ctx.fail(spec.error());
   auto jobs = expand_grid(*spec);
   if (!jobs.ok()) return ctx.fail(jobs.error());
+  // The LoRA targets on the base model's tensor names, when its files are here already.
+  std::string model_dir = spec->base_model;
+  if (data::is_builtin(model_dir)) {
+    auto dir = capture([&] { return data::builtin_model_dir(spec->base_model); });
+    model_dir = dir.ok() ? *dir : "";
+  }
+  Status targets = check_lora_targets_if_present(*spec, model_dir);
+  if (!targets.ok()) return ctx.fail(targets.error());
   const std::vector<Warning> warnings = guidance_warnings(*spec, *jobs);
   print_lint(warnings, jobs_run(*jobs), *format);
   if (flags.strict && !warnings.empty()) {

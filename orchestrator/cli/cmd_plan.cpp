@@ -6,9 +6,12 @@
 #include <map>
 #include <memory>
 
+#include "common/failure.h"
+#include "data/builtin.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
 #include "orchestrator/cli/warning_output.h"
+#include "orchestrator/spec/lora_target_check.h"
 #include "orchestrator/spec/stopping_spec.h"
 #include "orchestrator/spec/sweep_spec.h"
 #include "protocol/pack.h"
@@ -150,6 +153,14 @@ void add_plan_command(CLI::App& app, CliContext& ctx) {
     if (!spec.ok()) return ctx.fail(spec.error());
     auto jobs = expand_grid(*spec);
     if (!jobs.ok()) return ctx.fail(jobs.error());
+    // The LoRA targets on the base model's tensor names, when its files are here already.
+    std::string model_dir = spec->base_model;
+    if (data::is_builtin(model_dir)) {
+      auto dir = capture([&] { return data::builtin_model_dir(spec->base_model); });
+      model_dir = dir.ok() ? *dir : "";
+    }
+    Status targets = check_lora_targets_if_present(*spec, model_dir);
+    if (!targets.ok()) return ctx.fail(targets.error());
     print_plan(*spec, *jobs, *fmt);
   });
 }

@@ -115,6 +115,12 @@ Status Ingestor::apply(const Event& e) {
             if (current) progress_.final_event.reset();
             return info();
           },
+          [&](const LoraTargetsEvent&) -> Status { return info(); },
+          [&](const LearningCheckEvent& check) -> Status {
+            return store_.add_learning_check(LearningCheckRow{
+                job_id_, check.step, check.passed, check.lora_b_norm, check.lora_grad_norm,
+                check.loss_first, check.loss_last, check.reason});
+          },
           [&](const auto& end) -> Status {
             using T = std::decay_t<decltype(end)>;
             if constexpr (std::is_same_v<T, UnknownEvent>) {

@@ -5,8 +5,9 @@
 //
 // What becomes a row (docs/database.md): the metrics of progress events (`metrics`) and of eval
 // events (`eval_metrics`), never their bookkeeping fields (step, val_samples, seconds) and never a
-// NaN; checkpoints, with kept = 0 for the paths a checkpoint event lists as deleted; started,
-// finished, failed and stopped events as job info.
+// NaN; checkpoints, with kept = 0 for the paths a checkpoint event lists as deleted; learning
+// checks (`learning_checks`); started, lora_targets, finished, failed and stopped events as job
+// info.
 #pragma once
 
 #include <cstdint>

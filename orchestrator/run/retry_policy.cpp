@@ -27,6 +27,8 @@ RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed) {
       return {JobState::kPruned, false};  // its recorded stop decision stands
     case AttemptEnd::kInfeasible:
       return {JobState::kInfeasible, false};  // the same settings need the same memory
+    case AttemptEnd::kNotLearning:
+      return {JobState::kFailed, false};  // the same settings learn nothing again
   }
   return {JobState::kFailed, false};
 }

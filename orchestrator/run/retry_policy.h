@@ -13,16 +13,17 @@ namespace sweep {
 
 // How an attempt ended, as far as the run loop could tell.
 enum class AttemptEnd {
-  kFinished,    // `finished` event
-  kFailed,      // `failed` event, or a non-zero exit without a final event
-  kDiverged,    // `failed` with diverged: true, or a NaN/inf loss
-  kStopped,     // `stopped` after our SIGTERM (Ctrl-C): resumable
-  kTimedOut,    // ran past max_job_time
-  kCancelled,   // stopped because the user cancelled the sweep
-  kLost,        // vanished without a final event while the loop watched it
-  kOrphaned,    // found dead without a final event after an orchestrator crash
-  kPruned,      // stopped by early stopping at a rung
-  kInfeasible,  // out of memory at its settings (`failed` with out_of_memory, or exit code 4)
+  kFinished,     // `finished` event
+  kFailed,       // `failed` event, or a non-zero exit without a final event
+  kDiverged,     // `failed` with diverged: true, or a NaN/inf loss
+  kStopped,      // `stopped` after our SIGTERM (Ctrl-C): resumable
+  kTimedOut,     // ran past max_job_time
+  kCancelled,    // stopped because the user cancelled the sweep
+  kLost,         // vanished without a final event while the loop watched it
+  kOrphaned,     // found dead without a final event after an orchestrator crash
+  kPruned,       // stopped by early stopping at a rung
+  kInfeasible,   // out of memory at its settings (`failed` with out_of_memory, or exit code 4)
+  kNotLearning,  // stopped by its failed learning check (`failed` with not_learning)
 };
 
 struct RetryDecision {
@@ -37,7 +38,8 @@ int allowed_attempts(int retries, int extra_attempts);
 // `attempt`: attempts started so far, the one that ended included. Failed and lost attempts are
 // retried while attempt < allowed; a stop is recorded as pending (resumable, not a failure); an
 // orphaned attempt is re-queued whatever the count (the orchestrator's crash, not the job, is
-// the likely cause); diverged, timed-out, cancelled, pruned and infeasible attempts are final.
+// the likely cause); diverged, timed-out, cancelled, pruned, infeasible and not-learning attempts
+// are final.
 RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed);
 
 // True for the states `sweep retry --state` accepts: every final state but pruned, and lost.

@@ -325,6 +325,7 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
     if (const auto* failed = e.as<FailedEvent>()) {
       *error = final_message(*failed);
       if (failed->out_of_memory) return AttemptEnd::kInfeasible;
+      if (failed->not_learning) return AttemptEnd::kNotLearning;
       return failed->diverged || p.nonfinite_loss ? AttemptEnd::kDiverged : AttemptEnd::kFailed;
     }
     const auto* stopped = e.as<StoppedEvent>();

@@ -48,9 +48,10 @@ TEST(SpecErrors, BatchSizeMustBeAPositiveInteger) {
             "t.yaml:8:15: grid.batch_size = -8: must be an integer >= 1");
 }
 
-TEST(SpecErrors, LearningRateMustBePositive) {
-  EXPECT_EQ(parse_error("grid:\n  learning_rate: [1.0e-4, 0]\n").message,
-            "t.yaml:8:27: grid.learning_rate[1] = 0: must be a number > 0");
+TEST(SpecErrors, LearningRateMustNotBeNegative) {
+  // 0 is allowed: a control job whose adapters never move (the learning check flags it).
+  EXPECT_EQ(parse_error("grid:\n  learning_rate: [1.0e-4, -1.0e-4]\n").message,
+            "t.yaml:8:27: grid.learning_rate[1] = -1.0e-4: must be a number >= 0");
 }
 
 TEST(SpecErrors, DropoutMustBeInTheUnitInterval) {
