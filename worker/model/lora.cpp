@@ -18,12 +18,6 @@ namespace sweep::model {
 namespace fs = std::filesystem;
 namespace {
 
-bool name_matches(const std::string& path, const std::string& name) {
-  return path == name || (path.size() > name.size() &&
-                          path.compare(path.size() - name.size(), name.size(), name) == 0 &&
-                          path[path.size() - name.size() - 1] == '.');
-}
-
 // Every LoraLinear under the model, with its path, in registration order.
 std::vector<std::pair<std::string, LoraLinearImpl*>> linear_modules(
     LlavaForConditionalGeneration& m) {
@@ -32,21 +26,6 @@ std::vector<std::pair<std::string, LoraLinearImpl*>> linear_modules(
     if (auto* lin = dynamic_cast<LoraLinearImpl*>(item.value().get()))
       out.emplace_back(item.key(), lin);
   return out;
-}
-
-bool in_scope(const TensorClass& module, const LoraSettings& s) {
-  if (module.part == ModelPart::kLanguageModel) return true;
-  return s.include_vision_tower && module.part == ModelPart::kVisionTower;
-}
-
-bool is_targeted(const std::string& path, const LoraSettings& s) {
-  const TensorClass module = classify(path);
-  if (!in_scope(module, s)) return false;
-  for (const auto& name : s.target_modules) {
-    if (name == "all-linear" && module.role != TensorRole::kLmHead) return true;
-    if (name_matches(path, name)) return true;
-  }
-  return false;
 }
 
 // PEFT: the first pattern key with re.match(rf"(.*\.)?({key})$", path) wins.
@@ -101,6 +80,15 @@ void copy_named(LlavaForConditionalGeneration& m,
 
 }  // namespace
 
+nlohmann::json LoraSettings::to_adapter_config(const std::vector<std::string>& trained) const {
+  // A regex string is full-matched by PEFT against each module name: anchored to the modules
+  // trained here, it keeps PEFT off the vision tower's q_proj/k_proj/v_proj that a name list
+  // would also wrap, in either transformers layout.
+  nlohmann::json config = to_adapter_config();
+  config["target_modules"] = adapter_target_regex(trained);
+  return config;
+}
+
 nlohmann::json LoraSettings::to_adapter_config() const {
   nlohmann::json config = {{"peft_type", "LORA"},
                            {"task_type", "CAUSAL_LM"},
@@ -108,7 +96,8 @@ nlohmann::json LoraSettings::to_adapter_config() const {
                            {"r", r},
                            {"lora_alpha", alpha},
                            {"lora_dropout", dropout},
-                           {"target_modules", target_modules},
+                           {"target_modules", target_regex ? nlohmann::json(*target_regex)
+                                                           : nlohmann::json(target_modules)},
                            {"bias", "none"},
                            {"use_rslora", use_rslora},
                            {"rank_pattern", rank_pattern},
@@ -118,9 +107,6 @@ nlohmann::json LoraSettings::to_adapter_config() const {
                            {"inference_mode", true},
                            {"init_lora_weights", true},
                            {"use_dora", false}};
-  // PEFT matches short target names anywhere in the model, CLIP's q_proj/k_proj/v_proj included;
-  // what was trained here stays out of the vision tower unless it was asked for.
-  if (!include_vision_tower) config["exclude_modules"] = ".*vision_tower.*";
   return config;
 }
 
@@ -139,11 +125,11 @@ LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const st
       s.base_model_name_or_path = j["base_model_name_or_path"];
     const auto& t = j.contains("target_modules") ? j["target_modules"] : nlohmann::json();
     if (t.is_string())
-      s.target_modules = {t.get<std::string>()};
+      s.target_regex = t.get<std::string>();  // PEFT: a string is a full-match regex
     else if (t.is_array())
       s.target_modules = t.get<std::vector<std::string>>();
     else
-      throw std::runtime_error("target_modules must be a list of module names");
+      throw std::runtime_error("target_modules must be a list of module names or a regex");
     for (const char* key : {"rank_pattern", "alpha_pattern"}) {
       if (!j.contains(key) || j[key].is_null()) continue;
       auto& dst = std::string(key) == "rank_pattern" ? s.rank_pattern : s.alpha_pattern;
@@ -159,18 +145,29 @@ LoraSettings LoraSettings::from_adapter_config(const nlohmann::json& j, const st
   return s;
 }
 
+std::vector<std::string> linear_module_paths(LlavaForConditionalGeneration& m) {
+  std::vector<std::string> out;
+  for (const auto& [path, lin] : linear_modules(m)) out.push_back(path);
+  return out;
+}
+
+LoraTargets lora_targets(LlavaForConditionalGeneration& m, const LoraSettings& s) {
+  LoraTargetRequest request;
+  request.target_modules = s.target_modules;
+  request.target_regex = s.target_regex;
+  request.vision_tower = s.include_vision_tower;
+  return resolve_lora_targets(linear_module_paths(m), request);
+}
+
 std::vector<std::string> lora_target_paths(LlavaForConditionalGeneration& m,
                                            const LoraSettings& s) {
+  return lora_targets(m, s).modules;
+}
+
+std::vector<std::string> adapted_module_paths(LlavaForConditionalGeneration& m) {
   std::vector<std::string> out;
   for (const auto& [path, lin] : linear_modules(m))
-    if (is_targeted(path, s)) out.push_back(path);
-  if (out.empty()) {
-    std::string names;
-    for (const auto& n : s.target_modules) names += (names.empty() ? "" : ", ") + n;
-    throw std::runtime_error("lora target_modules [" + names +
-                             "] match no Linear module of the language model (LLaMA names: "
-                             "q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)");
-  }
+    if (lin->has_lora()) out.push_back(path);
   return out;
 }
 
@@ -227,7 +224,7 @@ TrainableGroups set_trainable(LlavaForConditionalGeneration& m, bool lora_mode,
 
 void save_adapter(LlavaForConditionalGeneration& m, const LoraSettings& s, const std::string& dir) {
   fs::create_directories(dir);
-  write_json(fs::path(dir) / "adapter_config.json", s.to_adapter_config());
+  write_json(fs::path(dir) / "adapter_config.json", s.to_adapter_config(adapted_module_paths(m)));
   std::vector<std::pair<std::string, torch::Tensor>> adapter, projector;
   for (auto& item : m->named_parameters()) {
     const TensorClass c = classify(item.key());

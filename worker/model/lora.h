@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include <torch/types.h>
 #include <nlohmann/json_fwd.hpp>
 
+#include "protocol/lora_targets.h"
 #include "worker/model/llava.h"
 
 namespace sweep::model {
@@ -21,23 +23,39 @@ struct LoraSettings {
   double alpha = 16;
   double dropout = 0.05;
   // Module names as PEFT matches them: a module is targeted when its path equals a name or ends
-  // with "." + name. "all-linear" targets every Linear of the language model except lm_head.
+  // with "." + name, within the parts the name may reach (protocol/lora_targets.h). "all-linear"
+  // targets every Linear of the language model except lm_head.
   std::vector<std::string> target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                              "gate_proj", "up_proj", "down_proj"};
+  // An adapter config whose target_modules is a string: a regex PEFT full-matches against the
+  // module path (either transformers layout); target_modules is then ignored.
+  std::optional<std::string> target_regex;
   bool use_rslora = false;
   bool include_vision_tower = false;  // also wrap matching vision-tower modules
   // regex -> value, matched against the module path as "(.*\.)?(KEY)$"; first match in key order.
   std::map<std::string, double> rank_pattern, alpha_pattern;
   std::string base_model_name_or_path;
 
-  nlohmann::json to_adapter_config() const;  // PEFT adapter_config.json
+  // PEFT adapter_config.json with target_modules as this object holds them (a list).
+  nlohmann::json to_adapter_config() const;
+  // PEFT adapter_config.json whose target_modules is the regex that matches exactly `trained`
+  // (module paths) in both transformers layouts (adapter_target_regex): what save_adapter writes.
+  nlohmann::json to_adapter_config(const std::vector<std::string>& trained) const;
   // Lenient: unknown fields ignored; throws naming `source` on a wrong type or peft_type != LORA.
   static LoraSettings from_adapter_config(const nlohmann::json& j, const std::string& source);
 };
 
+// The model's Linear module paths, in model order.
+std::vector<std::string> linear_module_paths(LlavaForConditionalGeneration& m);
+// What `s` targets in `m`, by the rule shared with the orchestrator (resolve_lora_targets):
+// the module paths and those PEFT's rule would also match but were left out. Throws Failure
+// (kUser) when a target entry reaches nothing, listing what it matches instead.
+LoraTargets lora_targets(LlavaForConditionalGeneration& m, const LoraSettings& s);
 // Module paths (e.g. "language_model.model.layers.0.self_attn.q_proj") that `s` targets, in model
-// order. Throws when nothing matches, listing the target names.
+// order: lora_targets(m, s).modules.
 std::vector<std::string> lora_target_paths(LlavaForConditionalGeneration& m, const LoraSettings& s);
+// Module paths that carry an adapter now, in model order.
+std::vector<std::string> adapted_module_paths(LlavaForConditionalGeneration& m);
 // Attaches adapters (rank/alpha per rank_pattern/alpha_pattern) to every targeted module; A is
 // drawn from `seed` and the module's index, B is zero. The adapters' dropout masks come from one
 // CPU generator seeded from `seed` (lora_dropout_generator). Returns the wrapped module paths.
