@@ -25,8 +25,14 @@ const std::vector<Command>& commands() {
        "--model DIR [--adapter CKPT] --data DATA.json --image-folder DIR  per-sample loss, exact "
        "match",
        cmd_score},
-      {"merge", "CKPT [--base DIR] --out DIR  fold a LoRA checkpoint into its base model",
+      {"merge",
+       "CKPT [--base DIR] --out DIR [--dtype fp32|bf16|fp16] [--verify-samples K]  fold a LoRA "
+       "checkpoint into its base model and verify the result",
        cmd_merge},
+      {"verify-merge",
+       "MERGED_DIR --adapter CKPT [--base DIR] [--dtype D]  check a merged model against the "
+       "adapter on its base",
+       cmd_verify_merge},
       {"make-builtin", "tiny-llava  make the built-in base model once; prints its directory",
        cmd_make_builtin},
       {"init-model",
