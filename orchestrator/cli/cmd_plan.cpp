@@ -1,19 +1,25 @@
 // `sweep plan SPEC.yaml [--format table|csv|json]`: the jobs a sweep file expands to, with their
 // hash, LoRA settings and scale, and duplicates flagged, how resources.pack would group them, and
-// the guidance warnings of `sweep lint`; nothing is recorded or run.
+// the guidance warnings of `sweep lint`, and each job's estimated peak memory against what a slot
+// has; nothing is recorded or run.
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "common/failure.h"
 #include "data/builtin.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/output.h"
 #include "orchestrator/cli/warning_output.h"
+#include "orchestrator/run/slot_memory.h"
 #include "orchestrator/spec/lora_target_check.h"
 #include "orchestrator/spec/stopping_spec.h"
 #include "orchestrator/spec/sweep_spec.h"
+#include "protocol/memory_estimate.h"
 #include "protocol/pack.h"
 
 namespace sweep {
@@ -89,10 +95,112 @@ std::string packing_summary(const SweepSpec& spec, const PackPlan& plan) {
   return line + "; at least " + std::to_string(plan.workers) + " worker process(es)\n";
 }
 
+// Each job's estimated peak memory (protocol/memory_estimate.h) against what one slot has.
+// Without the base model's config.json (a builtin: model `sweep run` has not made yet) there
+// are no estimates, and `unavailable` says why.
+struct MemoryPlan {
+  std::vector<std::optional<MemoryEstimate>> per_job;  // in job order
+  SlotMemory slot;
+  std::string unavailable;
+  bool fits(const MemoryEstimate& e) const { return slot.bytes == 0 || e.total() <= slot.bytes; }
+};
+
+std::string model_config_path(const SweepSpec& spec) {
+  if (data::is_builtin(spec.base_model))
+    return data::builtin_model_dir(spec.base_model) + "/config.json";
+  return spec.base_model + "/config.json";
+}
+
+MemoryPlan plan_memory(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs) {
+  MemoryPlan plan;
+  plan.per_job.resize(jobs.size());
+  auto config_path = capture([&] { return model_config_path(spec); });
+  if (!config_path.ok()) {
+    plan.unavailable = config_path.error().message;
+    return plan;
+  }
+  const std::string path = *config_path;
+  std::ifstream in(path);
+  if (!in) {
+    plan.unavailable = data::is_builtin(spec.base_model)
+                           ? spec.base_model + " is not made yet (sweep run makes it)"
+                           : "cannot read " + path;
+    return plan;
+  }
+  auto shape = capture([&] { return ModelShape::from_config(nlohmann::json::parse(in), path); });
+  if (!shape.ok()) {
+    plan.unavailable = shape.error().message;
+    return plan;
+  }
+  const std::string device = spec.resources.uses_gpus() ? "cuda" : "cpu";
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    auto params = capture([&] { return TrainParams::from_json(jobs[i].params); });
+    if (params.ok()) plan.per_job[i] = estimate_memory(*shape, *params, device);
+  }
+  plan.slot = slot_memory(spec.resources);
+  return plan;
+}
+
+// The `does-not-fit` warning, beside the guidance warnings (docs/running.md, "Memory").
+std::optional<Warning> memory_warning(const std::vector<ExpandedJob>& jobs,
+                                      const MemoryPlan& plan) {
+  Warning w;
+  int64_t largest = 0;
+  int counted = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].is_duplicate() || !plan.per_job[i]) continue;
+    ++counted;
+    if (plan.fits(*plan.per_job[i])) continue;
+    w.job_hashes.push_back(jobs[i].hash);
+    largest = std::max(largest, plan.per_job[i]->total());
+  }
+  if (w.job_hashes.empty()) return std::nullopt;
+  w.id = "does-not-fit";
+  w.message = "estimated peak memory above the slot's " + format_bytes(plan.slot.bytes) + " (" +
+              plan.slot.source + ") in " + std::to_string(w.job_hashes.size()) + " of " +
+              std::to_string(counted) + " jobs: up to " + format_bytes(largest);
+  w.reason =
+      "the estimate pads every sample to model_max_length, so short samples may still fit; a "
+      "job that runs out of memory ends `infeasible`. Lower batch_size (raise "
+      "gradient_accumulation_steps to keep the global batch), set gradient_checkpointing: true, "
+      "or lower model_max_length";
+  w.source = "protocol/memory_estimate.h (weights, AdamW state, activations, logits)";
+  return w;
+}
+
+std::string memory_summary(const MemoryPlan& plan) {
+  if (!plan.unavailable.empty()) return "memory: no estimate: " + plan.unavailable + "\n";
+  const MemoryEstimate* largest = nullptr;
+  for (const auto& e : plan.per_job) {
+    if (e && (!largest || e->total() > largest->total())) largest = &*e;
+  }
+  if (!largest) return "";
+  std::string line = "memory: largest job " + describe_estimate(*largest);
+  if (plan.slot.bytes > 0) {
+    line += "; a slot has " + format_bytes(plan.slot.bytes) + " (" + plan.slot.source + ")";
+  } else {
+    line += "; a slot's memory is unknown (" + plan.slot.source + ")";
+  }
+  return line + "\n";
+}
+
+nlohmann::json estimate_to_json(const MemoryEstimate& e, bool fits) {
+  return {{"total", e.total()},
+          {"weights", e.weights},
+          {"trainable", e.trainable},
+          {"activations", e.activations},
+          {"logits", e.logits},
+          {"runtime", e.runtime},
+          {"sequence_length", e.sequence_length},
+          {"fits", fits}};
+}
+
 // JSON: {"jobs": [...], "warnings": [...]}. Table and CSV: the guidance warnings follow on
 // stderr, so that stdout stays the plan alone.
 void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, OutputFormat format) {
-  const std::vector<Warning> warnings = guidance_warnings(spec, jobs);
+  std::vector<Warning> warnings = guidance_warnings(spec, jobs);
+  const MemoryPlan memory = plan_memory(spec, jobs);
+  if (auto w = memory_warning(jobs, memory)) warnings.push_back(std::move(*w));
   if (format == OutputFormat::kJson) {
     json out = {{"jobs", json::array()}, {"warnings", warnings_to_json(warnings)}};
     if (spec.resources.pack > 1) {
@@ -103,7 +211,15 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
                         {"alone", plan.alone},
                         {"workers", plan.workers}};
     }
-    for (const ExpandedJob& job : jobs) out["jobs"].push_back(job_to_json(job));
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      json j = job_to_json(jobs[i]);
+      const auto& e = memory.per_job[i];
+      j["memory"] = e ? estimate_to_json(*e, memory.fits(*e)) : json(nullptr);
+      out["jobs"].push_back(std::move(j));
+    }
+    if (memory.slot.bytes > 0) {
+      out["slot_memory"] = {{"bytes", memory.slot.bytes}, {"source", memory.slot.source}};
+    }
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -111,9 +227,11 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
   std::vector<std::string> columns = {"index", "hash",          "lora_r",    "lora_alpha",
                                       "scale", "learning_rate", "batch_size"};
   columns.insert(columns.end(), extra.begin(), extra.end());
+  columns.push_back("memory");
   columns.push_back("duplicate_of");
   std::vector<Row> rows;
-  for (const ExpandedJob& job : jobs) {
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const ExpandedJob& job = jobs[i];
     Row row = {Cell::num(static_cast<long long>(job.index)),
                Cell::str(job.hash),
                cell_of(job.params.at("lora_r")),
@@ -122,13 +240,22 @@ void print_plan(const SweepSpec& spec, const std::vector<ExpandedJob>& jobs, Out
                cell_of(job.params.at("learning_rate")),
                cell_of(job.params.at("batch_size"))};
     for (const std::string& key : extra) row.push_back(cell_of(job.params.at(key)));
+    const auto& e = memory.per_job[i];
+    if (!e) {
+      row.push_back(Cell::null());
+    } else if (format == OutputFormat::kCsv) {
+      row.push_back(Cell::num(static_cast<long long>(e->total())));
+    } else {
+      row.push_back(Cell::str(format_bytes(e->total()) + (memory.fits(*e) ? "" : " !")));
+    }
     row.push_back(job.is_duplicate() ? Cell::str(job.duplicate_of) : Cell::null());
     rows.push_back(std::move(row));
   }
   print_rows(std::cout, columns, rows, format);
   if (format == OutputFormat::kTable) {
     std::cout << expansion_summary(spec, jobs) << "\n"
-              << stopping_summary(spec) << packing_summary(spec, plan_packs(spec, jobs));
+              << stopping_summary(spec) << packing_summary(spec, plan_packs(spec, jobs))
+              << memory_summary(memory);
   }
   std::cout.flush();  // the warnings come after the plan on a terminal
   print_warnings_text(std::cerr, warnings);

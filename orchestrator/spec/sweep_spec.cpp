@@ -32,7 +32,8 @@ const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
 const std::vector<std::string> kResourceKeys = {
     "slots",      "threads_per_job", "gpus",         "jobs_per_gpu", "pack",
     "executor",   "partition",       "gpus_per_job", "cpus_per_job", "mem",
-    "time_limit", "account",         "qos",          "sbatch_args",  "max_submitted"};
+    "time_limit", "account",         "qos",          "sbatch_args",  "max_submitted",
+    "memory_gb"};
 constexpr int kMaxPack = 64;
 constexpr const char* kBuiltinPrefix = "builtin:";
 const std::vector<std::string> kSearchKeys = {"type", "n_trials", "seed"};
@@ -314,6 +315,16 @@ class SpecParser {
                                   ": must be an integer from 1 to " + std::to_string(kMaxPack),
                               "jobs that share one worker process; 1: each job alone");
       r.pack = *v;
+    }
+    if (node["memory_gb"]) {
+      json v = YamlReader::to_json(node["memory_gb"]);
+      if (!v.is_number() || !(v.get<double>() > 0))
+        return yaml_.error_at(node["memory_gb"],
+                              "resources.memory_gb = " + YamlReader::describe(node["memory_gb"]) +
+                                  ": must be a number > 0",
+                              "the memory one CPU slot may use, in GiB (sweep plan flags jobs "
+                              "estimated to need more)");
+      r.memory_gb = v.get<double>();
     }
     return read_slurm_resources(yaml_, node, r);
   }

@@ -41,6 +41,8 @@ struct ResourceSpec {
   // Up to this many compatible jobs share one worker process and one slot (protocol/pack.h);
   // 1: every job runs alone.
   int pack = 1;
+  // GiB one CPU slot may use; 0: this machine's memory shared by the slots (`sweep plan`).
+  double memory_gb = 0;
 
   bool uses_gpus() const { return !gpus.empty(); }
   // gpus.size() * jobs_per_gpu with GPUs, else slots; slurm.max_submitted under Slurm.

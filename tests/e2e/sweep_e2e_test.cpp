@@ -285,6 +285,45 @@ TEST_F(SweepEndToEnd, AshaStopsTheJobThatFallsBehind) {
   EXPECT_EQ(rows[1]["rung"], 0);
 }
 
+// A job that cannot get its memory ends `infeasible` and is not retried, with its estimate in the
+// message; `sweep plan` flags it beforehand against a slot's memory_gb. The worker runs under
+// an address-space limit (prlimit) that a batch of 2 fits and a batch of 64 does not, so the
+// allocation fails for real inside LibTorch.
+TEST_F(SweepEndToEnd, AJobThatRunsOutOfMemoryIsInfeasibleAndNotRetried) {
+  if (run("command -v prlimit").code != 0) GTEST_SKIP() << "no prlimit (util-linux)";
+  ASSERT_NO_FATAL_FAILURE(make_model());
+  write_spec("{slots: 1, threads_per_job: 1, memory_gb: 0.5}");
+  std::ifstream in(root_ / "tiny.yaml");
+  std::string spec((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  spec.replace(spec.find("batch_size: 2"), 13, "batch_size: 64");
+  spec.replace(spec.find("  lora_r: [2, 4]"), 16, "  lora_r: [2]");
+  spec += "retries: 2\nworker: {command: [prlimit, --as=1500000000, " +
+          std::string(SWEEP_WORKER_BIN) + "]}\n";
+  std::ofstream(root_ / "tiny.yaml") << spec;
+
+  Output plan = run(env_ + SWEEP_BIN + " plan tiny.yaml --format json 2>/dev/null");
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  json planned = json::parse(plan.out);
+  const json& memory = planned["jobs"][0]["memory"];
+  EXPECT_FALSE(memory["fits"].get<bool>()) << memory.dump();
+  EXPECT_GT(memory["total"].get<int64_t>(), int64_t{1} << 29);
+  bool warned = false;
+  for (const json& w : planned["warnings"]) warned |= w["id"] == "does-not-fit";
+  EXPECT_TRUE(warned) << planned["warnings"].dump();
+
+  Output ran = run(env_ + SWEEP_BIN + " run tiny.yaml 2>&1");
+  EXPECT_NE(ran.out.find("infeasible"), std::string::npos) << ran.out;
+  json attempts = query(
+      "SELECT a.state, a.exit_code, a.error, j.state AS job_state FROM attempts a JOIN jobs j "
+      "ON j.id = a.job_id");
+  ASSERT_EQ(attempts.size(), 1u) << attempts.dump();  // retries: 2, yet one attempt
+  EXPECT_EQ(attempts[0]["state"], "infeasible") << attempts.dump();
+  EXPECT_EQ(attempts[0]["job_state"], "infeasible");
+  const std::string error = attempts[0]["error"].get<std::string>();
+  EXPECT_NE(error.find("out of memory"), std::string::npos) << error;
+  EXPECT_NE(error.find("estimated peak memory: ~"), std::string::npos) << error;
+}
+
 // Label gpu (tests/e2e/CMakeLists.txt): both jobs of the sweep share GPU 0 at the same time.
 TEST_F(SweepEndToEnd, GpuTwoJobsShareOneGpu) {
   if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device (nvidia-smi -L lists none)";
