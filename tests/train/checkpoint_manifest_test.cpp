@@ -126,8 +126,9 @@ TEST_F(CheckpointManifestTest, ACheckpointWithoutAManifestIsAcceptedWithANotice)
   fs::create_directories(ckpt);
   std::ostringstream notices;
   EXPECT_NO_THROW(check_checkpoint_base(ckpt.string(), base, "--model", notices));
-  EXPECT_NE(notices.str().find("has no manifest.json"), std::string::npos) << notices.str();
-  EXPECT_EQ(std::count(notices.str().begin(), notices.str().end(), '\n'), 1);
+  const std::string notice = notices.str();
+  EXPECT_NE(notice.find("has no manifest.json"), std::string::npos) << notice;
+  EXPECT_EQ(std::count(notice.begin(), notice.end(), '\n'), 1) << notice;
 }
 
 TEST_F(CheckpointManifestTest, AMalformedManifestIsAnErrorNamingTheFile) {
