@@ -127,8 +127,11 @@ MergeTolerance merge_tolerance(const std::string& dtype) {
   // per weight), fp16 11 bits (2^-12): the logits move by that rounding accumulated over the
   // layers, so the bounds are looser, fp16 about 8x tighter than bf16.
   if (dtype == "fp32") return {1e-3, 1e-6, 1e-4};
-  if (dtype == "bf16") return {1.0, 2e-2, 5e-2};
-  if (dtype == "fp16") return {0.15, 2e-3, 1e-2};
+  // On the tiny demo model bf16 measured 4e-3 / 2.6e-7 / 4e-5 and fp16 4.6e-4 / 4.6e-9 / 1.3e-5;
+  // the bounds leave room for a 7B model's larger logits and deeper stack while a lost or
+  // altered adapter still fails (one projection shifted by 0.05: mean KL 7e-3).
+  if (dtype == "bf16") return {0.5, 2e-3, 1e-2};
+  if (dtype == "fp16") return {0.1, 3e-4, 2e-3};
   throw std::invalid_argument("--dtype must be fp32, bf16 or fp16, got '" + dtype + "'");
 }
 
