@@ -1,7 +1,9 @@
 // PEFT LoRA: initialisation, scaling, targets and patterns, trainable groups, gradients, adapter
 // files and merging.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -106,10 +108,33 @@ TEST(Lora, TargetsOnlyLanguageModelUnlessVisionAsked) {
     lora_target_paths(m, s);
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("lora target_modules [proj] match no Linear module"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "lora target_modules [proj]: 'proj' matches no Linear module of the model"),
               std::string::npos)
         << e.what();
   }
+}
+
+TEST(Lora, ATargetThatReachesOnlyTheVisionTowerIsRefusedWithItsMatches) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c);
+  auto s = settings();
+  s.target_modules = {"q_proj", "out_proj"};
+  try {
+    apply_lora(m, s, 1);
+    FAIL() << "applied";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'out_proj' matches no module of the language model, "
+                                         "only 2 of the vision tower: vision_tower.vision_model."
+                                         "encoder.layers.0.self_attn.out_proj"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(adapted_module_paths(m).empty());
+  s.target_modules = {"q_proj", "vision_tower.vision_model.encoder.layers.1.self_attn.out_proj"};
+  const auto t = lora_targets(m, s);
+  EXPECT_EQ(t.counts().at("vision_tower"), 1);
+  EXPECT_EQ(t.left_out.size(), 2u);  // CLIP's q_proj of both layers
 }
 
 TEST(Lora, RankAndAlphaPatternsPickTheRightModules) {
@@ -240,6 +265,15 @@ TEST(Lora, AdapterFilesUsePeftNamesAndLoadBack) {
   EXPECT_EQ(cfg["use_rslora"], true);
   EXPECT_EQ(cfg["rank_pattern"]["down_proj"], 2.0);
   EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-llava");
+  // target_modules: a regex PEFT full-matches against exactly the adapted modules, either layout.
+  ASSERT_TRUE(cfg["target_modules"].is_string());
+  const std::regex peft(cfg["target_modules"].get<std::string>());
+  const std::vector<std::string> adapted = adapted_module_paths(m);
+  for (const std::string& path : linear_module_paths(m)) {
+    const bool trained = std::find(adapted.begin(), adapted.end(), path) != adapted.end();
+    EXPECT_EQ(std::regex_match(path, peft), trained) << path;
+    EXPECT_EQ(std::regex_match(sweep::module_path_452(path), peft), trained) << path;
+  }
   SafetensorsFile f(dir + "/adapter_model.safetensors");
   EXPECT_EQ(f.metadata().at("format"), "pt");
   EXPECT_TRUE(
