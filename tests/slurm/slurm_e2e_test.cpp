@@ -281,7 +281,7 @@ TEST_F(SlurmEndToEnd, FourJobSweepRunsToCompletion) {
 // failure to retry); `sweep retry --state cancelled` and a new run resume it from the checkpoint
 // its worker wrote on Slurm's SIGTERM, and it finishes.
 TEST_F(SlurmEndToEnd, JobCancelledFromOutsideIsShownCancelledThenRetriedAndResumed) {
-  write_spec("  lora_r: [2]\n", "max_steps: 200, eval_every: 10", "max_submitted: 1", 2);
+  write_spec("  lora_r: [2]\n", "max_steps: 80, eval_every: 10", "max_submitted: 1", 2);
   start_orchestrator();
   fs::path dir;
   ASSERT_TRUE(wait_for([&] {
