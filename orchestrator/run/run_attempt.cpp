@@ -345,8 +345,9 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
     return AttemptEnd::kStopped;
   }
   if (pr.state == ProcessState::kVanished) {
-    *error = "worker " + executor_.describe(a.handle) + " vanished without a final event" +
-             (pr.detail.empty() ? "" : " (" + pr.detail + ")");
+    *error = (a.handle.executor_id.empty() ? "worker process " + std::to_string(a.handle.pid)
+                                           : "worker " + executor_.describe(a.handle)) +
+             " vanished without a final event" + (pr.detail.empty() ? "" : " (" + pr.detail + ")");
     return AttemptEnd::kLost;
   }
   if (p.nonfinite_loss) {

@@ -77,8 +77,7 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   for (int64_t pid : executor_.find_workers(job_json)) {
     // A re-attached pack may still name the job.json of a member that ended before the crash.
     if (worker_of_pid(pid)) continue;
-    notify("stopping unrecorded worker " + executor_.describe(ProcessHandle{pid, false, ""}) +
-           " of job " + job.hash);
+    notify("stopping unrecorded worker " + std::to_string(pid) + " of job " + job.hash);
     executor_.kill(ProcessHandle{pid, false, ""});
     // Wait for it to be gone: two writers must never share one events file.
     double deadline = clock_.now() + kOrphanExitWaitS;
