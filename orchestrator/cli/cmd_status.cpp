@@ -166,8 +166,8 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
     out["running"].push_back(
         {{"job", j.hash},
          {"pid", j.pid},
-         {"executor_id", executor_ids->count(j.id) ? nlohmann::json(executor_ids->at(j.id))
-                                                   : nlohmann::json()},
+         {"executor_id",
+          executor_ids->count(j.id) ? nlohmann::json(executor_ids->at(j.id)) : nlohmann::json()},
          {"device", j.device},
          {"attempt", j.attempt},
          {"pack", pack == pack_ids->end() ? nlohmann::json() : nlohmann::json(pack->second)},

@@ -30,10 +30,9 @@ const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exa
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
                                          to_string(Objective::Mode::kMax)};
 const std::vector<std::string> kResourceKeys = {
-    "slots",      "threads_per_job", "gpus",         "jobs_per_gpu", "pack",
-    "executor",   "partition",       "gpus_per_job", "cpus_per_job", "mem",
-    "time_limit", "account",         "qos",          "sbatch_args",  "max_submitted",
-    "memory_gb"};
+    "slots",     "threads_per_job", "gpus",          "jobs_per_gpu", "pack",       "executor",
+    "partition", "gpus_per_job",    "cpus_per_job",  "mem",          "time_limit", "account",
+    "qos",       "sbatch_args",     "max_submitted", "memory_gb"};
 constexpr int kMaxPack = 64;
 constexpr const char* kBuiltinPrefix = "builtin:";
 const std::vector<std::string> kSearchKeys = {"type", "n_trials", "seed"};
