@@ -37,7 +37,14 @@ SweepWorld::SweepWorld(const std::string& name) {
   fs::remove_all(root_);
   fs::create_directories(root_ + "/images");
   fs::create_directories(root_ + "/model");
-  std::ofstream(root_ + "/model/config.json") << R"({"model_type": "llava"})";
+  // A model directory `sweep run` accepts before any worker starts (the fake worker reads none
+  // of it): the golden test model's tensor names for the LoRA target check, and a SentencePiece
+  // tokenizer trained on tokenizer_corpus.txt (`sweep-train-tokenizer CORPUS OUT 300`) for the
+  // data check; config.json is the golden one with room for the chat template's length.
+  for (const char* file : {"config.json", "tokenizer.model"})
+    fs::copy_file(std::string(SWEEP_RUN_FIXTURES) + "/model/" + file, root_ + "/model/" + file);
+  fs::copy_file(std::string(SWEEP_GOLDEN_MODEL) + "/model.safetensors",
+                root_ + "/model/model.safetensors");
   std::ofstream(root_ + "/train.json")
       << R"([{"id": "a", "conversations": [{"from": "human", "value": "hello"}, {"from": "gpt", "value": "hi"}]}])";
   ::setenv("SWEEP_DB", db().c_str(), 1);
