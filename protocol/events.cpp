@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "common/failure.h"
+#include "common/file_system.h"
 
 namespace sweep {
 
@@ -333,6 +334,8 @@ void to_json(json& j, const FailedEvent& e) {
   if (e.diverged) j["diverged"] = true;
   if (e.out_of_memory) j["out_of_memory"] = true;
   if (e.not_learning) j["not_learning"] = true;
+  if (e.disk_full) j["disk_full"] = true;
+  if (e.bad_input) j["bad_input"] = true;
 }
 
 void from_json(const json& j, FailedEvent& e) {
@@ -342,6 +345,8 @@ void from_json(const json& j, FailedEvent& e) {
   e.diverged = f.boolean("diverged");
   e.out_of_memory = f.boolean("out_of_memory");
   e.not_learning = f.boolean("not_learning");
+  e.disk_full = f.boolean("disk_full");
+  e.bad_input = f.boolean("bad_input");
 }
 
 void to_json(json& j, const HeartbeatEvent& e) { j = json{{"step", e.step}}; }
@@ -498,7 +503,6 @@ Result<Event> parse_event(const std::string& line) {
 
 struct EventWriter::Impl {
   std::mutex mu;
-  std::FILE* file = nullptr;
   std::string path;
   int attempt = 1;
   int64_t seq = 0;
@@ -517,39 +521,45 @@ int64_t last_seq_in(const std::string& path) {
   return last;
 }
 
+// True when the file's last byte is not a newline: an attempt was killed mid-line.
+bool ends_mid_line(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in || in.tellg() <= 0) return false;
+  in.seekg(-1, std::ios::end);
+  return in.get() != '\n';
+}
+
 }  // namespace
 
 EventWriter::EventWriter(std::string path, int attempt) : impl_(new Impl) {
   impl_->path = std::move(path);
   impl_->attempt = attempt;
   impl_->seq = last_seq_in(impl_->path);
-  impl_->file = std::fopen(impl_->path.c_str(), "ab");
-  if (!impl_->file) {
-    std::string msg =
-        impl_->path + ": cannot open events file for appending: " + std::strerror(errno);
+  try {
+    append_to_file(impl_->path, "");  // creates it: an unwritable file fails here, not later
+    // A killed attempt may have left half a line: this attempt's events start on a line of their
+    // own, so a reader drops only that fragment (with a warning), never the next event.
+    if (ends_mid_line(impl_->path)) append_to_file(impl_->path, "\n");
+  } catch (...) {
     delete impl_;
-    fail(ErrorKind::kIo, msg);
+    throw;
   }
 }
 
-EventWriter::~EventWriter() {
-  if (impl_->file) std::fclose(impl_->file);
-  delete impl_;
-}
+EventWriter::~EventWriter() { delete impl_; }
 
 void EventWriter::write(const char* type, const json& fields) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   json ev = fields;
-  ev["seq"] = ++impl_->seq;
+  ev["seq"] = impl_->seq + 1;
   ev["time"] = unix_time_now();
   ev["type"] = type;
   ev["attempt"] = impl_->attempt;
   // Metrics are finite or null already; `replace` keeps a bad UTF-8 byte in a message writable.
   std::string line = ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  if (std::fwrite(line.data(), 1, line.size(), impl_->file) != line.size() ||
-      std::fflush(impl_->file) != 0) {
-    fail(ErrorKind::kIo, impl_->path + ": cannot write event: " + std::strerror(errno));
-  }
+  // The whole line or nothing (a failed append is cut back); its seq is used only once written.
+  append_to_file(impl_->path, line);
+  ++impl_->seq;
 }
 
 int64_t EventWriter::last_seq() const {
@@ -558,6 +568,25 @@ int64_t EventWriter::last_seq() const {
 }
 
 // --- EventTail -----------------------------------------------------------------------------
+
+namespace {
+
+// A line cut short by a killed writer with the next attempt's first event glued on (a writer
+// that did not start on a new line): the fragment's length and the event, when some suffix
+// starting at a '{' is a whole event. A fragment left open cannot close around a whole object,
+// so the first such suffix is the glued event.
+std::optional<std::pair<size_t, Result<Event>>> split_glued_event(const std::string& line) {
+  constexpr int kMaxTries = 64;  // a garbage line full of braces costs a bounded number of parses
+  int tries = 0;
+  for (size_t at = line.find('{', 1); at != std::string::npos && tries < kMaxTries;
+       at = line.find('{', at + 1), ++tries) {
+    auto ev = parse_event(line.substr(at));
+    if (ev.ok()) return std::make_pair(at, std::move(ev));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 EventTail::EventTail(std::string path, uint64_t offset) : path_(std::move(path)), offset_(offset) {
   if (offset_ == 0) line_ = 1;
@@ -600,13 +629,26 @@ std::vector<Event> EventTail::poll(std::vector<Error>* errors) {
   int64_t lines = 0;  // complete lines read in this poll
   for (size_t nl; (nl = chunk.find('\n', start)) != std::string::npos; start = nl + 1, ++lines) {
     if (nl == start) continue;
-    auto ev = parse_event(chunk.substr(start, nl - start));
-    if (ev.ok()) {
-      out.push_back(std::move(*ev));
-    } else if (errors) {
-      Error e = ev.error();
+    std::string line = chunk.substr(start, nl - start);
+    auto ev = parse_event(line);
+    auto report = [&](Error e) {
+      if (!errors) return;
       e.message = path_ + ":" + std::to_string(first_line() + lines) + ": " + e.message;
       errors->push_back(std::move(e));
+    };
+    if (!ev.ok()) {
+      if (auto glued = split_glued_event(line)) {
+        report(Error{ErrorKind::kUser,
+                     "a partial line of " + std::to_string(glued->first) +
+                         " bytes (a worker killed mid-write) was discarded before the next event",
+                     ""});
+        ev = std::move(glued->second);
+      }
+    }
+    if (ev.ok()) {
+      out.push_back(std::move(*ev));
+    } else {
+      report(ev.error());
     }
   }
   offset_ += start;

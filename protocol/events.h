@@ -121,6 +121,12 @@ struct FailedEvent {
   // The learning check failed and the job asked to stop then (stop_if_not_learning; stage
   // learning_check): final as failed, never retried (the same settings learn nothing again).
   bool not_learning = false;
+  // No space left where the worker writes (ENOSPC/EDQUOT); the message names the path. Final
+  // as failed, not retried blindly: `sweep retry` once space is freed (docs/running.md).
+  bool disk_full = false;
+  // The job's input can only fail again (a truncated model file, a corrupt image): final as
+  // failed, never retried.
+  bool bad_input = false;
 };
 
 // Which modules got a LoRA adapter, once per start (before training): the count per part
@@ -223,8 +229,8 @@ class EventWriter {
   EventWriter(const EventWriter&) = delete;
   EventWriter& operator=(const EventWriter&) = delete;
 
-  // Writes one line (seq, time, type, attempt and the event's fields) and flushes it to the OS.
-  // Throws Failure (kIo) when the write fails.
+  // Writes one line (seq, time, type, attempt and the event's fields) and hands it to the OS.
+  // Throws FileError (common/file_system.h) when the write fails; the file is then as before.
   void emit(const StartedEvent& e) { write(StartedEvent::kType, e); }
   void emit(const ProgressEvent& e) { write(ProgressEvent::kType, e); }
   void emit(const EvalEvent& e) { write(EvalEvent::kType, e); }

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.h"  // write_file_atomic, for the writers of job.json
+
 namespace sweep {
 
 struct JobFile {
@@ -57,9 +59,5 @@ int max_job_threads();
 // [1, max_job_threads()]: what a worker checks before it runs a job. JobFile::from_json checks
 // only [1, 2^31-1], since the orchestrator may read a job file written for another machine.
 void check_threads_for_this_machine(const JobFile& job);
-
-// Writes `text` to `path` atomically (temp file in the same directory, fsync, rename).
-// Throws Failure (common/failure.h) naming the file on failure.
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace sweep

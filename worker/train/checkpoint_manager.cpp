@@ -7,6 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/file_system.h"
 #include "protocol/job_file.h"
 
 namespace sweep::train {
@@ -41,11 +42,7 @@ std::optional<CheckpointInfo> read_info(const fs::path& dir) {
   }
 }
 
-void remove_all_or_throw(const fs::path& p) {
-  std::error_code ec;
-  fs::remove_all(p, ec);
-  if (ec) throw std::runtime_error("cannot remove " + p.string() + ": " + ec.message());
-}
+void remove_all_or_throw(const fs::path& p) { remove_all(p.string()); }
 
 }  // namespace
 
@@ -84,26 +81,27 @@ CheckpointInfo CheckpointManager::save(int step, const nlohmann::json& metrics,
                                        nlohmann::json state,
                                        const std::function<void(const std::string&)>& write_files,
                                        std::vector<std::string>* deleted) {
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec)
-    throw std::runtime_error("cannot create checkpoint directory " + dir_ + ": " + ec.message());
+  // Everything is written under a temp name and renamed into place: scan() skips (and removes)
+  // temp directories, so a save that fails at any call leaves the previous checkpoints as they
+  // were and nothing half-written under a step- name.
+  create_directories(dir_);
   const fs::path final_dir = fs::path(dir_) / step_dir_name(step);
   const fs::path tmp_dir = fs::path(dir_) / (std::string(kTempPrefix) + step_dir_name(step));
   remove_all_or_throw(tmp_dir);
-  fs::create_directories(tmp_dir, ec);
-  if (ec) throw std::runtime_error("cannot create " + tmp_dir.string() + ": " + ec.message());
+  create_directories(tmp_dir.string());
 
-  write_files(tmp_dir.string());
   state["step"] = step;
   state["metrics"] = metrics.is_object() ? metrics : nlohmann::json::object();
-  write_file_atomic((tmp_dir / kStateFile).string(), state.dump(2) + "\n");
-
-  remove_all_or_throw(final_dir);
-  fs::rename(tmp_dir, final_dir, ec);
-  if (ec)
-    throw std::runtime_error("cannot rename " + tmp_dir.string() + " to " + final_dir.string() +
-                             ": " + ec.message());
+  try {
+    write_files(tmp_dir.string());
+    write_file_atomic((tmp_dir / kStateFile).string(), state.dump(2) + "\n");
+    remove_all_or_throw(final_dir);
+    rename_path(tmp_dir.string(), final_dir.string());
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);  // frees the space a full disk needs; scan() would remove it too
+    throw;
+  }
   write_file_atomic((fs::path(dir_) / kLatestFile).string(), step_dir_name(step) + "\n");
 
   CheckpointInfo info{step, final_dir.string(), state["metrics"]};
