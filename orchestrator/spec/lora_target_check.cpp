@@ -103,7 +103,9 @@ Status check_lora_targets(const std::vector<ExpandedJob>& jobs,
     hashes[key].push_back(job.hash);
   }
   for (const auto& [key, request] : requests) {
-    auto resolved = capture([&] { return resolve_lora_targets(linear_paths, request); });
+    // A structured binding cannot be captured before C++20 (clang refuses it): capture a reference.
+    const LoraTargetRequest& r = request;
+    auto resolved = capture([&] { return resolve_lora_targets(linear_paths, r); });
     if (resolved.ok()) continue;
     const std::vector<std::string>& h = hashes[key];
     const std::string jobs_text =
