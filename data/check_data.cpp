@@ -49,9 +49,21 @@ void check_duplicate_ids(const std::vector<Indexed>& samples, std::vector<DataPr
   }
 }
 
-// Existence, readability and a decodable header; the pixels are not decoded.
-void check_image(const Indexed& s, const std::string& folder, std::vector<DataProblem>* out) {
-  const std::string path = folder.empty() ? s.sample.image : folder + "/" + s.sample.image;
+// The sample's image: inside the folder, existing, readable, within the pixel limit (read from
+// the header, before any pixel is allocated) and, with opt.decode_images, decodable to the last
+// byte. A relative path that leaves the folder is not read at all.
+void check_image(const Indexed& s, const CheckOptions& opt, std::vector<DataProblem>* out) {
+  const std::string& image = s.sample.image;
+  if (image_path_escapes_folder(image)) {
+    out->push_back(problem(
+        s, "image_outside_folder",
+        "image " + image + " leaves the image folder " + opt.image_folder + "; it was not read",
+        true,
+        "give a path inside --image-folder, or an absolute path for an image "
+        "kept elsewhere"));
+    return;
+  }
+  const std::string path = resolve_image_path(opt.image_folder, image);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     out->push_back(problem(s, "image_missing", "image " + path + " does not exist", true,
@@ -65,12 +77,47 @@ void check_image(const Indexed& s, const std::string& folder, std::vector<DataPr
   }
   int w = 0, h = 0;
   std::string error;
-  if (!read_image_header(path, &w, &h, &error)) {
+  if (!read_image_header(path, &w, &h, &error, opt.max_pixels)) {
+    if (error.rfind("too large", 0) == 0) {
+      out->push_back(problem(s, "image_too_large", "image " + path + ": " + error, true,
+                             "shrink the image, or raise the limit with --max-pixels "
+                             "(data.max_image_pixels in a sweep file)"));
+      return;
+    }
     const bool unreadable = error.rfind("not a decodable image", 0) != 0;
     out->push_back(problem(
         s, unreadable ? "image_unreadable" : "image_not_decodable", "image " + path + ": " + error,
         true, unreadable ? "check the file's permissions" : "PNG and JPEG files are supported"));
+    return;
   }
+  if (!opt.decode_images) return;
+  Result<Image> decoded = capture([&] { return decode_image(path, opt.max_pixels); });
+  if (!decoded.ok()) {
+    out->push_back(problem(s, "image_not_decodable", "image " + decoded.error().message, true,
+                           "the file is truncated or corrupt: replace it (PNG and JPEG files "
+                           "are supported)"));
+  }
+}
+
+// A named image folder that does not exist: one problem for the file instead of one
+// image_missing per sample. True when it is missing.
+bool check_image_folder(const std::vector<Indexed>& samples, const std::string& folder,
+                        std::vector<DataProblem>* out) {
+  if (folder.empty()) return false;
+  struct stat st {};
+  if (::stat(folder.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return false;
+  int64_t relative = 0;
+  for (const Indexed& s : samples) {
+    if (!s.sample.image.empty() && s.sample.image[0] != '/') ++relative;
+  }
+  if (relative == 0) return false;
+  out->push_back(DataProblem{
+      "image_folder_missing", -1, "",
+      "image folder " + folder +
+          (::stat(folder.c_str(), &st) == 0 ? " is not a directory" : " does not exist") + " (" +
+          std::to_string(relative) + " samples name an image under it)",
+      true, "check --image-folder (data.image_folder in a sweep file)"});
+  return true;
 }
 
 struct ModelLimits {
@@ -286,14 +333,18 @@ CheckReport check_data(const std::string& json_path, const CheckOptions& opt) {
       &structural);
   check_duplicate_ids(samples, &structural);
 
-  // Image files are checked for every sample that names one, valid or not; I/O bound, so more
-  // threads than cores.
+  // Image files are checked for every sample that names one, valid or not. Decoding is CPU
+  // bound and each thread holds one image at a time, so the threads bound the memory in flight;
+  // headers alone are I/O bound, so more threads than cores.
+  const bool folder_missing = check_image_folder(samples, opt.image_folder, &structural);
   std::vector<std::vector<DataProblem>> per_sample(samples.size());
-  const int io_threads = opt.threads > 0 ? opt.threads : std::max(8, default_threads());
-  parallel_for(samples.size(), io_threads, [&](size_t i) {
-    if (!samples[i].sample.image.empty()) {
-      check_image(samples[i], opt.image_folder, &per_sample[i]);
-    }
+  const int image_threads = opt.threads > 0     ? opt.threads
+                            : opt.decode_images ? default_threads()
+                                                : std::max(8, default_threads());
+  parallel_for(samples.size(), image_threads, [&](size_t i) {
+    const std::string& image = samples[i].sample.image;
+    if (image.empty() || (folder_missing && image[0] != '/')) return;
+    check_image(samples[i], opt, &per_sample[i]);
   });
   std::vector<std::optional<RenderedSample>> shown(samples.size());
   if (!opt.model_dir.empty()) report.token_stats = check_tokens(samples, opt, &per_sample, &shown);

@@ -4,9 +4,10 @@
 //   extra_field (a key
 //             close to a known one, e.g. "imgae"), wrong_type, empty_conversation, unknown_role,
 //             roles_not_alternating, empty_value, no_answer, image_missing, image_unreadable,
-//             image_not_decodable, image_token_missing, image_token_repeated,
-//             image_token_without_image, no_supervised_tokens, tokenization_mismatch,
-//             image_truncated
+//             image_not_decodable, image_too_large, image_outside_folder,
+//             image_folder_missing (once, for the file), image_token_missing,
+//             image_token_repeated, image_token_without_image, no_supervised_tokens,
+//             tokenization_mismatch, image_truncated
 //   warnings: extra_field (any other unknown key: ignored), leading_gpt_turn, duplicate_id,
 //             unanswered_turn, truncated
 #pragma once
@@ -18,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/image.h"
 #include "data/render.h"
 
 namespace sweep::data {
@@ -35,12 +37,18 @@ struct DataProblem {
 constexpr int64_t kDefaultModelMaxLength = 2048;
 
 struct CheckOptions {
-  std::string image_folder;
+  std::string image_folder;  // relative image paths are under it; absolute ones used as given
+  // Every image is decoded whole (a truncated file is an error); false: headers only.
+  bool decode_images = true;
+  // Images whose header claims more pixels are refused before decoding (0: no limit).
+  int64_t max_pixels = kDefaultMaxImagePixels;
   std::string model_dir;  // optional: tokenizer.model + config.json, enables token statistics
   // model_max_length (0: kDefaultModelMaxLength). The truncation length is resolve_max_length's
   // (data/max_length.h): this, never past the model's text_config.max_position_embeddings.
   int64_t max_length = 2048;
-  int threads = 0;  // 0: hardware concurrency (image headers and tokenisation)
+  // 0: hardware concurrency. Images and tokenisation; at most `threads` images are decoded at
+  // once, which bounds the memory to threads x max_pixels x 3 bytes.
+  int threads = 0;
   int show = 0;  // with model_dir: render the first `show` tokenised samples (CheckReport::shown)
 };
 

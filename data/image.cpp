@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -117,33 +118,126 @@ Image resample_vertical(const Image& in, int height) {
   return out;
 }
 
+// Width and height as a PNG's IHDR or a JPEG's SOF segment states them, before stb_image's own
+// sanity limits (which would report a huge PNG as "unknown image type"). False for other formats
+// or a header too short to hold them.
+bool png_or_jpeg_size(FILE* f, int64_t* w, int64_t* h) {
+  unsigned char b[24];
+  const size_t n = std::fread(b, 1, sizeof b, f);
+  auto be32 = [](const unsigned char* p) {
+    return (int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | p[3];
+  };
+  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n == sizeof b && std::memcmp(b, kPng, 8) == 0 && std::memcmp(b + 12, "IHDR", 4) == 0) {
+    *w = be32(b + 16);
+    *h = be32(b + 20);
+    return true;
+  }
+  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return false;
+  // JPEG: walk the marker segments up to the first start-of-frame.
+  if (std::fseek(f, 2, SEEK_SET) != 0) return false;
+  for (;;) {
+    int c = std::fgetc(f);
+    if (c != 0xFF) return false;
+    while ((c = std::fgetc(f)) == 0xFF) {
+    }
+    if (c == EOF || c == 0xD9 || c == 0xDA) return false;  // end of image or scan: no frame
+    if (c == 0x01 || (c >= 0xD0 && c <= 0xD7)) continue;   // markers without a length
+    unsigned char seg[7];
+    if (std::fread(seg, 1, 2, f) != 2) return false;
+    const long length = (long{seg[0]} << 8) | seg[1];
+    const bool frame = c >= 0xC0 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC;
+    if (frame) {
+      if (std::fread(seg + 2, 1, 5, f) != 5) return false;
+      *h = (int64_t{seg[3]} << 8) | seg[4];
+      *w = (int64_t{seg[5]} << 8) | seg[6];
+      return true;
+    }
+    if (length < 2 || std::fseek(f, length - 2, SEEK_CUR) != 0) return false;
+  }
+}
+
+std::string too_large_message(int64_t w, int64_t h, int64_t max_pixels) {
+  return "too large (" + std::to_string(w) + " x " + std::to_string(h) + " pixels, limit " +
+         std::to_string(max_pixels) + ")";
+}
+
+// The header checks of read_image_header on an open file; leaves the file at its start.
+bool check_header(FILE* f, int* w, int* h, std::string* error, int64_t max_pixels) {
+  int64_t pw = 0, ph = 0;
+  if (png_or_jpeg_size(f, &pw, &ph) && max_pixels > 0 && pw * ph > max_pixels) {
+    *w = static_cast<int>(std::min<int64_t>(pw, INT32_MAX));
+    *h = static_cast<int>(std::min<int64_t>(ph, INT32_MAX));
+    *error = too_large_message(pw, ph, max_pixels);
+    return false;
+  }
+  std::rewind(f);
+  int channels = 0;
+  const int ok = stbi_info_from_file(f, w, h, &channels);
+  std::rewind(f);
+  if (!ok) {
+    *error = std::string("not a decodable image: ") + stbi_failure_reason();
+    return false;
+  }
+  if (max_pixels > 0 && int64_t{*w} * *h > max_pixels) {
+    *error = too_large_message(*w, *h, max_pixels);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-Image decode_image(const std::string& path) {
+std::string resolve_image_path(const std::string& folder, const std::string& image) {
+  if (folder.empty() || (!image.empty() && image[0] == '/')) return image;
+  return folder + "/" + image;
+}
+
+bool image_path_escapes_folder(const std::string& image) {
+  if (image.empty() || image[0] == '/') return false;
+  int depth = 0;
+  size_t start = 0;
+  while (start <= image.size()) {
+    size_t end = image.find('/', start);
+    if (end == std::string::npos) end = image.size();
+    const std::string part = image.substr(start, end - start);
+    if (part == "..") {
+      if (--depth < 0) return true;
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+Image decode_image(const std::string& path, int64_t max_pixels) {
   std::string error;
   FilePtr f = open_file(path, &error);
   if (!f) fail(ErrorKind::kNotFound, path + ": cannot open the image: " + error);
   Image img;
+  if (max_pixels > 0 && !check_header(f.get(), &img.width, &img.height, &error, max_pixels) &&
+      error.rfind("too large", 0) == 0) {
+    fail(ErrorKind::kUser, path + ": " + error,
+         "shrink the image, or raise the pixel limit if it is meant to be this big");
+  }
   int channels = 0;
   stbi_uc* data = stbi_load_from_file(f.get(), &img.width, &img.height, &channels, 3);
   if (!data) {
     fail(ErrorKind::kUser, path + ": cannot decode the image: " + stbi_failure_reason() +
-                               " (hint: PNG and JPEG are supported)");
+                               " (hint: PNG and JPEG are supported; a truncated or corrupt "
+                               "file must be replaced)");
   }
   img.rgb.assign(data, data + static_cast<size_t>(img.width) * img.height * 3);
   stbi_image_free(data);
   return img;
 }
 
-bool read_image_header(const std::string& path, int* w, int* h, std::string* error) {
+bool read_image_header(const std::string& path, int* w, int* h, std::string* error,
+                       int64_t max_pixels) {
   FilePtr f = open_file(path, error);
   if (!f) return false;
-  int channels = 0;
-  if (!stbi_info_from_file(f.get(), w, h, &channels)) {
-    *error = std::string("not a decodable image: ") + stbi_failure_reason();
-    return false;
-  }
-  return true;
+  return check_header(f.get(), w, h, error, max_pixels);
 }
 
 Image expand_to_square(const Image& img, std::array<uint8_t, 3> fill) {

@@ -20,13 +20,34 @@ constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f
 // LLaVA's pad colour: int(255 * mean) per channel.
 constexpr std::array<uint8_t, 3> kClipMeanColor = {122, 116, 104};
 
-// PNG / JPEG (any format stb_image reads), converted to RGB. Throws Failure (common/failure.h)
-// naming the file and the reason.
-Image decode_image(const std::string& path);
+// The default pixel limit of `sweep check-data` (--max-pixels) and of `sweep run`'s data check
+// (data.max_image_pixels): Pillow's decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS), past
+// which LLaVA's own loader warns. An image above it is refused from its header, before any pixel
+// is allocated.
+constexpr int64_t kDefaultMaxImagePixels = 89'478'485;
 
-// Reads only the header (stbi_info). False with `error` set when the file cannot be opened or
-// is not a decodable image. Fast enough to check 100k files.
-bool read_image_header(const std::string& path, int* w, int* h, std::string* error);
+// Where a sample's "image" lies: an absolute path as given (LLaVA's loader accepts them), a
+// relative one under `folder` (as is when `folder` is empty). The training loader and
+// `sweep check-data` both resolve through here.
+std::string resolve_image_path(const std::string& folder, const std::string& image);
+
+// True when a relative image path leaves its folder lexically ("../x", "a/../../x"). Symlinks
+// are not followed: a link inside the folder is the user's choice.
+bool image_path_escapes_folder(const std::string& image);
+
+// PNG / JPEG (any format stb_image reads), converted to RGB. Throws Failure (common/failure.h)
+// naming the file and the reason: kNotFound when it cannot be opened, kUser when it does not
+// decode (a truncated file, not an image) or, with max_pixels > 0, when its header claims more
+// than max_pixels pixels ("too large (W x H pixels, limit N)", checked before decoding).
+Image decode_image(const std::string& path, int64_t max_pixels = 0);
+
+// Reads only the header. False with `error` set when the file cannot be opened ("cannot open
+// ..."), is not a decodable image ("not a decodable image: ..."), or, with max_pixels > 0,
+// claims more pixels than that ("too large (W x H pixels, limit N)"; w and h are set). PNG and
+// JPEG sizes are read from the header itself, so a size stb_image refuses is still reported as
+// the size it is. Fast enough to check 100k files.
+bool read_image_header(const std::string& path, int* w, int* h, std::string* error,
+                       int64_t max_pixels = 0);
 
 // LLaVA's expand2square: a max(w,h) square filled with `fill`, the image pasted centred on the
 // short axis at offset (long - short) / 2 (integer division). A square image is returned as is.

@@ -55,8 +55,7 @@ LoadedSample BatchLoader::load_one(size_t index) const {
   const bool has_image = !s.image.empty();
   out.tokens = tokenize_sample(s, tok_, has_image, opt_.max_length);
   if (has_image) {
-    const std::string path =
-        opt_.image_folder.empty() ? s.image : opt_.image_folder + "/" + s.image;
+    const std::string path = resolve_image_path(opt_.image_folder, s.image);
     out.pixels = clip_preprocess(decode_image(path), opt_.image_size, opt_.pad_to_square);
   }
   return out;

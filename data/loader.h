@@ -27,7 +27,7 @@ struct LoadedSample {
 };
 
 struct LoaderOptions {
-  std::string image_folder;
+  std::string image_folder;  // relative image paths are under it; absolute ones used as given
   int image_size = 336;
   bool pad_to_square = true;  // image_aspect_ratio "pad"
   int batch_size = 1;
@@ -42,7 +42,8 @@ struct LoaderOptions {
 // Epoch e visits the samples in a permutation drawn from (seed, e), so a run is reproducible and
 // resumable. Batches do not straddle epochs: the last batch of an epoch may be smaller.
 // Not thread-safe: one consumer calls next(). Errors of the background thread (an image that does
-// not decode, a sample that does not tokenise) are rethrown by the next() that reaches them.
+// not decode, a sample that does not tokenise) are rethrown by the next() that reaches them; an
+// image that is missing, truncated or corrupt is a Failure (kNotFound / kUser) naming the file.
 class BatchLoader {
  public:
   BatchLoader(std::vector<Sample> samples, const Tokenizer& tok, LoaderOptions opt);
