@@ -33,10 +33,11 @@ check_not_including data 'db|orchestrator|worker|tests|bench' "data/ is shared b
 check_not_including db 'data|orchestrator|worker|tests|bench' "db/ is the orchestrator's store"
 check_not_including orchestrator 'worker|tests|bench' "sweep never links the worker"
 check_not_including worker 'orchestrator|db|tests|bench' "workers never open the database"
+check_not_including fuzz 'tests|bench' "the fuzz targets stand alone"
 
 # LibTorch stays in worker/ (and the tests and benchmarks of worker/).
 torch_hits=$(grep -rnE --include='*.h' --include='*.cpp' '^#include <(torch|ATen|c10)/' \
-  common protocol data db orchestrator || true)
+  common protocol data db orchestrator fuzz || true)
 if [ -n "$torch_hits" ]; then
   report "LibTorch headers outside worker/:"
   echo "$torch_hits" >&2

@@ -1,0 +1,1 @@
+SELECT status, count(*) FROM jobs GROUP BY status

@@ -1,0 +1,1 @@
+SELECT j.hash, m.value FROM jobs j LEFT JOIN metrics m ON m.job_id = j.id LIMIT 5

@@ -1,0 +1,1 @@
+SELECT json_extract(params_json, '$.lora_r') FROM jobs

@@ -1,0 +1,23 @@
+// Image decoding (data/image.h): the header reader and the full decoder on the input as a file,
+// then the CLIP preprocessing of a decoded image of modest size.
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "data/image.h"
+#include "fuzz/memfile.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static sweep::fuzz::MemFile file;
+  const std::string& path = file.set(data, size);
+  int w = 0, h = 0;
+  std::string error;
+  (void)sweep::data::read_image_header(path, &w, &h, &error);
+  try {
+    sweep::data::Image img = sweep::data::decode_image(path);
+    if (static_cast<int64_t>(img.width) * img.height <= (1 << 16))
+      (void)sweep::data::clip_preprocess(img, 16, /*pad_to_square=*/true);
+  } catch (const std::exception&) {
+  }
+  return 0;
+}
