@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/file_system.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/run/local_executor.h"
 #include "orchestrator/run/run_lock.h"
@@ -71,7 +72,9 @@ void cancel_command(const CancelFlags& f, CliContext& ctx) {
   std::string dir = ctx.runs_dir() + "/" + sweep->name;
   std::string holder = RunLock::holder(sweep_lock_path(dir));
   if (!holder.empty()) {
-    std::ofstream(cancel_request_path(dir)) << ::getpid() << "\n";
+    auto asked = capture(
+        [&] { write_file_atomic(cancel_request_path(dir), std::to_string(::getpid()) + "\n"); });
+    if (!asked.ok()) return ctx.fail(asked.error());
     std::cerr << "asked the orchestrator (process " << holder << ") to cancel sweep " << sweep->name
               << "\n";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f.wait_s);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.h"
 #include "orchestrator/report/html.h"
 #include "orchestrator/report/report_data.h"
 
@@ -26,24 +27,11 @@ Status write_report(Store& store, const SweepRecord& sweep, const std::string& p
   auto data = build_report_data(store, sweep);
   if (!data.ok()) return data.error();
   const std::string page = render_report_html(*data);
-  std::error_code ec;
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << page;
-    out.close();
-    if (!out) {
-      return make_error(ErrorKind::kIo, "cannot write the report to " + temp,
-                        "check that the directory exists and is writable, or pass --out");
-    }
-  }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    return make_error(ErrorKind::kIo, "cannot move " + temp + " to " + path + ": " + ec.message());
-  }
-  return ok_status();
+  return capture([&] {
+    const fs::path target(path);
+    if (target.has_parent_path()) create_directories(target.parent_path().string());
+    write_file_atomic(path, page);
+  });
 }
 
 namespace {

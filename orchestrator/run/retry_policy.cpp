@@ -29,6 +29,10 @@ RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed) {
       return {JobState::kInfeasible, false};  // the same settings need the same memory
     case AttemptEnd::kNotLearning:
       return {JobState::kFailed, false};  // the same settings learn nothing again
+    case AttemptEnd::kDiskFull:
+      return {JobState::kFailed, false};  // until space is freed and the user asks (sweep retry)
+    case AttemptEnd::kBadInput:
+      return {JobState::kFailed, false};  // the same model file or data fails the same way
   }
   return {JobState::kFailed, false};
 }

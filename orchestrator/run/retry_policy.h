@@ -24,6 +24,8 @@ enum class AttemptEnd {
   kPruned,       // stopped by early stopping at a rung
   kInfeasible,   // out of memory at its settings (`failed` with out_of_memory, or exit code 4)
   kNotLearning,  // stopped by its failed learning check (`failed` with not_learning)
+  kDiskFull,     // no space left in the run directory (`failed` with disk_full, or exit code 5)
+  kBadInput,     // input that can only fail again (`failed` with bad_input, or exit code 1)
 };
 
 struct RetryDecision {
@@ -38,8 +40,9 @@ int allowed_attempts(int retries, int extra_attempts);
 // `attempt`: attempts started so far, the one that ended included. Failed and lost attempts are
 // retried while attempt < allowed; a stop is recorded as pending (resumable, not a failure); an
 // orphaned attempt is re-queued whatever the count (the orchestrator's crash, not the job, is
-// the likely cause); diverged, timed-out, cancelled, pruned, infeasible and not-learning attempts
-// are final.
+// the likely cause); diverged, timed-out, cancelled, pruned, infeasible, not-learning and
+// bad-input attempts are final. A disk-full attempt is final too (recorded failed): a blind retry
+// would fill the same disk again; `sweep retry` runs it once space is freed.
 RetryDecision decide_retry(AttemptEnd end, int attempt, int allowed);
 
 // True for the states `sweep retry --state` accepts: every final state but pruned, and lost.

@@ -33,7 +33,9 @@ std::optional<int> member_exit_code(const JobProgress& p, const PollResult& pr) 
     const auto* failed = p.final_event->as<FailedEvent>();
     if (!failed) return kExitOk;  // finished or stopped
     if (failed->diverged) return kExitDiverged;
-    if (failed->stage == "load_model" || failed->stage == "load_data") return kExitBadInput;
+    if (failed->disk_full) return kExitDiskFull;
+    if (failed->bad_input || failed->stage == "load_model" || failed->stage == "load_data")
+      return kExitBadInput;
     return kExitInternal;
   }
   if (pr.state == ProcessState::kExited) return pr.exit_code;
@@ -164,9 +166,12 @@ Status RunLoop::launch_worker(Slot& slot, std::vector<JobRecord> jobs, std::vect
     return ok_status();
   }
   // worker.pid covers the gap before the attempt is stored: a restart finds and stops it.
+  // Best effort: a full disk fails the worker soon, and the attempt row covers it from here on.
   for (size_t i = 0; i < files.size(); ++i) {
-    std::ofstream(files[i].run_dir + "/worker.pid")
-        << handle->pid << " " << req.argv[config_.worker_argv.size() + i] << "\n";
+    const std::string line =
+        std::to_string(handle->pid) + " " + req.argv[config_.worker_argv.size() + i] + "\n";
+    Status written = capture([&] { write_file_atomic(files[i].run_dir + "/worker.pid", line); });
+    (void)written;
   }
   auto w = std::make_unique<Worker>();
   w->handle = *handle;
@@ -326,6 +331,8 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
       *error = final_message(*failed);
       if (failed->out_of_memory) return AttemptEnd::kInfeasible;
       if (failed->not_learning) return AttemptEnd::kNotLearning;
+      if (failed->disk_full) return AttemptEnd::kDiskFull;
+      if (failed->bad_input) return AttemptEnd::kBadInput;
       return failed->diverged || p.nonfinite_loss ? AttemptEnd::kDiverged : AttemptEnd::kFailed;
     }
     const auto* stopped = e.as<StoppedEvent>();
@@ -357,7 +364,16 @@ AttemptEnd RunLoop::classify(const Active& a, const PollResult& pr, std::string*
   std::string tail = tail_lines(a.stderr_path, kStderrTailLines);
   *error = "worker exited with code " + std::to_string(pr.exit_code) + " without a final event" +
            (tail.empty() ? "" : ": " + tail);
-  return pr.exit_code == kExitOutOfMemory ? AttemptEnd::kInfeasible : AttemptEnd::kFailed;
+  switch (pr.exit_code) {
+    case kExitOutOfMemory:
+      return AttemptEnd::kInfeasible;
+    case kExitDiskFull:
+      return AttemptEnd::kDiskFull;
+    case kExitBadInput:
+      return AttemptEnd::kBadInput;
+    default:
+      return AttemptEnd::kFailed;
+  }
 }
 
 AttemptEnd RunLoop::classify_cluster_end(const Active& a, const PollResult& pr,

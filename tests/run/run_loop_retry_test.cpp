@@ -10,6 +10,7 @@
 
 #include "db/schema.h"
 #include "orchestrator/run/retry_policy.h"
+#include "protocol/exit_codes.h"
 #include "run_loop_fixture.h"
 
 namespace sweep::testing {
@@ -103,6 +104,116 @@ TEST_F(RunLoopRetry, ADivergedJobIsNeverRetried) {
   EXPECT_EQ(job(1).state, JobState::kDiverged);
   EXPECT_EQ(job(1).attempt, 1);
   EXPECT_EQ(job(1).error, "loss became NaN/inf");
+}
+
+TEST_F(RunLoopRetry, ADiskFullJobIsNotRetriedBlindly) {
+  add_jobs(2);
+  script_ = [](const JobFile& job) {
+    if (seed_of(job) == 0) {
+      FailedEvent full{"checkpoint",
+                       "/runs/job1/checkpoints: cannot create directory: No space "
+                       "left on device"};
+      full.disk_full = true;
+      return WorkerScript::training(2).emit(2, full).exit(2, kExitDiskFull);
+    }
+    // The failed event could not be written either (the events file is on the full disk).
+    return WorkerScript::training(2).exit(2, kExitDiskFull);
+  };
+  RunConfig c = config();
+  c.retries = 3;
+  ASSERT_TRUE(run(c).ok());
+  for (int i : {0, 1}) {
+    EXPECT_EQ(job(i).state, JobState::kFailed) << i;
+    EXPECT_EQ(job(i).attempt, 1) << i;  // not re-queued onto the same full disk
+    EXPECT_EQ(job(i).exit_code, kExitDiskFull) << i;
+  }
+  EXPECT_EQ(job(0).error,
+            "checkpoint: /runs/job1/checkpoints: cannot create directory: No space left on device");
+  // Once space is freed, `sweep retry` runs them again.
+  auto requeued = requeue_for_retry(*store_, sweep_id_, {JobState::kFailed});
+  ASSERT_TRUE(requeued.ok());
+  EXPECT_EQ(*requeued, 2);
+}
+
+TEST_F(RunLoopRetry, BadInputThatCanOnlyFailAgainIsNotRetried) {
+  add_jobs(2);
+  script_ = [](const JobFile& job) {
+    if (seed_of(job) == 0) {
+      FailedEvent bad{"load_model", "safetensors file /m/model.safetensors: truncated"};
+      bad.bad_input = true;
+      return WorkerScript::training(0).emit(1, bad).exit(1, kExitBadInput);
+    }
+    return WorkerScript::training(2).exit(2, kExitBadInput);  // no final event, exit code 1
+  };
+  RunConfig c = config();
+  c.retries = 3;
+  ASSERT_TRUE(run(c).ok());
+  for (int i : {0, 1}) {
+    EXPECT_EQ(job(i).state, JobState::kFailed) << i;
+    EXPECT_EQ(job(i).attempt, 1) << i;
+    EXPECT_EQ(job(i).exit_code, kExitBadInput) << i;
+  }
+}
+
+// Every SQLite connection opened while this is > 0 gets PRAGMA max_page_count = it: a database
+// that can grow by a few pages only, as on a full disk (SQLITE_FULL).
+int page_limit = 0;
+
+int limit_pages(sqlite3* db, char**, const sqlite3_api_routines*) {
+  if (page_limit > 0) {
+    const std::string pragma = "PRAGMA max_page_count = " + std::to_string(page_limit);
+    sqlite3_exec(db, pragma.c_str(), nullptr, nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
+
+TEST_F(RunLoopRetry, AFullDatabaseStopsTheLoopWithAClearErrorAndARerunLosesNothing) {
+  const std::string db = root_ + "/sweep.db";
+  store_ = std::move(Store::open(db).value());
+  sweep_id_ = *store_->upsert_sweep("s", root_ + "/s.yaml", "{}", "val_loss", "min");
+  add_jobs(4);
+  store_.reset();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA page_count", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  const int pages = sqlite3_column_int(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(raw);
+
+  page_limit = pages + 2;
+  sqlite3_auto_extension(reinterpret_cast<void (*)()>(limit_pages));
+  store_ = std::move(Store::open(db).value());
+  page_limit = 0;
+  sqlite3_cancel_auto_extension(reinterpret_cast<void (*)()>(limit_pages));
+  script_ = [](const JobFile&) { return WorkerScript::succeeding(300); };
+  auto stopped = run(config());
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.error().kind, ErrorKind::kDatabase);
+  EXPECT_NE(stopped.error().message.find("full"), std::string::npos) << stopped.error().message;
+
+  // Space freed: a new connection without the limit, and the same run again.
+  store_ = std::move(Store::open(db).value());
+  auto rerun = run(config());
+  ASSERT_TRUE(rerun.ok()) << rerun.error().message;
+  for (int seed = 0; seed < 4; ++seed) {
+    EXPECT_EQ(job(seed).state, JobState::kSucceeded) << seed;
+    auto curve = store_->metric_curve(job_id(seed), "train_loss");
+    ASSERT_TRUE(curve.ok());
+    ASSERT_EQ(curve->size(), 300u) << seed;  // every step once: nothing lost, nothing twice
+    for (size_t i = 0; i < curve->size(); ++i)
+      EXPECT_EQ((*curve)[i].first, static_cast<int64_t>(i) + 1) << seed;
+  }
+}
+
+TEST(RetryPolicy, DiskFullAndBadInputAreFinalWhateverTheBudget) {
+  for (AttemptEnd end : {AttemptEnd::kDiskFull, AttemptEnd::kBadInput}) {
+    RetryDecision d = decide_retry(end, /*attempt=*/1, /*allowed=*/5);
+    EXPECT_EQ(d.recorded, JobState::kFailed);
+    EXPECT_FALSE(d.requeue);
+  }
+  EXPECT_TRUE(decide_retry(AttemptEnd::kFailed, 1, 5).requeue);  // an unknown failure is retried
 }
 
 TEST_F(RunLoopRetry, AJobPastMaxJobTimeGetsSigtermThenSigkillAfterTheGraceAndFails) {
