@@ -1,5 +1,6 @@
 // `sweep check-data DATA.json --image-folder DIR [--model DIR] [--max-length N] [--show N]
-// [--format F]`: every problem of a LLaVA dataset before a LoRA run trains on it, and with
+// [--max-pixels N] [--format F]`: every problem of a LLaVA dataset before a LoRA run trains on it,
+// and with
 // --show the first N samples as the model sees them (docs/data.md).
 #include <unistd.h>
 
@@ -103,6 +104,11 @@ void run_check_data(const CheckDataFlags& flags, CliContext& ctx) {
                                "--show " + std::to_string(flags.check.show) + " is negative",
                                "give the number of samples to render, e.g. --show 3"));
   }
+  if (flags.check.max_pixels < 0) {
+    return ctx.fail(make_error(
+        ErrorKind::kUser, "--max-pixels " + std::to_string(flags.check.max_pixels) + " is negative",
+        "give a pixel count, e.g. --max-pixels 100000000 (0: no limit)"));
+  }
   if (flags.check.show > 0 && flags.check.model_dir.empty()) {
     return ctx.fail(make_error(
         ErrorKind::kUser, "--show renders samples with the model's tokenizer and needs --model",
@@ -138,14 +144,19 @@ void add_check_data_command(CLI::App& app, CliContext& ctx) {
   flags->check.max_length = 0;  // from the model's config unless --max-length is given
   CLI::App* cmd = app.add_subcommand(
       "check-data",
-      "Validate a LLaVA dataset: fields, roles, <image> tokens, image files; with --model also\n"
-      "token lengths, truncation and label masking. Exit code 1 when any error is found.");
+      "Validate a LLaVA dataset: fields, roles, <image> tokens, image files (each decoded\n"
+      "whole); with --model also token lengths, truncation and label masking. Exit code 1\n"
+      "when any error is found.");
   cmd->add_option("data", flags->data, "LLaVA JSON file (an array of samples)")
       ->required()
       ->type_name("DATA.json");
   cmd->add_option("--image-folder", flags->check.image_folder,
-                  "folder the samples' \"image\" paths are relative to")
+                  "folder the samples' relative \"image\" paths are under (absolute paths are\n"
+                  "used as given)")
       ->required();
+  cmd->add_option("--max-pixels", flags->check.max_pixels,
+                  "refuse images whose header claims more pixels (default " +
+                      std::to_string(data::kDefaultMaxImagePixels) + ", Pillow's limit; 0: none)");
   cmd->add_option("--model,--tokenizer", flags->check.model_dir,
                   "model directory (tokenizer.model, config.json): token statistics");
   cmd->add_option("--max-length", flags->check.max_length,
@@ -154,7 +165,8 @@ void add_check_data_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--show", flags->check.show,
                   "render the first N samples as the model sees them (needs --model)");
   cmd->add_option("--threads", flags->check.threads,
-                  "threads for images and tokens (default: all)");
+                  "threads for images and tokens, and the most images decoded at once\n"
+                  "(default: all cores)");
   cmd->add_option("--format", flags->format, "table|csv|json");
   cmd->callback([flags, &ctx] { run_check_data(*flags, ctx); });
 }

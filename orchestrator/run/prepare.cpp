@@ -75,8 +75,11 @@ std::string format_report(const data::CheckReport& report) {
     if (!p.error) continue;
     if (!p.hint.empty()) hints.emplace(p.kind, p.hint);
     if (++shown > kMaxReportedProblems) continue;
-    text += "\n  " + report.path + " sample " + std::to_string(p.index) +
-            (p.id.empty() ? "" : " (id " + p.id + ")") + ": " + p.kind + ": " + p.message;
+    text += "\n  " + report.path +
+            (p.index < 0 ? std::string()
+                         : " sample " + std::to_string(p.index) +
+                               (p.id.empty() ? "" : " (id " + p.id + ")")) +
+            ": " + p.kind + ": " + p.message;
   }
   if (shown > kMaxReportedProblems) {
     text += "\n  ... and " + std::to_string(shown - kMaxReportedProblems) + " more";
@@ -88,13 +91,16 @@ std::string format_report(const data::CheckReport& report) {
 // The data check of `sweep check-data --model`, at the maximum sequence length the jobs train
 // with: a sample that would train on nothing (every label masked, the whole answer past the
 // cut, the image cut) stops the run before any job starts.
+// Images are decoded whole once per run (`decode_images`), not again for each length.
 Status check_dataset(const std::string& path, const PreparedInputs& in, int64_t model_max_length,
-                     const char* key) {
+                     const char* key, int max_image_pixels, bool decode_images) {
   if (path.empty()) return ok_status();
   data::CheckOptions opt;
   opt.image_folder = in.image_folder;
   opt.model_dir = in.base_model;
   opt.max_length = model_max_length;
+  opt.decode_images = decode_images;
+  if (max_image_pixels > 0) opt.max_pixels = max_image_pixels;
   auto report = capture([&] { return data::check_data(path, opt); });
   if (!report.ok()) return with_context(report.error(), std::string("data.") + key);
   if (report->ok()) return ok_status();
@@ -183,11 +189,14 @@ Result<PreparedInputs> prepare_inputs(const SweepSpec& spec, const std::string& 
   if (!lengths.ok()) return lengths.error();
   auto max_positions = capture([&] { return data::read_max_position_embeddings(in.base_model); });
   if (!max_positions.ok()) return with_context(max_positions.error(), "base_model");
+  const int pixels = spec.data.max_image_pixels;
+  bool decode = true;
   for (int64_t length : *lengths) {
     const data::MaxLength resolved = data::resolve_max_length(length, *max_positions);
     if (resolved.clamped()) spdlog::warn("{}", resolved.notice());
-    SWEEP_RETURN_IF_ERROR(check_dataset(in.train_data, in, length, "train"));
-    SWEEP_RETURN_IF_ERROR(check_dataset(in.val_data, in, length, "val"));
+    SWEEP_RETURN_IF_ERROR(check_dataset(in.train_data, in, length, "train", pixels, decode));
+    SWEEP_RETURN_IF_ERROR(check_dataset(in.val_data, in, length, "val", pixels, decode));
+    decode = false;
   }
   return in;
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 
@@ -25,7 +26,7 @@ const std::vector<std::string> kTopKeys = {"name",           "base_model",   "da
                                            "grid",           "include",      "exclude", "objective",
                                            "resources",      "max_job_time", "retries", "worker",
                                            "early_stopping", "budget",       "search"};
-const std::vector<std::string> kDataKeys = {"train", "val", "image_folder"};
+const std::vector<std::string> kDataKeys = {"train", "val", "image_folder", "max_image_pixels"};
 const std::vector<std::string> kMetrics = {"val_loss", "val_token_acc", "val_exact_match"};
 const std::vector<std::string> kModes = {to_string(Objective::Mode::kMin),
                                          to_string(Objective::Mode::kMax)};
@@ -134,13 +135,18 @@ class SpecParser {
                      "data: {train: train.json, val: val.json, image_folder: images}");
     SWEEP_RETURN_IF_ERROR(yaml_.check_mapping(data, "data", kDataKeys));
     std::string* fields[] = {&spec_.data.train, &spec_.data.val, &spec_.data.image_folder};
-    for (size_t i = 0; i < kDataKeys.size(); ++i) {
+    for (size_t i = 0; i < std::size(fields); ++i) {
       const std::string& key = kDataKeys[i];
       auto text = read_text(
           data, key, "data." + key,
           key + ": builtin:shapes/" + (key == "image_folder" ? "images" : "vqa_" + key + ".json"));
       if (!text.ok()) return text.error();
       *fields[i] = resolve_path(*text);
+    }
+    if (data["max_image_pixels"]) {
+      auto pixels = read_int(data["max_image_pixels"], "data.max_image_pixels", 1);
+      if (!pixels.ok()) return pixels.error();
+      spec_.data.max_image_pixels = *pixels;
     }
     return ok_status();
   }

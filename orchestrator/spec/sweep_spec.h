@@ -53,6 +53,10 @@ struct ResourceSpec {
 // spec file's directory absolute (lexically normalised; existence is not checked here).
 struct DataSpec {
   std::string train, val, image_folder;
+  // data.max_image_pixels: the data check's pixel limit; 0 when the file leaves it out (the
+  // check's default, data/image.h). Not part of a job's identity: it decides what is checked,
+  // not what is trained.
+  int max_image_pixels = 0;
 };
 
 // How the `grid:` block becomes jobs (`search:`, docs/sweep-file.md). kGrid: the cartesian

@@ -63,6 +63,29 @@ TEST(CheckDataCli, FaultsExitOneAndJsonNamesThem) {
   EXPECT_EQ(report["problems"][0]["id"], "1");
 }
 
+TEST(CheckDataCli, MaxPixelsRefusesLargerImagesAndAMissingFolderIsOneLine) {
+  TempDir dir;
+  testing::write_png(dir / "a.png", testing::solid_image(40, 30, {1, 2, 3}));
+  write_text(dir / "d.json", json::array({qa_sample("1", "a.png", "<image>\nColour?"),
+                                          qa_sample("2", "a.png", "<image>\nColour?")})
+                                 .dump());
+  CliResult r = run_cli(dir / "d.json" + " --image-folder " + dir.path() + " --max-pixels 1199");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("image_too_large: image " + dir / "a.png" +
+                       ": too large (40 x 30 pixels, limit 1199)"),
+            std::string::npos)
+      << r.out;
+  r = run_cli(dir / "d.json" + " --image-folder " + dir.path() + " --max-pixels 1200");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = run_cli(dir / "d.json" + " --image-folder " + dir / "nope");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("error   image_folder_missing: image folder " + dir / "nope" +
+                       " does not exist (2 samples name an image under it)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("image_missing"), std::string::npos) << r.out;
+}
+
 TEST(CheckDataCli, MissingImageFolderFlagIsAUsageError) {
   const CliResult r = run_cli("d.json");
   EXPECT_EQ(r.exit_code, 1);

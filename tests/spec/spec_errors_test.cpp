@@ -252,5 +252,13 @@ TEST(SpecErrors, AliasesBelowTheNodeLimitAreRead) {
   EXPECT_TRUE(spec.ok()) << spec.error().to_string();
 }
 
+TEST(SpecErrors, MaxImagePixelsIsAPositiveIntegerUnderData) {
+  EXPECT_EQ(testing::parse("  max_image_pixels: 200000000\n")->data.max_image_pixels, 200000000);
+  EXPECT_EQ(testing::parse("")->data.max_image_pixels, 0);  // the data check's default
+  const Error e = parse_error("  max_image_pixels: 0\n");
+  EXPECT_NE(e.message.find("data.max_image_pixels = 0: must be an integer >= 1"), std::string::npos)
+      << e.message;
+}
+
 }  // namespace
 }  // namespace sweep
