@@ -1,6 +1,6 @@
 // `sweep jobs [SWEEP] [--state S]`: one line per job with its hyperparameters, state, best
 // objective so far, with packed workers the pack of its current or last attempt, and, with early
-// stopping, its latest rung and verdict.
+// stopping, its latest rung and verdict; a failed, diverged or infeasible job's first error line.
 #include <iostream>
 #include <map>
 
@@ -8,6 +8,7 @@
 
 #include "db/store.h"
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/job_error.h"
 #include "orchestrator/cli/output.h"
 
 namespace sweep {
@@ -19,6 +20,8 @@ struct JobsOptions {
   std::string state;
   std::string format = "table";
 };
+
+constexpr size_t kTableErrorChars = 100;  // CSV and JSON carry the whole first line
 
 constexpr const char* kParamColumns[] = {"lora_r", "lora_alpha", "learning_rate", "batch_size"};
 
@@ -79,6 +82,12 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
     columns.push_back("decision");
   }
   columns.push_back("run_dir");
+  // Why each failed, diverged or infeasible job ended: always a field in CSV and JSON, a column
+  // of the table once some job has one.
+  const bool table = *format == OutputFormat::kTable;
+  bool any_error = !table;
+  for (const JobRecord& job : *jobs) any_error = any_error || !job_error_line(job).empty();
+  if (any_error) columns.push_back("error");
   std::vector<Row> rows;
   for (const JobRecord& job : *jobs) {
     nlohmann::json params = nlohmann::json::parse(job.params_json, nullptr, false);
@@ -108,6 +117,10 @@ Status run_jobs(const CliContext& ctx, const JobsOptions& opts) {
       }
     }
     row.push_back(job.run_dir.empty() ? Cell::null() : Cell::str(job.run_dir));
+    if (any_error) {
+      const std::string error = job_error_line(job, table ? kTableErrorChars : 0);
+      row.push_back(error.empty() ? Cell::null() : Cell::str(error));
+    }
     rows.push_back(std::move(row));
   }
   print_rows(std::cout, columns, rows, *format);

@@ -10,8 +10,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "data/builtin.h"
 #include "db/store.h"
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/exit_codes.h"
 #include "orchestrator/report/run_summary.h"
 #include "orchestrator/run/live_display.h"
 #include "orchestrator/run/local_executor.h"
@@ -26,8 +28,6 @@ namespace fs = std::filesystem;
 namespace sweep {
 
 namespace {
-
-constexpr int kExitInterrupted = 130;
 
 struct RunFlags {
   std::string spec_path;
@@ -112,9 +112,46 @@ RunConfig make_config(const SweepSpec& spec, int64_t sweep_id, const std::string
   return c;
 }
 
+// Jobs that ended without a result: failed (not-learning included), diverged, infeasible.
+int unsuccessful_jobs(const RunSummary& s) {
+  int n = 0;
+  for (JobState state : {JobState::kFailed, JobState::kDiverged, JobState::kInfeasible}) {
+    auto it = s.counts.find(state);
+    if (it != s.counts.end()) n += it->second;
+  }
+  return n;
+}
+
 void print_summary(const RunSummary& s) {
   std::cerr << (s.interrupted ? "stopped: " : "done: ") << format_counts(s.counts) << "\n";
   if (s.interrupted) std::cerr << "run `sweep run` with the same file again to continue\n";
+}
+
+// --dry-run: the base model and the data files exist (builtin: ones are made by a real run).
+Status check_inputs_exist(const SweepSpec& spec) {
+  auto missing = [&](const std::string& key, const std::string& path, bool dir) -> Status {
+    std::error_code ec;
+    const bool ok = dir ? fs::is_directory(path, ec) : fs::is_regular_file(path, ec);
+    if (ok) return ok_status();
+    return make_error(ErrorKind::kUser,
+                      key + ": " + path +
+                          (fs::exists(path, ec) ? (dir ? " is not a directory" : " is not a file")
+                                                : " does not exist"),
+                      "fix " + key + " in " + spec.source_path);
+  };
+  if (!data::is_builtin(spec.base_model)) {
+    SWEEP_RETURN_IF_ERROR(missing("base_model", spec.base_model, true));
+    SWEEP_RETURN_IF_ERROR(check_model_dir(spec.base_model));
+  }
+  const std::pair<const char*, const std::string*> files[] = {{"data.train", &spec.data.train},
+                                                              {"data.val", &spec.data.val}};
+  for (const auto& [key, path] : files) {
+    if (!path->empty() && !data::is_builtin(*path))
+      SWEEP_RETURN_IF_ERROR(missing(key, *path, false));
+  }
+  if (!spec.data.image_folder.empty() && !data::is_builtin(spec.data.image_folder))
+    SWEEP_RETURN_IF_ERROR(missing("data.image_folder", spec.data.image_folder, true));
+  return ok_status();
 }
 
 void run_command(const RunFlags& flags, CliContext& ctx) {
@@ -128,6 +165,7 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
   auto argv = resolve_worker_argv(*spec, self_exe_dir());
   if (!argv.ok()) return ctx.fail(argv.error());
   if (flags.dry_run) {
+    if (auto st = check_inputs_exist(*spec); !st.ok()) return ctx.fail(st.error());
     std::cout << spec->name << ": " << jobs->size() << " jobs on " << spec->resources.total_slots()
               << (spec->resources.executor == ExecutorKind::kSlurm ? " Slurm job slot(s)"
                                                                    : " slot(s)")
@@ -163,7 +201,16 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
   print_summary(*summary);
   if (!summary->interrupted)
     report::print_run_report(**store, spec->name, ctx.runs_dir(), std::cerr);
-  if (summary->interrupted) ctx.exit_code = kExitInterrupted;
+  if (summary->interrupted) {
+    ctx.exit_code = kSweepExitInterrupted;
+  } else if (const int unsuccessful = unsuccessful_jobs(*summary); unsuccessful > 0) {
+    std::cerr << "error: " << unsuccessful
+              << " job(s) ended failed, diverged or infeasible (exit code " << kSweepExitJobsFailed
+              << ")\n"
+              << "hint: `sweep jobs " << spec->name << " --state failed` shows each one's error; "
+              << "`sweep retry " << spec->name << "` runs them again\n";
+    ctx.exit_code = kSweepExitJobsFailed;
+  }
 }
 
 }  // namespace
@@ -179,7 +226,8 @@ void add_run_command(CLI::App& app, CliContext& ctx) {
       ->excludes(slots);
   cmd->add_option("--executor", flags->executor,
                   "where workers run: local or slurm (overrides resources.executor)");
-  cmd->add_flag("--dry-run", flags->dry_run, "check the file and the worker, run nothing");
+  cmd->add_flag("--dry-run", flags->dry_run,
+                "check the file, the worker, the base model and the data paths; run nothing");
   cmd->callback([flags, &ctx] { run_command(*flags, ctx); });
 }
 

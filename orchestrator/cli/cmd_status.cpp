@@ -3,13 +3,15 @@
 // pack (the jobs one worker process trains together, and its pid), the training
 // done so far and saved by early stopping, every early-stopping decision, the best job's objective
 // beside the base model's own score (step 0) and its gain, and the jobs whose learning check failed
-// (not learning) with the check's numbers.
+// (not learning) with the check's numbers, and each failed, diverged or infeasible job's first
+// error line.
 #include <iostream>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/job_error.h"
 #include "orchestrator/cli/output.h"
 #include "orchestrator/run/early_stopping.h"
 #include "orchestrator/run/live_display.h"
@@ -121,6 +123,26 @@ Status add_results(Store& store, const SweepRecord& sweep, nlohmann::json& out) 
   return ok_status();
 }
 
+constexpr size_t kMaxFailedShown = 20;
+
+// The failed, diverged and infeasible jobs with their first error line as `out["failed"]` (at
+// most kMaxFailedShown; `out["failed_total"]` counts them all).
+Status add_failed(Store& store, const SweepRecord& sweep, nlohmann::json& out) {
+  out["failed"] = nlohmann::json::array();
+  size_t total = 0;
+  for (JobState state : {JobState::kFailed, JobState::kDiverged, JobState::kInfeasible}) {
+    auto jobs = store.list_jobs(sweep.id, state);
+    if (!jobs.ok()) return jobs.error();
+    for (const JobRecord& j : *jobs) {
+      if (++total > kMaxFailedShown) continue;
+      out["failed"].push_back(
+          {{"job", j.hash}, {"state", to_string(j.state)}, {"error", job_error_line(j)}});
+    }
+  }
+  out["failed_total"] = total;
+  return ok_status();
+}
+
 Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
                                     const std::string& runs_dir) {
   nlohmann::json out{{"sweep", sweep.name}};
@@ -181,6 +203,7 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   for (auto& [id, p] : packs) out["packs"].push_back(std::move(p));
   SWEEP_RETURN_IF_ERROR(add_stopping(store, sweep, out));
   SWEEP_RETURN_IF_ERROR(add_results(store, sweep, out));
+  SWEEP_RETURN_IF_ERROR(add_failed(store, sweep, out));
   return out;
 }
 
@@ -219,6 +242,17 @@ void print_table(const nlohmann::json& s) {
   if (!s["not_learning"].empty()) std::cout << "  not learning (learning check failed):\n";
   for (const auto& c : s["not_learning"])
     std::cout << "    " << c["line"].get<std::string>() << "\n";
+  if (!s["failed"].empty()) std::cout << "  failed (first error line):\n";
+  for (const auto& f : s["failed"]) {
+    const std::string error = f["error"].get<std::string>();
+    std::cout << "    job " << f["job"].get<std::string>() << " " << f["state"].get<std::string>()
+              << ": " << (error.empty() ? "(no error recorded)" : error) << "\n";
+  }
+  if (s["failed_total"].get<size_t>() > s["failed"].size()) {
+    std::cout << "    ... and " << s["failed_total"].get<size_t>() - s["failed"].size()
+              << " more (`sweep jobs " << s["sweep"].get<std::string>()
+              << " --state failed` lists them)\n";
+  }
 }
 
 void status_command(const StatusFlags& f, CliContext& ctx) {

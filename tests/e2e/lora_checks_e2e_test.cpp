@@ -192,6 +192,7 @@ TEST_F(LoraChecks, StopIfNotLearningFailsTheJobWithoutRetry) {
   write_spec("stop", "learning_check_steps: 2, stop_if_not_learning: true", "{learning_rate: [0]}",
              /*retries=*/2);
   Output r = run(env_ + SWEEP_BIN + " run stop.yaml 2>&1");
+  EXPECT_EQ(r.code, 3) << r.out;  // a job ended failed: kSweepExitJobsFailed
   EXPECT_NE(r.out.find("failed: learning_check: not learning at step 2"), std::string::npos)
       << r.out;
   json jobs = query(

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "orchestrator/cli/exit_codes.h"
 #include "orchestrator/run/local_executor.h"
 #include "run_test_util.h"
 
@@ -54,7 +55,7 @@ TEST(SweepRun, FailuresAreRetriedAndResumeFromTheLatestCheckpoint) {
                 {"1", {{"mode", "crash"}, {"fail_at_step", 2}}}});
   std::string spec = w.write_spec("retry", 2, 6, 2, "retries: 1\n");
   auto r = w.sweep({"run", spec});
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.code, kSweepExitJobsFailed) << r.err;  // seed 1 fails on both attempts
   auto store = w.store();
   auto jobs = *store->list_jobs(sweep_id(*store, "retry"));
   ASSERT_EQ(jobs.size(), 2u);
@@ -85,7 +86,7 @@ TEST(SweepRun, FailuresAreRetriedAndResumeFromTheLatestCheckpoint) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("re-queued 1 job(s)"), std::string::npos) << r.err;
   r = w.sweep({"run", spec});
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.code, kSweepExitJobsFailed) << r.err;
   EXPECT_EQ(store->get_job(crashed.id)->attempt, 4);
 }
 
@@ -203,7 +204,7 @@ TEST(SweepRun, LeaderboardRanksByMinOrMaxAndBestPrintsAnExistingDirectory) {
                 {"2", {{"val_loss", 2.0}}},
                 {"3", {{"mode", "fail"}}}});
   std::string spec = w.write_spec("board", 4, 4, 2);
-  ASSERT_EQ(w.sweep({"run", spec}).code, 0);
+  ASSERT_EQ(w.sweep({"run", spec}).code, kSweepExitJobsFailed);
   auto lb = w.sweep({"leaderboard", "board", "--format", "json"});
   ASSERT_EQ(lb.code, 0) << lb.err;
   auto rows = nlohmann::json::parse(lb.out);
@@ -233,7 +234,7 @@ TEST(SweepRun, LeaderboardRanksByMinOrMaxAndBestPrintsAnExistingDirectory) {
 TEST(SweepRun, BestExitsOneWhenNoJobFinished) {
   SweepWorld w("nobest");
   w.write_plan({{"default", {{"mode", "fail"}}}});
-  ASSERT_EQ(w.sweep({"run", w.write_spec("nobest", 1, 2, 0)}).code, 0);
+  ASSERT_EQ(w.sweep({"run", w.write_spec("nobest", 1, 2, 0)}).code, kSweepExitJobsFailed);
   auto best = w.sweep({"best", "nobest"});
   EXPECT_EQ(best.code, 1);
   EXPECT_EQ(best.out, "");
