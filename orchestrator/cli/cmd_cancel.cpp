@@ -69,8 +69,11 @@ void cancel_command(const CancelFlags& f, CliContext& ctx) {
   if (!store.ok()) return ctx.fail(store.error());
   auto sweep = (*store)->resolve_sweep(f.sweep);
   if (!sweep.ok()) return ctx.fail(sweep.error());
-  std::string dir = ctx.runs_dir() + "/" + sweep->name;
-  std::string holder = RunLock::holder(sweep_lock_path(dir));
+  // The orchestrator is found through the database's lock, which names its run directory.
+  std::string db_lock = sweep_db_lock_path(ctx.db_path(), sweep->name);
+  std::string holder = RunLock::holder(db_lock);
+  std::string dir = RunLock::holder_sweep_dir(db_lock);
+  if (dir.empty()) dir = ctx.runs_dir() + "/" + sweep->name;
   if (!holder.empty()) {
     auto asked = capture(
         [&] { write_file_atomic(cancel_request_path(dir), std::to_string(::getpid()) + "\n"); });
@@ -78,7 +81,7 @@ void cancel_command(const CancelFlags& f, CliContext& ctx) {
     std::cerr << "asked the orchestrator (process " << holder << ") to cancel sweep " << sweep->name
               << "\n";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f.wait_s);
-    while (!RunLock::holder(sweep_lock_path(dir)).empty()) {
+    while (!RunLock::holder(db_lock).empty()) {
       if (std::chrono::steady_clock::now() > deadline) {
         return ctx.fail(make_error(ErrorKind::kConflict,
                                    "the orchestrator is still stopping its workers",

@@ -47,7 +47,7 @@ void retry_command(const RetryFlags& f, CliContext& ctx) {
   if (!n.ok()) return ctx.fail(n.error());
   std::cerr << "re-queued " << *n << " job(s) of sweep " << sweep->name << "\n";
   if (*n == 0) return;
-  if (RunLock::holder(sweep_lock_path(ctx.runs_dir() + "/" + sweep->name)).empty()) {
+  if (RunLock::holder(sweep_db_lock_path(ctx.db_path(), sweep->name)).empty()) {
     std::cerr << "run them with: sweep run " << sweep->spec_path << "\n";
   } else {
     std::cerr << "the running orchestrator picks them up\n";

@@ -173,7 +173,12 @@ void run_command(const RunFlags& flags, CliContext& ctx) {
     return;
   }
   std::string sweep_dir = ctx.runs_dir() + "/" + spec->name;
-  auto lock = RunLock::acquire(sweep_lock_path(sweep_dir));
+  // The database's lock first: one orchestrator per sweep per database, whatever its runs dir.
+  std::string abs_dir = fs::absolute(sweep_dir).lexically_normal().string();
+  auto db_lock = RunLock::acquire(sweep_db_lock_path(ctx.db_path(), spec->name),
+                                  "sweep " + spec->name + " of database " + ctx.db_path(), abs_dir);
+  if (!db_lock.ok()) return ctx.fail(db_lock.error());
+  auto lock = RunLock::acquire(sweep_lock_path(sweep_dir), "this sweep", abs_dir);
   if (!lock.ok()) return ctx.fail(lock.error());
   auto inputs = prepare_inputs(*spec, self_exe_dir());
   if (!inputs.ok()) return ctx.fail(inputs.error());

@@ -151,7 +151,10 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   out["counts"] = nlohmann::json::object();
   for (const auto& [state, n] : *counts) out["counts"][to_string(state)] = n;
   out["counts_text"] = format_counts(*counts);
-  std::string holder = RunLock::holder(sweep_lock_path(runs_dir + "/" + sweep.name));
+  // The database's lock names the orchestrator whatever its runs directory; an orchestrator of an
+  // older version holds only runs/<sweep>/.lock.
+  std::string holder = RunLock::holder(sweep_db_lock_path(store.path(), sweep.name));
+  if (holder.empty()) holder = RunLock::holder(sweep_lock_path(runs_dir + "/" + sweep.name));
   out["orchestrator"] = holder.empty() ? nlohmann::json() : nlohmann::json(holder);
   auto running = store.list_jobs(sweep.id, JobState::kRunning);
   if (!running.ok()) return running.error();

@@ -8,19 +8,29 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace sweep {
 
 namespace {
 
-std::string read_text(const std::string& path) {
+// Line `n` (0-based) of the lock file: 0 is "pid host", 1 the holder's run directory.
+std::string read_line(const std::string& path, int n) {
   std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+  std::string line;
+  for (int i = 0; i <= n; ++i) {
+    if (!std::getline(in, line)) return "";
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
+}
+
+bool held_by_another(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+  if (!held) ::flock(fd, LOCK_UN);
+  ::close(fd);
+  return held;
 }
 
 }  // namespace
@@ -31,7 +41,12 @@ std::string host_name() {
   return buf;
 }
 
-Result<std::unique_ptr<RunLock>> RunLock::acquire(const std::string& path) {
+std::string sweep_db_lock_path(const std::string& db_path, const std::string& sweep_name) {
+  return db_path + "-" + sweep_name + ".lock";
+}
+
+Result<std::unique_ptr<RunLock>> RunLock::acquire(const std::string& path, const std::string& what,
+                                                  const std::string& sweep_dir) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   // O_CLOEXEC: a worker must never inherit the lock, or it would outlive a killed orchestrator.
@@ -42,15 +57,16 @@ Result<std::unique_ptr<RunLock>> RunLock::acquire(const std::string& path) {
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
-    std::string who = read_text(path);
+    std::string who = read_line(path, 0);
     std::string pid = who.substr(0, who.find(' '));
     std::string host = who.find(' ') == std::string::npos ? "?" : who.substr(who.find(' ') + 1);
+    std::string dir = read_line(path, 1);
     return make_error(ErrorKind::kConflict,
-                      "this sweep is already being run by process " + pid + " on " + host +
-                          " (lock " + path + ")",
+                      what + " is already being run by process " + pid + " on " + host +
+                          (dir.empty() ? "" : " in " + dir) + " (lock " + path + ")",
                       "wait for it, or stop it with `kill -INT " + pid + "` or `sweep cancel`");
   }
-  std::string text = std::to_string(::getpid()) + " " + host_name() + "\n";
+  std::string text = std::to_string(::getpid()) + " " + host_name() + "\n" + sweep_dir + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
     ::close(fd);
     return make_error(ErrorKind::kIo,
@@ -60,12 +76,11 @@ Result<std::unique_ptr<RunLock>> RunLock::acquire(const std::string& path) {
 }
 
 std::string RunLock::holder(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "";
-  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
-  if (!held) ::flock(fd, LOCK_UN);
-  ::close(fd);
-  return held ? read_text(path) : "";
+  return held_by_another(path) ? read_line(path, 0) : "";
+}
+
+std::string RunLock::holder_sweep_dir(const std::string& path) {
+  return held_by_another(path) ? read_line(path, 1) : "";
 }
 
 long RunLock::holder_pid(const std::string& path) {

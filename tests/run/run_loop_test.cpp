@@ -157,6 +157,32 @@ TEST(SweepRun, ASecondRunOfTheSameSweepIsRefusedAndCancelStopsTheFirst) {
   EXPECT_EQ(c[JobState::kRunning], 0);
 }
 
+TEST(SweepRun, TheLockIsTheDatabasesSoAnotherRunsDirectoryIsRefusedToo) {
+  SweepWorld w("dblock");
+  w.write_plan({{"default", {{"step_sleep_ms", 100}}}});
+  std::string spec = w.write_spec("dblock", 4, 50, 0);
+  auto first = w.sweep_async({"run", spec});
+  ASSERT_TRUE(wait_until([&] { return counts(w, "dblock")[JobState::kRunning] >= 1; }, 30));
+  // Same database, another runs directory: the second orchestrator would re-attach the first
+  // one's workers and ingest into the same rows.
+  auto second = w.sweep({"--runs", w.root() + "/other-runs", "run", spec});
+  EXPECT_EQ(second.code, 1) << second.err;
+  EXPECT_NE(second.err.find("already being run by process " + std::to_string(first.id())),
+            std::string::npos)
+      << second.err;
+  EXPECT_NE(second.err.find(w.db()), std::string::npos) << second.err;
+  EXPECT_FALSE(std::filesystem::exists(w.root() + "/other-runs/dblock")) << second.err;
+  // status and cancel find the orchestrator through the database, whatever their runs directory.
+  auto status = w.sweep({"--runs", w.root() + "/other-runs", "status", "dblock"});
+  EXPECT_NE(status.out.find(std::to_string(first.id())), std::string::npos) << status.out;
+  auto cancel = w.sweep({"--runs", w.root() + "/other-runs", "cancel", "dblock"});
+  EXPECT_EQ(cancel.code, 0) << cancel.err;
+  first.wait();
+  auto c = counts(w, "dblock");
+  EXPECT_EQ(c[JobState::kRunning], 0);
+  EXPECT_EQ(c[JobState::kCancelled], 4);
+}
+
 TEST(SweepRun, CtrlCStopsWorkersWhichResumeOnTheNextRun) {
   SweepWorld w("ctrlc");
   w.write_plan({{"default", {{"step_sleep_ms", 50}}}});
