@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <utility>
@@ -41,6 +42,55 @@ json resolve_plain_scalar(const std::string& s) {
   if (s == "-.inf" || s == "-.Inf") return -std::numeric_limits<double>::infinity();
   if (s == ".nan" || s == ".NaN") return std::numeric_limits<double>::quiet_NaN();
   return s;
+}
+
+// The 0-based line and column (in characters) of the first byte of `text` that does not start a valid
+// UTF-8 sequence (overlong forms, surrogates and code points above U+10FFFF included), or nullopt
+// when the whole text is valid. The JSON built from the file (messages, job hashes) needs UTF-8.
+std::optional<YAML::Mark> first_invalid_utf8(const std::string& text) {
+  YAML::Mark mark;
+  mark.line = 0;
+  mark.column = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    size_t len = 1;
+    uint32_t lo = 0, cp = c;
+    if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, lo = 0x10000, cp = c & 0x07;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, lo = 0x800, cp = c & 0x0F;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, lo = 0x80, cp = c & 0x1F;
+    } else if (c >= 0x80) {
+      mark.pos = static_cast<int>(i);
+      return mark;
+    }
+    if (i + len > n) {
+      mark.pos = static_cast<int>(i);
+      return mark;
+    }
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) {
+        mark.pos = static_cast<int>(i);
+        return mark;
+      }
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (cp < lo || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      mark.pos = static_cast<int>(i);
+      return mark;
+    }
+    if (c == '\n') {
+      ++mark.line;
+      mark.column = 0;
+    } else {
+      ++mark.column;
+    }
+    i += len;
+  }
+  return std::nullopt;
 }
 
 std::string join_keys(const std::vector<std::string>& keys) {
@@ -147,6 +197,11 @@ Status YamlReader::check_alias_expansion(const std::string& text) const {
 }
 
 Result<YAML::Node> YamlReader::load(const std::string& text) const {
+  if (auto bad = first_invalid_utf8(text)) {
+    return error_at(*bad,
+                    "the sweep file is not valid UTF-8 (byte " + std::to_string(bad->pos) + ")",
+                    "save the file as UTF-8");
+  }
   SWEEP_RETURN_IF_ERROR(check_alias_expansion(text));
   try {
     return YAML::Load(text);

@@ -15,6 +15,26 @@ TEST(SpecErrors, UnknownGridKeyNamesTheClosestKey) {
   EXPECT_EQ(e.hint, "did you mean lora_alpha?");
 }
 
+// Found by fuzz/fuzz_sweep_spec: a byte that is not UTF-8 in a value reached nlohmann::json's
+// dump (an error message, a job hash), which throws instead of returning an error.
+TEST(SpecErrors, TextThatIsNotUtf8IsRefusedWithItsPosition) {
+  const std::string line = "  lr_scheduler: caf\xe9 au lait\n";
+  Error e = parse_error("train:\n" + line);
+  EXPECT_EQ(e.kind, ErrorKind::kUser);
+  const size_t byte = testing::kHead.size() + 7 + 19;
+  EXPECT_EQ(e.message,
+            "t.yaml:8:20: the sweep file is not valid UTF-8 (byte " + std::to_string(byte) + ")");
+  EXPECT_EQ(e.hint, "save the file as UTF-8");
+  // Overlong forms, surrogates and a sequence cut short are refused alike.
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    EXPECT_NE(parse_error(std::string("# ") + bad + "\n").message.find("not valid UTF-8"),
+              std::string::npos)
+        << bad;
+  }
+  // Valid multi-byte text (a comment in Japanese, a euro sign) still parses.
+  EXPECT_TRUE(testing::parse("# \xe6\x97\xa5\xe6\x9c\xac \xe2\x82\xac\n").ok());
+}
+
 TEST(SpecErrors, UnknownTopLevelKeyNamesTheClosestKey) {
   Error e = parse_error("gird:\n  lora_r: [4]\n");
   EXPECT_EQ(e.message, "t.yaml:7:1: unknown key 'gird' at the top level");
