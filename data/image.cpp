@@ -28,6 +28,42 @@ FilePtr open_file(const std::string& path, std::string* error) {
   return FilePtr(f);
 }
 
+// stb_image 2.27 (Debian's libstb) writes past its Huffman tables when a JPEG's DHT segment
+// declares more than 256 codes (fixed upstream in 2.28; found by fuzz/fuzz_image). Walks the
+// JPEG's markers as stb does and refuses such a file before stb reads it; any other file passes.
+// Leaves the file at its start.
+bool jpeg_tables_fit(FILE* f, std::string* error) {
+  std::rewind(f);
+  bool fits = true;
+  if (std::fgetc(f) == 0xFF && std::fgetc(f) == 0xD8) {
+    for (int c = std::fgetc(f); c != EOF && fits; c = std::fgetc(f)) {
+      if (c != 0xFF) continue;  // entropy-coded data between markers
+      int m = std::fgetc(f);
+      while (m == 0xFF) m = std::fgetc(f);                               // fill bytes
+      if (m == EOF || m == 0xD9) break;                                  // EOI
+      if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length field
+      const int hi = std::fgetc(f), lo = std::fgetc(f);
+      if (hi == EOF || lo == EOF) break;
+      long left = ((hi << 8) | lo) - 2;
+      if (m != 0xC4) {
+        if (left > 0 && std::fseek(f, left, SEEK_CUR) != 0) break;
+        continue;
+      }
+      while (left > 0 && fits) {  // DHT: tables of (class/id, 16 counts, the codes' values)
+        if (std::fgetc(f) == EOF) break;
+        int codes = 0;
+        for (int i = 0; i < 16; ++i) codes += std::max(0, std::fgetc(f));
+        if (codes > 256) fits = false;
+        if (std::fseek(f, codes, SEEK_CUR) != 0) break;
+        left -= 17 + codes;
+      }
+    }
+  }
+  std::rewind(f);
+  if (!fits) *error = "corrupt JPEG (a Huffman table declares more than 256 codes)";
+  return fits;
+}
+
 // Pillow's bicubic kernel (a = -0.5), support 2.
 double bicubic(double x) {
   constexpr double a = -0.5;
@@ -215,6 +251,8 @@ Image decode_image(const std::string& path, int64_t max_pixels) {
   std::string error;
   FilePtr f = open_file(path, &error);
   if (!f) fail(ErrorKind::kNotFound, path + ": cannot open the image: " + error);
+  if (!jpeg_tables_fit(f.get(), &error))
+    fail(ErrorKind::kUser, path + ": cannot decode the image: " + error);
   Image img;
   if (max_pixels > 0 && !check_header(f.get(), &img.width, &img.height, &error, max_pixels) &&
       error.rfind("too large", 0) == 0) {
@@ -237,6 +275,10 @@ bool read_image_header(const std::string& path, int* w, int* h, std::string* err
                        int64_t max_pixels) {
   FilePtr f = open_file(path, error);
   if (!f) return false;
+  if (!jpeg_tables_fit(f.get(), error)) {
+    *error = "not a decodable image: " + *error;
+    return false;
+  }
   return check_header(f.get(), w, h, error, max_pixels);
 }
 

@@ -172,5 +172,41 @@ TEST(DecodeImage, ErrorsNameTheFileAndTheReason) {
   EXPECT_EQ(error.rfind("not a decodable image", 0), 0u) << error;
 }
 
+// Found by fuzz/fuzz_image: a JPEG whose Huffman table declares 257 codes made stb_image 2.27
+// write past its table (an out-of-bounds index under UBSan); it is refused before stb reads it.
+TEST(DecodeImage, JpegWithAnOverfullHuffmanTableIsRefused) {
+  TempDir dir;
+  std::string jpeg = "\xff\xd8\xff\xc4";  // SOI, DHT
+  const int codes = 257;
+  const int length = 2 + 17 + codes;
+  jpeg += static_cast<char>(length >> 8);
+  jpeg += static_cast<char>(length & 0xff);
+  jpeg += '\x00';                  // class 0 (DC), table 0
+  jpeg += static_cast<char>(255);  // 255 codes of length 1
+  jpeg += static_cast<char>(2);    // 2 codes of length 2
+  jpeg += std::string(14, '\0');
+  jpeg += std::string(codes, '\x01');
+  jpeg += "\xff\xd9";  // EOI
+  testing::write_text(dir / "overfull.jpg", jpeg);
+  try {
+    decode_image(dir / "overfull.jpg");
+    FAIL() << "expected a throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir / "overfull.jpg" +
+                  ": cannot decode the image: corrupt JPEG (a Huffman table declares more than "
+                  "256 codes)");
+  }
+  int w = 0, h = 0;
+  std::string error;
+  EXPECT_FALSE(read_image_header(dir / "overfull.jpg", &w, &h, &error));
+  EXPECT_EQ(error,
+            "not a decodable image: corrupt JPEG (a Huffman table declares more than 256 "
+            "codes)");
+  // A real JPEG's tables (4 of them, 12 to 162 codes each) still decode.
+  testing::write_jpeg(dir / "fine.jpg", solid_image(8, 8, {10, 20, 30}), 90);
+  EXPECT_EQ(decode_image(dir / "fine.jpg").width, 8);
+}
+
 }  // namespace
 }  // namespace sweep::data
