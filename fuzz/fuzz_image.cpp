@@ -1,5 +1,7 @@
 // Image decoding (data/image.h): the header reader and the full decoder on the input as a file,
-// then the CLIP preprocessing of a decoded image of modest size.
+// under check-data's default pixel limit (without one, a GIF header claiming 20,000 x 18,000
+// pixels makes stb_image allocate and clear 1.5 GB), then the CLIP preprocessing of a decoded
+// image of modest size.
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -12,9 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = file.set(data, size);
   int w = 0, h = 0;
   std::string error;
-  (void)sweep::data::read_image_header(path, &w, &h, &error);
+  (void)sweep::data::read_image_header(path, &w, &h, &error, sweep::data::kDefaultMaxImagePixels);
   try {
-    sweep::data::Image img = sweep::data::decode_image(path);
+    sweep::data::Image img = sweep::data::decode_image(path, sweep::data::kDefaultMaxImagePixels);
     if (static_cast<int64_t>(img.width) * img.height <= (1 << 16))
       (void)sweep::data::clip_preprocess(img, 16, /*pad_to_square=*/true);
   } catch (const std::exception&) {

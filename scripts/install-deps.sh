@@ -18,6 +18,7 @@ packages=(
   libcli11-dev
   nlohmann-json3-dev
   clang-format
+  clang libclang-rt-14-dev
   chromium libjs-chart.js libcpp-httplib-dev
   slurm-wlm munge
 )
