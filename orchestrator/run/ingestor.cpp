@@ -4,6 +4,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 namespace sweep {
 
 namespace {
@@ -43,11 +45,8 @@ Ingestor::Ingestor(Store& store, int64_t job_id, int attempt, const std::string&
 Result<int> Ingestor::poll() {
   std::vector<Error> malformed;
   std::vector<Event> events = tail_.poll(&malformed);
-  if (!malformed.empty()) {
-    progress_.malformed_count += static_cast<int>(malformed.size());
-    progress_.last_malformed = std::move(malformed.back());
-  }
-  if (events.empty()) return 0;
+  warn_malformed(malformed);
+  if (events.empty() && malformed.empty()) return 0;
   JobProgress before = progress_;
   int64_t seq_before = last_seq_;
   int count = 0;
@@ -58,6 +57,7 @@ Result<int> Ingestor::poll() {
       last_seq_ = e.seq;
       ++count;
     }
+    if (!malformed.empty()) SWEEP_RETURN_IF_ERROR(record_malformed(malformed));
     return store_.set_cursor(job_id_, tail_.offset(), last_seq_);
   });
   if (!st.ok()) {
@@ -66,6 +66,36 @@ Result<int> Ingestor::poll() {
     return st.error();
   }
   return count;
+}
+
+void Ingestor::warn_malformed(const std::vector<Error>& malformed) {
+  constexpr size_t kMaxWarnings = 5;  // per poll: a file of garbage must not flood the log
+  for (size_t i = 0; i < malformed.size(); ++i) {
+    ++progress_.malformed_count;
+    if (i < kMaxWarnings) {
+      spdlog::warn("{} (skipped; {} unreadable line(s) in this events file so far)",
+                   malformed[i].message, progress_.malformed_count);
+    }
+  }
+  if (malformed.size() > kMaxWarnings) {
+    spdlog::warn("{} more unreadable line(s) skipped, the last: {}",
+                 malformed.size() - kMaxWarnings, malformed.back().message);
+  }
+  if (!malformed.empty()) progress_.last_malformed = malformed.back();
+}
+
+Status Ingestor::record_malformed(const std::vector<Error>& malformed) {
+  // The job's info keeps the count across runs of the orchestrator (lines before the cursor are
+  // never read again), for `sweep jobs --format json` and `sweep query`.
+  auto job = store_.get_job(job_id_);
+  if (!job.ok()) return job.error();
+  auto info = nlohmann::json::parse(job->info_json, nullptr, /*allow_exceptions=*/false);
+  int64_t before = 0;
+  if (info.is_object() && info.contains(kUnreadableKey) && info[kUnreadableKey].is_object())
+    before = info[kUnreadableKey].value("count", int64_t{0});
+  nlohmann::json value{{"count", before + static_cast<int64_t>(malformed.size())},
+                       {"last", malformed.back().message}};
+  return store_.set_job_info(job_id_, kUnreadableKey, value.dump());
 }
 
 Status Ingestor::apply(const Event& e) {

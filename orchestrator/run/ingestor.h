@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
+
 #include "db/store.h"
 #include "protocol/events.h"
 
@@ -40,6 +42,9 @@ struct JobProgress {
 
 class Ingestor {
  public:
+  // Job info key of the unreadable events lines: {"count": N, "last": "<path>:<line>: ..."}.
+  static constexpr const char* kUnreadableKey = "unreadable_event_lines";
+
   // `attempt`: the attempt whose final event counts; events of earlier attempts are stored but
   // their final events are ignored.
   Ingestor(Store& store, int64_t job_id, int attempt, const std::string& events_path,
@@ -55,6 +60,10 @@ class Ingestor {
 
  private:
   Status apply(const Event& event);
+  // Unreadable lines are skipped: a warning each (a few per poll) naming file and line, and
+  // their count in the job's info.
+  void warn_malformed(const std::vector<Error>& malformed);
+  Status record_malformed(const std::vector<Error>& malformed);
   Status apply_checkpoint(const CheckpointEvent& c);
 
   Store& store_;

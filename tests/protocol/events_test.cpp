@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -448,6 +449,60 @@ TEST(EventTail, ReportsMalformedLinesWithTheirLineNumbers) {
                 path + ":6: seq 4: stopped event: field 'checkpoint' must be a string", 0),
             0u)
       << errors[0].message;
+  std::remove(path.c_str());
+}
+
+TEST(EventWriter, AKilledAttemptsPartialLineIsEndedSoTheNextAttemptsFirstEventIsKept) {
+  std::string path = temp_path("killed.jsonl");
+  // Attempt 1 was killed in the middle of its third line.
+  write_file(path, std::string(R"({"seq":1,"type":"started","attempt":1})") + "\n" +
+                       R"({"seq":2,"type":"progress","attempt":1,"step":1,"train_loss":2.0})" +
+                       "\n" + R"({"seq":3,"type":"progress","att)");
+  {
+    EventWriter w(path, 2);
+    w.emit(StartedEvent{});
+    w.emit(ProgressEvent{2, {{"train_loss", 1.5}}});
+  }
+  EventTail tail(path);
+  std::vector<Error> errors;
+  auto events = tail.poll(&errors);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[2].type(), "started");
+  EXPECT_EQ(events[2].attempt, 2);
+  EXPECT_EQ(events[2].seq, 3);
+  EXPECT_EQ(events[3].seq, 4);
+  ASSERT_EQ(errors.size(), 1u);  // the fragment, on a line of its own
+  EXPECT_EQ(errors[0].message, path + ":3: not a JSON object");
+  EXPECT_EQ(tail.offset(), std::filesystem::file_size(path));
+  std::remove(path.c_str());
+}
+
+TEST(EventTail, AFragmentGluedToAnEventIsDiscardedAndTheEventKept) {
+  // A writer that did not start on a new line after a killed attempt: the fragment and the next
+  // event share a line.
+  std::string path = temp_path("glued.jsonl");
+  const std::string fragment = R"({"attempt":1,"metrics":{"epoch":0.0,"samp)";
+  write_file(path, std::string(R"({"seq":1,"type":"heartbeat","step":1})") + "\n" + fragment +
+                       R"({"attempt":2,"seq":2,"type":"progress","step":2,"train_loss":1.0})" +
+                       "\n" + R"({"seq":3,"type":"heartbeat","step":3})" + "\n");
+  EventTail tail(path);
+  std::vector<Error> errors;
+  auto events = tail.poll(&errors);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].seq, 2);
+  EXPECT_EQ(events[1].attempt, 2);
+  ASSERT_NE(events[1].as<ProgressEvent>(), nullptr);
+  EXPECT_EQ(events[1].as<ProgressEvent>()->step, 2);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, path + ":2: a partial line of " + std::to_string(fragment.size()) +
+                                   " bytes (a worker killed mid-write) was discarded before the "
+                                   "next event");
+  // Garbage full of braces is one unreadable line, nothing more.
+  write_file(path, std::string(200, '{') + "\n");
+  EventTail garbage(path);
+  errors.clear();
+  EXPECT_TRUE(garbage.poll(&errors).empty());
+  EXPECT_EQ(errors.size(), 1u);
   std::remove(path.c_str());
 }
 
