@@ -44,8 +44,10 @@ for t in "${targets[@]}"; do
   [ -f "fuzz/dict/$t.dict" ] && dict=("-dict=fuzz/dict/$t.dict")
   log="$logs/$t.log"
   rc=0
+  started=$SECONDS
   "$exe" "$corpus" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
+  ran=$((SECONDS - started))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$({ grep -oE 'cov: [0-9]+' "$log" || true; } | tail -1 | cut -d' ' -f2)
@@ -61,7 +63,7 @@ for t in "${targets[@]}"; do
     [ -n "$kind" ] || kind=$(grep -m1 -oE 'runtime error: .*' "$log" || tail -1 "$log")
     result="FAILED ($kind): reproducer ${repro:-none}, log $log"
   fi
-  printf '%-12s %7s %10s %8s %6s %6s %7s  %s\n' "$t" "$seconds" "${runs:-?}" "${speed:-?}" \
+  printf '%-12s %7s %10s %8s %6s %6s %7s  %s\n' "$t" "$ran" "${runs:-?}" "${speed:-?}" \
     "${cov:-?}" "${ft:-?}" "$units" "$result"
 done
 exit $failed
