@@ -38,8 +38,9 @@ constexpr int kMaxPack = 64;
 constexpr const char* kBuiltinPrefix = "builtin:";
 const std::vector<std::string> kSearchKeys = {"type", "n_trials", "seed"};
 const std::vector<std::string> kSearchTypes = {"grid", "random", "sobol"};
-// More trials than this is a typo, as is a grid of more points (grid_expander.cpp).
-constexpr int kMaxTrials = 1000000;
+// More trials than this is a typo, as is a grid of more points (grid_expander.cpp: what a sweep
+// file's jobs cost in time and memory).
+constexpr int kMaxTrials = 10000;
 
 std::string join_list(const std::vector<std::string>& items) {
   std::string s;

@@ -170,7 +170,7 @@ Result<SweepSpec> parse_sweep_spec(const std::string& yaml_text, const std::stri
 // flagged: its duplicate_of is the earlier job's hash (which is also its own). Such entries are
 // reports only: record and run each hash once (skip jobs with a non-empty duplicate_of). Errors
 // (kUser, naming the spec file): a linked value that is not allowed for its key (e.g. a
-// fractional batch_size), more than a million grid points, or no job left after exclusion.
+// fractional batch_size), more than 10,000 grid points, or no job left after exclusion.
 Result<std::vector<ExpandedJob>> expand_grid(const SweepSpec& spec);
 
 // The size of each grid axis, in file order (what `sweep plan` prints as "3×2×2×1"). A

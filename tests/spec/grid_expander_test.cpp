@@ -189,7 +189,21 @@ TEST(GridExpansion, TooLargeGridIsRefused) {
   ASSERT_TRUE(spec.ok());
   auto jobs = expand_grid(*spec);
   ASSERT_FALSE(jobs.ok());
-  EXPECT_EQ(jobs.error().message, "t.yaml: the grid has more than 1000000 points");
+  EXPECT_EQ(jobs.error().message,
+            "t.yaml: the grid has 1030301 points, more than the 10000 a sweep file may have");
+  // 100 x 100 is the most there may be.
+  std::string hundred = "[";
+  for (int i = 1; i <= 100; ++i) hundred += (i > 1 ? ", " : "") + std::to_string(i);
+  hundred += "]";
+  auto most = testing::parse("grid:\n  lora_r: " + hundred + "\n  seed: " + hundred + "\n");
+  ASSERT_TRUE(most.ok());
+  auto limit = expand_grid(*most);
+  ASSERT_TRUE(limit.ok()) << limit.error().message;
+  EXPECT_EQ(limit->size(), 10000u);
+  auto over = testing::parse("grid:\n  lora_r: " + hundred + "\n  seed: " + hundred +
+                             "\n  max_steps: [1, 2]\n");
+  ASSERT_TRUE(over.ok());
+  EXPECT_FALSE(expand_grid(*over).ok());
 }
 
 }  // namespace
