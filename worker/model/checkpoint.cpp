@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.h"
 #include "worker/model/tensor_store.h"
 
 namespace sweep::model {
@@ -98,26 +99,22 @@ void save_llava(LlavaForConditionalGeneration& m, const std::string& dir, Tensor
   fs::path target = fs::absolute(fs::path(dir).lexically_normal());
   if (target.filename().empty()) target = target.parent_path();
   fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  remove_all(tmp.string());
+  create_directories(tmp.string());
   nlohmann::json config = m->config().to_json();
   config["torch_dtype"] = m->base_dtype() == torch::kBFloat16  ? "bfloat16"
                           : m->base_dtype() == torch::kFloat16 ? "float16"
                                                                : "float32";
-  {
-    std::ofstream out(tmp / "config.json");
-    out << config.dump(2) << "\n";
-    if (!out) throw std::runtime_error("cannot write " + (tmp / "config.json").string());
-  }
+  write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& item : m->named_parameters())
     if (!classify(item.key()).is_lora())
       tensors.emplace_back(tensor_name_in_layout(item.key(), layout), item.value());
   save_tensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
   fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-  if (fs::exists(target)) fs::rename(target, old);
-  fs::rename(tmp, target);
-  fs::remove_all(old);
+  if (fs::exists(target)) rename_path(target.string(), old.string());
+  rename_path(tmp.string(), target.string());
+  remove_all(old.string());
 }
 
 }  // namespace sweep::model

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.h"
 #include "worker/model/tensor_roles.h"
 #include "worker/model/tensor_store.h"
 
@@ -38,13 +39,7 @@ T pattern_value(const std::map<std::string, double>& patterns, const std::string
 }
 
 void write_json(const fs::path& path, const nlohmann::json& j) {
-  fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
+  write_file_atomic(path.string(), j.dump(2) + "\n");
 }
 
 // Copies `tensors` (keys already mapped to model parameter names) into m; one error for all faults.

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.h"
+
 namespace sweep::model {
 namespace {
 
@@ -231,22 +233,14 @@ void write_safetensors(const std::string& path, const std::vector<TensorBlob>& t
   }
   std::string text = header.dump();
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');  // data starts 8-byte aligned
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, "cannot create " + tmp);
-    uint64_t n = text.size();
-    char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = char((n >> (8 * i)) & 0xff);
-    out.write(len, 8);
-    out.write(text.data(), std::streamsize(text.size()));
-    for (size_t i = 0; i < tensors.size(); ++i)
-      out.write(static_cast<const char*>(tensors[i].data), std::streamsize(sizes[i]));
-    out.flush();
-    if (!out) fail(path, "write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    fail(path, std::string("cannot rename temp file: ") + std::strerror(errno));
+  uint64_t n = text.size();
+  char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = char((n >> (8 * i)) & 0xff);
+  std::vector<std::string_view> pieces{std::string_view(len, 8), text};
+  for (size_t i = 0; i < tensors.size(); ++i)
+    pieces.emplace_back(static_cast<const char*>(tensors[i].data), sizes[i]);
+  // Temp file, fsync, rename: a reader never sees a half-written file under `path`.
+  write_file_atomic(path, pieces);
 }
 
 }  // namespace sweep::model

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "common/file_system.h"
 #include "data/llava_json.h"
 #include "data/loader.h"
 #include "data/max_length.h"
@@ -91,8 +92,13 @@ std::string memory_estimate_note(const JobFile& job) {
   }
 }
 
-int exit_code_for_stage(const std::string& stage) {
-  return stage == "load_model" || stage == "load_data" ? kExitBadInput : kExitInternal;
+// Input that can only fail again: anything wrong while loading the model or the data, and a
+// sample the data layer refuses later (a truncated or corrupt image: Failure kUser/kNotFound).
+bool is_bad_input(const std::exception& e, const std::string& stage) {
+  if (stage == "load_model" || stage == "load_data") return true;
+  const auto* failure = dynamic_cast<const Failure*>(&e);
+  return failure &&
+         (failure->kind() == ErrorKind::kUser || failure->kind() == ErrorKind::kNotFound);
 }
 
 }  // namespace
@@ -485,8 +491,11 @@ int report_failure(JobRun& run, EventWriter& events) {
   auto failed = [&](const std::string& message, int exit_code) {
     std::cerr << "sweep-worker: " << run.job().job_id << ": " << run.stage()
               << " failed: " << message << "\n";
-    emit(FailedEvent{run.stage(), message, /*diverged=*/false,
-                     /*out_of_memory=*/exit_code == kExitOutOfMemory});
+    FailedEvent event{run.stage(), message, /*diverged=*/false,
+                      /*out_of_memory=*/exit_code == kExitOutOfMemory};
+    event.disk_full = exit_code == kExitDiskFull;
+    event.bad_input = exit_code == kExitBadInput;
+    emit(event);
     return exit_code;
   };
   auto out_of_memory = [&](const std::string& message) {
@@ -515,7 +524,9 @@ int report_failure(JobRun& run, EventWriter& events) {
     return out_of_memory(message_of(e));
   } catch (const std::exception& e) {
     if (is_host_allocation_failure(e)) return out_of_memory(message_of(e));
-    return failed(message_of(e), exit_code_for_stage(run.stage()));
+    // Before the stage rule: a full disk while loading (lora_targets.json) is not bad input.
+    if (is_disk_full(e)) return failed(message_of(e), kExitDiskFull);
+    return failed(message_of(e), is_bad_input(e, run.stage()) ? kExitBadInput : kExitInternal);
   } catch (...) {
     return failed("unknown exception", kExitInternal);
   }

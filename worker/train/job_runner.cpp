@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/file_system.h"
 #include "protocol/events.h"
 #include "protocol/exit_codes.h"
 #include "protocol/job_file.h"
@@ -29,7 +30,7 @@ int run_job_file(const std::string& job_path) {
     events = std::make_unique<EventWriter>(job.events_path(), job.attempt);
   } catch (const std::exception& e) {
     std::cerr << "sweep-worker: " << e.what() << "\n";
-    return kExitBadInput;
+    return is_disk_full(e) ? kExitDiskFull : kExitBadInput;
   }
   JobRun run(job, *events);
   try {

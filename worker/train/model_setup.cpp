@@ -8,6 +8,7 @@
 #include <torch/cuda.h>
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.h"
 #include "data/image.h"
 #include "worker/model/checkpoint.h"
 #include "worker/train/checkpoint_manifest.h"
@@ -76,9 +77,7 @@ model::LlavaForConditionalGeneration load_model_with_checkpoint(const std::strin
 namespace {
 
 void write_json(const fs::path& path, const nlohmann::json& j) {
-  std::ofstream out(path);
-  out << j.dump(2) << "\n";
-  if (!out) throw std::runtime_error("cannot write " + path.string());
+  write_file_atomic(path.string(), j.dump(2) + "\n");
 }
 
 // What transformers' CLIPImageProcessor does to an image, as data/image.h does it (LLaVA-1.5

@@ -162,7 +162,12 @@ nlohmann::json Trainer::state() const {
 }
 
 void Trainer::save_files(const std::string& dir) const {
-  torch::save(*opt_->optimizer, dir + "/" + kOptimizerFile);
+  // Serialized in memory, then written through the file-system door: LibTorch's file writer
+  // finishes the zip archive in its destructor, and a full disk there throws from a destructor,
+  // which aborts the whole process (SIGABRT) before any `failed` event is written.
+  std::ostringstream optimizer;
+  torch::save(*opt_->optimizer, optimizer);
+  write_file_atomic(dir + "/" + kOptimizerFile, optimizer.str());
   auto m = model_;  // a handle; lora_dropout_generator takes it by reference
   write_file_atomic(dir + "/" + kRngFile,
                     capture_rng_state(model::lora_dropout_generator(m)).dump() + "\n");
