@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds llava-sweep and runs the whole test suite (unit + end-to-end) with CTest. The `slurm`
+# Builds llava-sweep and runs the whole test suite (unit, end-to-end, and the bounded kill soak:
+# label `soak`, about a minute; SWEEP_SOAK_JOBS / SWEEP_SOAK_ROUNDS make it longer) with CTest.
+# `-L soak` runs only the soak, `-LE soak` all but it. The `slurm`
 # tests run through a cluster started by scripts/slurm-cluster.sh; without one they skip (and
 # fail under SWEEP_REQUIRE_SLURM=1).
 # Usage: scripts/test.sh [extra ctest args]   (BUILD_DIR to change the build folder)
