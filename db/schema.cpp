@@ -313,11 +313,142 @@ JOIN jobs j ON j.id = a.job_id
 JOIN sweeps s ON s.id = a.sweep_id;
 )sql";
 
+// Version 6. Results that stay fast at 100,000 jobs: what the leaderboard, `sweep best`,
+// `sweep status` and budget caps need is kept up to date while rows are ingested, instead of
+// being computed from 10,000,000 metric rows on every read.
+// - `eval_best`: per job and eval metric, the best value after step 0 in both directions (the
+//   first step that reached each) and the step-0 value (the base model's score), maintained by
+//   the triggers below in the same transaction as the eval_metrics rows (a replaced row that was
+//   the best is recomputed from eval_metrics). `trained` is 1 once the job has an eval of the
+//   metric after step 0 (even one whose value is NULL, as the view has always counted it).
+//   eval_best_by_min/max walk a sweep's jobs best first, so that the top of a leaderboard is read
+//   without a sort of every job.
+// - `job_progress`: per job, the largest step and tokens_seen of its metrics rows (what
+//   compute_used adds up, without an index: a scan of one small row per job), written by
+//   Store::add_metrics.
+// - The leaderboard view reads eval_best; its columns and rows are those of version 5.
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE eval_best (
+  job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  name       TEXT NOT NULL,
+  sweep_id   INTEGER NOT NULL,
+  trained    INTEGER NOT NULL DEFAULT 0,
+  min_value  REAL,
+  min_step   INTEGER,
+  max_value  REAL,
+  max_step   INTEGER,
+  base_value REAL,
+  PRIMARY KEY (job_id, name)
+) WITHOUT ROWID;
+CREATE INDEX eval_best_by_min ON eval_best (sweep_id, name, min_value);
+CREATE INDEX eval_best_by_max ON eval_best (sweep_id, name, max_value);
+
+CREATE TRIGGER eval_best_insert AFTER INSERT ON eval_metrics BEGIN
+  INSERT INTO eval_best (job_id, name, sweep_id)
+    SELECT NEW.job_id, NEW.name, j.sweep_id FROM jobs j WHERE j.id = NEW.job_id
+    ON CONFLICT (job_id, name) DO NOTHING;
+  UPDATE eval_best SET base_value = NEW.value
+    WHERE NEW.step = 0 AND job_id = NEW.job_id AND name = NEW.name;
+  -- The row just written replaced the best one's step: recompute that direction.
+  UPDATE eval_best SET (min_value, min_step) = (
+      SELECT e.value, e.step FROM eval_metrics e
+      WHERE e.job_id = NEW.job_id AND e.name = NEW.name AND e.step > 0 AND e.value IS NOT NULL
+      ORDER BY e.value, e.step LIMIT 1)
+    WHERE NEW.step > 0 AND job_id = NEW.job_id AND name = NEW.name AND min_step = NEW.step;
+  UPDATE eval_best SET (max_value, max_step) = (
+      SELECT b.v, (SELECT MIN(e.step) FROM eval_metrics e
+                   WHERE e.job_id = NEW.job_id AND e.name = NEW.name AND e.step > 0
+                     AND e.value = b.v)
+      FROM (SELECT e.value AS v FROM eval_metrics e
+            WHERE e.job_id = NEW.job_id AND e.name = NEW.name AND e.step > 0
+              AND e.value IS NOT NULL
+            ORDER BY e.value DESC LIMIT 1) b)
+    WHERE NEW.step > 0 AND job_id = NEW.job_id AND name = NEW.name AND max_step = NEW.step;
+  -- Otherwise a better value, or the same value at an earlier step, takes over.
+  UPDATE eval_best SET trained = 1
+    WHERE NEW.step > 0 AND job_id = NEW.job_id AND name = NEW.name AND trained = 0;
+  UPDATE eval_best SET
+      min_step = CASE WHEN min_value IS NULL OR NEW.value < min_value
+                        OR (NEW.value = min_value AND NEW.step < min_step)
+                      THEN NEW.step ELSE min_step END,
+      min_value = CASE WHEN min_value IS NULL OR NEW.value < min_value
+                       THEN NEW.value ELSE min_value END,
+      max_step = CASE WHEN max_value IS NULL OR NEW.value > max_value
+                        OR (NEW.value = max_value AND NEW.step < max_step)
+                      THEN NEW.step ELSE max_step END,
+      max_value = CASE WHEN max_value IS NULL OR NEW.value > max_value
+                       THEN NEW.value ELSE max_value END
+    WHERE NEW.step > 0 AND NEW.value IS NOT NULL AND job_id = NEW.job_id AND name = NEW.name;
+END;
+
+INSERT INTO eval_best (job_id, name, sweep_id, trained, min_value, max_value, base_value)
+  SELECT e.job_id, e.name, j.sweep_id, MAX(e.step > 0),
+         MIN(CASE WHEN e.step > 0 THEN e.value END), MAX(CASE WHEN e.step > 0 THEN e.value END),
+         MAX(CASE WHEN e.step = 0 THEN e.value END)
+  FROM eval_metrics e JOIN jobs j ON j.id = e.job_id
+  GROUP BY e.job_id, e.name;
+UPDATE eval_best SET
+  min_step = (SELECT MIN(e.step) FROM eval_metrics e WHERE e.job_id = eval_best.job_id
+              AND e.name = eval_best.name AND e.step > 0 AND e.value = eval_best.min_value),
+  max_step = (SELECT MIN(e.step) FROM eval_metrics e WHERE e.job_id = eval_best.job_id
+              AND e.name = eval_best.name AND e.step > 0 AND e.value = eval_best.max_value);
+
+-- `sweep status` lists the failed learning checks of a sweep without reading the passed ones.
+CREATE INDEX learning_checks_failed ON learning_checks (job_id) WHERE passed = 0;
+
+CREATE TABLE job_progress (
+  job_id      INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  sweep_id    INTEGER NOT NULL,
+  step        INTEGER NOT NULL,
+  tokens_seen INTEGER
+);
+INSERT INTO job_progress (job_id, sweep_id, step, tokens_seen)
+  SELECT m.job_id, j.sweep_id, MAX(m.step), MAX(m.tokens_seen)
+  FROM metrics m JOIN jobs j ON j.id = m.job_id GROUP BY m.job_id;
+
+DROP VIEW leaderboard;
+CREATE VIEW leaderboard AS
+WITH best AS (
+  SELECT j.sweep_id, j.id AS job_id, s.objective_metric AS metric, s.objective_mode AS mode,
+         CASE s.objective_mode WHEN 'max' THEN b.max_value ELSE b.min_value END AS objective,
+         CASE s.objective_mode WHEN 'max' THEN b.max_step ELSE b.min_step END AS best_step,
+         b.base_value AS base_objective
+  FROM jobs j
+  JOIN sweeps s ON s.id = j.sweep_id
+  JOIN eval_best b ON b.job_id = j.id AND b.name = s.objective_metric AND b.trained = 1
+  WHERE j.state IN ('succeeded', 'pruned', 'running')
+)
+SELECT a.sweep_id,
+       s.name AS sweep,
+       RANK() OVER (PARTITION BY a.sweep_id
+                    ORDER BY CASE a.mode WHEN 'max' THEN -a.objective ELSE a.objective END) AS rank,
+       a.job_id, j.hash, j.state,
+       json_extract(j.params, '$.lora_r') AS lora_r,
+       json_extract(j.params, '$.lora_alpha') AS lora_alpha,
+       json_extract(j.params, '$.learning_rate') AS learning_rate,
+       json_extract(j.params, '$.batch_size') AS batch_size,
+       a.metric, a.mode, a.objective, a.best_step,
+       (SELECT c.path FROM checkpoints c
+        WHERE c.job_id = a.job_id AND c.step = a.best_step AND c.kept = 1
+        ORDER BY c.id DESC LIMIT 1) AS checkpoint_path,
+       j.run_dir, j.params,
+       (SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = a.job_id) AS rung,
+       a.base_objective,
+       CASE a.mode WHEN 'max' THEN a.objective - a.base_objective
+                   ELSE a.base_objective - a.objective END AS gain,
+       COALESCE((SELECT 1 - l.passed FROM learning_checks l WHERE l.job_id = a.job_id), 0)
+         AS not_learning
+FROM best a
+JOIN jobs j ON j.id = a.job_id
+JOIN sweeps s ON s.id = a.sweep_id;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
   static const std::vector<Migration> kMigrations = {
-      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5},
+      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3},
+      {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
   };
   return kMigrations;
 }

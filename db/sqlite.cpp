@@ -21,7 +21,10 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path, bool readonly) {
   return std::unique_ptr<Db>(new Db(raw, path));
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  cache_.clear();  // finalized before the connection closes
+  sqlite3_close_v2(db_);
+}
 
 Error Db::error(const std::string& what) const {
   return make_error(ErrorKind::kDatabase, what + ": " + sqlite3_errmsg(db_) + " (" + path_ + ")");
@@ -43,6 +46,19 @@ Result<Stmt> Db::prepare(const std::string& sql, const std::string& what, std::s
   if (rc != SQLITE_OK) return error(what);
   if (tail) *tail = rest ? std::string(rest) : std::string();
   return Stmt(this, raw, what);
+}
+
+Result<Stmt*> Db::cached(const std::string& sql, const std::string& what) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    auto stmt = prepare(sql, what);
+    if (!stmt.ok()) return stmt.error();
+    it = cache_.emplace(sql, std::make_unique<Stmt>(std::move(*stmt))).first;
+  } else {
+    SWEEP_RETURN_IF_ERROR(it->second->reset());
+    it->second->set_what(what);
+  }
+  return it->second.get();
 }
 
 int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,10 @@ class Db {
   // Prepares the first statement of `sql`; `*tail` (if given) receives the text after it.
   Result<Stmt> prepare(const std::string& sql, const std::string& what,
                        std::string* tail = nullptr);
+  // The statement of `sql` prepared once per connection and kept (for statements run per row,
+  // such as ingestion's inserts): reset, unbound, and with `what` as its error context. Valid
+  // until the Db is destroyed; use it before preparing `sql` again through cached().
+  Result<Stmt*> cached(const std::string& sql, const std::string& what);
 
   int64_t last_insert_rowid() const;
   int changes() const;  // rows changed by the last statement
@@ -43,6 +48,7 @@ class Db {
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  std::map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
 class Stmt {
@@ -95,6 +101,7 @@ class Stmt {
 
   bool readonly() const;  // sqlite3_stmt_readonly
   sqlite3_stmt* handle() const { return stmt_; }
+  void set_what(std::string what) { what_ = std::move(what); }
 
  private:
   Status check_bind(int rc, int index);

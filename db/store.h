@@ -330,14 +330,27 @@ class Store {
     int64_t tokens = 0;
   };
   Result<ComputeUsed> compute_used(int64_t sweep_id);
+  // The same per job, for the sweep's jobs in `state` that have metrics: job id -> its largest
+  // step and tokens seen (what early stopping saved on pruned jobs, in `sweep status`).
+  Result<std::map<int64_t, ComputeUsed>> job_progress(int64_t sweep_id, JobState state);
 
   // Results. Best eval after step 0 (step 0 is the base model, never a job's best) per job by
   // `metric` (min, or max when `maximize`), best first, ties by job id; only jobs that have such
   // an eval and are succeeded, pruned (stopped early, with the rung they reached) or running
   // (failed, diverged, cancelled, lost and pending are left out). Each row carries the job's
   // step-0 score, its gain over it and its learning check's verdict.
+  // `limit` > 0: only the best `limit` rows (from schema version 6 read without looking at the
+  // other jobs: eval_best keeps every job's best value, indexed by it).
   Result<std::vector<LeaderRow>> leaderboard(int64_t sweep_id, const std::string& metric,
-                                             bool maximize);
+                                             bool maximize, int limit = 0);
+  // How many jobs leaderboard() ranks and how many of them beat the base model (gain > 0),
+  // without reading their rows.
+  struct RankSummary {
+    int ranked = 0;
+    int beat_base = 0;
+  };
+  Result<RankSummary> leaderboard_summary(int64_t sweep_id, const std::string& metric,
+                                          bool maximize);
   // Kept checkpoints of the sweep's succeeded jobs that have an eval of `metric` at their step,
   // best value first (ties: job id, then the earlier step): what `sweep best` falls back on when
   // the best job's checkpoint is gone.
@@ -347,8 +360,10 @@ class Store {
   // has one, whatever its state (for `sweep jobs`).
   Result<std::map<int64_t, double>> best_objectives(int64_t sweep_id, const std::string& metric,
                                                     bool maximize);
-  // The learning checks of the sweep's jobs, by job id (empty before schema version 5).
-  Result<std::map<int64_t, LearningCheckRow>> learning_checks(int64_t sweep_id);
+  // The learning checks of the sweep's jobs, by job id (empty before schema version 5); only the
+  // failed ones with `failed_only`.
+  Result<std::map<int64_t, LearningCheckRow>> learning_checks(int64_t sweep_id,
+                                                              bool failed_only = false);
   Result<std::vector<EvalRow>> evals(int64_t job_id);  // by step
   // The latest value of every progress metric of a job, with "step" (for `sweep status`).
   Result<std::map<std::string, double>> latest_metrics(int64_t job_id);

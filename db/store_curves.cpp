@@ -4,6 +4,7 @@
 
 #include "db/sqlite.h"
 #include "db/store.h"
+#include "db/store_internal.h"
 
 namespace sweep {
 
@@ -51,6 +52,16 @@ Result<std::vector<std::string>> Store::eval_metric_names(int64_t sweep_id) {
 
 Status Store::check_eval_metric(const SweepRecord& sweep, const std::string& metric) {
   if (metric.empty()) return ok_status();
+  if (schema_version_ >= store_internal::kDerivedSchema) {
+    // One index seek into eval_best; the full list only for the error message.
+    auto known = db_->prepare("SELECT 1 FROM eval_best WHERE sweep_id = ? AND name = ? LIMIT 1",
+                              "looking up eval metric " + metric);
+    if (!known.ok()) return known.error();
+    SWEEP_RETURN_IF_ERROR(known->bind_all(sweep.id, metric));
+    auto row = known->step();
+    if (!row.ok()) return row.error();
+    if (*row) return ok_status();
+  }
   auto names = eval_metric_names(sweep.id);
   if (!names.ok()) return names.error();
   if (names->empty() || std::find(names->begin(), names->end(), metric) != names->end())

@@ -88,13 +88,19 @@ Result<std::vector<std::tuple<int64_t, int64_t, double>>> Store::evals_with_toke
 
 Result<Store::ComputeUsed> Store::compute_used(int64_t sweep_id) {
   const char* tokens = schema_version_ < kDecisionsSchema ? "0" : "MAX(m.tokens_seen)";
-  auto stmt =
-      db_->prepare(std::string("SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tokens), 0) FROM ("
-                               "  SELECT MAX(m.step) AS steps, ") +
-                       tokens +
-                       " AS tokens FROM metrics m"
-                       "  JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ? GROUP BY m.job_id)",
-                   "adding up the training of sweep " + std::to_string(sweep_id));
+  // From version 6 one job_progress row per job; before, every metrics row of the sweep.
+  const std::string sql =
+      schema_version_ >= store_internal::kDerivedSchema
+          ? std::string(
+                "SELECT COALESCE(SUM(step), 0), COALESCE(SUM(tokens_seen), 0) "
+                "FROM job_progress WHERE sweep_id = ?")
+          : std::string(
+                "SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tokens), 0) FROM ("
+                "  SELECT MAX(m.step) AS steps, ") +
+                tokens +
+                " AS tokens FROM metrics m"
+                "  JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ? GROUP BY m.job_id)";
+  auto stmt = db_->prepare(sql, "adding up the training of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id));
   auto row = stmt->step();
@@ -105,6 +111,32 @@ Result<Store::ComputeUsed> Store::compute_used(int64_t sweep_id) {
     used.tokens = stmt->int64(1);
   }
   return used;
+}
+
+Result<std::map<int64_t, Store::ComputeUsed>> Store::job_progress(int64_t sweep_id,
+                                                                  JobState state) {
+  const char* tokens = schema_version_ < kDecisionsSchema ? "0" : "MAX(m.tokens_seen)";
+  const std::string sql =
+      schema_version_ >= store_internal::kDerivedSchema
+          ? std::string(
+                "SELECT p.job_id, p.step, COALESCE(p.tokens_seen, 0) FROM jobs j "
+                "JOIN job_progress p ON p.job_id = j.id "
+                "WHERE j.sweep_id = ?1 AND j.state = ?2")
+          : std::string("SELECT m.job_id, MAX(m.step), COALESCE(") + tokens +
+                ", 0) FROM jobs j JOIN metrics m ON m.job_id = j.id "
+                "WHERE j.sweep_id = ?1 AND j.state = ?2 GROUP BY m.job_id";
+  auto stmt = db_->prepare(sql, "reading the progress of the " + std::string(to_string(state)) +
+                                    " jobs of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, to_string(state)));
+  std::map<int64_t, ComputeUsed> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out[stmt->int64(0)] = ComputeUsed{stmt->int64(1), stmt->int64(2)};
+  }
+  return out;
 }
 
 }  // namespace sweep

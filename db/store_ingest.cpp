@@ -58,32 +58,52 @@ Status run_job_update(Db& db, Stmt& stmt, int64_t job_id) {
 namespace {
 
 // Writes one row per (name, value) into `table` (metrics or eval_metrics), replacing rows with
-// the same key.
+// the same key. The statement is prepared once per connection (a hundred thousand calls per
+// second during ingestion).
 Status put_values(Db& db, const char* table, int64_t job_id, int attempt, int64_t step,
                   const std::map<std::string, double>& values, const TrainingSeen& seen,
                   const std::string& what) {
-  auto stmt = db.prepare(std::string("INSERT OR REPLACE INTO ") + table +
-                             " (job_id, name, step, attempt, value, samples_seen, tokens_seen) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         what);
+  auto stmt = db.cached(std::string("INSERT OR REPLACE INTO ") + table +
+                            " (job_id, name, step, attempt, value, samples_seen, tokens_seen) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        what);
   if (!stmt.ok()) return stmt.error();
+  Stmt& insert = **stmt;
   for (const auto& [name, value] : values) {
-    SWEEP_RETURN_IF_ERROR(stmt->reset());
+    SWEEP_RETURN_IF_ERROR(insert.reset());
     SWEEP_RETURN_IF_ERROR(
-        stmt->bind_all(job_id, name, step, attempt, value, seen.samples, seen.tokens));
-    SWEEP_RETURN_IF_ERROR(stmt->run());
+        insert.bind_all(job_id, name, step, attempt, value, seen.samples, seen.tokens));
+    SWEEP_RETURN_IF_ERROR(insert.run());
   }
   return ok_status();
+}
+
+// Schema version 6: job_progress keeps the job's largest step and tokens_seen so far.
+Status put_progress(Db& db, int64_t job_id, int64_t step, const TrainingSeen& seen,
+                    const std::string& what) {
+  auto stmt = db.cached(
+      "INSERT INTO job_progress (job_id, sweep_id, step, tokens_seen) "
+      "SELECT ?1, sweep_id, ?2, ?3 FROM jobs WHERE id = ?1 "
+      "ON CONFLICT (job_id) DO UPDATE SET step = MAX(step, excluded.step), "
+      "tokens_seen = CASE WHEN tokens_seen IS NULL THEN excluded.tokens_seen "
+      "WHEN excluded.tokens_seen IS NULL THEN tokens_seen "
+      "ELSE MAX(tokens_seen, excluded.tokens_seen) END",
+      what);
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR((*stmt)->bind_all(job_id, step, seen.tokens));
+  return (*stmt)->run();
 }
 
 }  // namespace
 
 Status Store::add_metrics(int64_t job_id, int attempt, int64_t step,
                           const std::map<std::string, double>& values, const TrainingSeen& seen) {
-  return transaction([&] {
-    return put_values(
-        *db_, "metrics", job_id, attempt, step, values, seen,
-        "recording metrics of " + job_label(job_id) + " at step " + std::to_string(step));
+  return transaction([&]() -> Status {
+    const std::string what =
+        "recording metrics of " + job_label(job_id) + " at step " + std::to_string(step);
+    SWEEP_RETURN_IF_ERROR(put_values(*db_, "metrics", job_id, attempt, step, values, seen, what));
+    if (values.empty() || schema_version_ < store_internal::kDerivedSchema) return ok_status();
+    return put_progress(*db_, job_id, step, seen, what);
   });
 }
 

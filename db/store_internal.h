@@ -15,6 +15,9 @@ inline double now_seconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
+// Schema version 6 (db/schema.cpp): eval_best and job_progress, kept up to date at ingestion.
+constexpr int kDerivedSchema = 6;
+
 // The job columns in the order job_from_row reads them.
 constexpr const char* kJobColumns =
     "id, sweep_id, hash, grid_index, params, lora_scale, state, attempt, pid, host, device, "

@@ -72,11 +72,40 @@ Error read_only_refusal(const std::string& why) {
 
 }  // namespace
 
+namespace {
+
+constexpr const char* kRankedStates = "('succeeded', 'pruned', 'running')";
+
+// Version 6: the sweep's jobs in kRankedStates with an eval of ?2 after step 0, from eval_best,
+// best first (ties by job id), walked along eval_best_by_min/max so that a LIMIT ?4 reads only
+// the top rows. Columns: job_id, hash, params, state, objective, best_step, base_objective.
+std::string ranked_from_eval_best(bool maximize, bool limited) {
+  const std::string value = maximize ? "b.max_value" : "b.min_value";
+  const std::string step = maximize ? "b.max_step" : "b.min_step";
+  return "SELECT b.job_id, j.hash, j.params, j.state, " + value + " AS objective, " + step +
+         " AS best_step, b.base_value AS base_objective "
+         "FROM eval_best b JOIN jobs j ON j.id = b.job_id "
+         "WHERE b.sweep_id = ?1 AND b.name = ?2 AND b.trained = 1 AND " +
+         value + " IS NOT NULL AND j.state IN " + kRankedStates + " ORDER BY " + value +
+         (maximize ? " DESC" : "") + ", b.job_id" + (limited ? " LIMIT ?4" : "");
+}
+
+}  // namespace
+
 Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::string& metric,
-                                                  bool maximize) {
+                                                  bool maximize, int limit) {
   std::string what = "ranking jobs of sweep " + std::to_string(sweep_id) + " by " + metric;
+  const bool derived = schema_version_ >= store_internal::kDerivedSchema;
+  const std::string ranked =
+      derived ? ranked_from_eval_best(maximize, limit > 0)
+              : "SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step, "
+                "r.base_objective FROM (" +
+                    best_per_job_sql(std::string("AND j.state IN ") + kRankedStates) +
+                    ") r JOIN jobs j ON j.id = r.job_id "
+                    "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id" +
+                    (limit > 0 ? " LIMIT ?4" : "");
   auto stmt = db_->prepare(
-      std::string("SELECT r.job_id, j.hash, j.params, j.state, r.objective, r.best_step, ") +
+      std::string("SELECT r.job_id, r.hash, r.params, r.state, r.objective, r.best_step, ") +
           // A version-2 database opened read-only has no decisions table, one before version 5
           // no learning_checks.
           (schema_version_ >= 3 ? "(SELECT MAX(d.rung) FROM decisions d WHERE d.job_id = r.job_id)"
@@ -85,12 +114,13 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
           (schema_version_ >= 5 ? "COALESCE((SELECT 1 - l.passed FROM learning_checks l WHERE "
                                   "l.job_id = r.job_id), 0)"
                                 : "0") +
-          " FROM (" + best_per_job_sql("AND j.state IN ('succeeded', 'pruned', 'running')") +
-          ") r JOIN jobs j ON j.id = r.job_id "
-          "ORDER BY CASE WHEN ?3 THEN -r.objective ELSE r.objective END, r.job_id",
+          " FROM (" + ranked + ") r",
       what);
   if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
+  SWEEP_RETURN_IF_ERROR(stmt->bind(2, metric));
+  if (!derived) SWEEP_RETURN_IF_ERROR(stmt->bind(3, maximize ? 1 : 0));
+  if (limit > 0) SWEEP_RETURN_IF_ERROR(stmt->bind(4, limit));
   auto metrics =
       db_->prepare("SELECT name, value FROM eval_metrics WHERE job_id = ? AND step = ?", what);
   if (!metrics.ok()) return metrics.error();
@@ -128,6 +158,35 @@ Result<std::vector<LeaderRow>> Store::leaderboard(int64_t sweep_id, const std::s
   return rows;
 }
 
+Result<Store::RankSummary> Store::leaderboard_summary(int64_t sweep_id, const std::string& metric,
+                                                      bool maximize) {
+  RankSummary summary;
+  if (schema_version_ < store_internal::kDerivedSchema) {
+    auto rows = leaderboard(sweep_id, metric, maximize);
+    if (!rows.ok()) return rows.error();
+    summary.ranked = static_cast<int>(rows->size());
+    for (const LeaderRow& r : *rows) summary.beat_base += r.gain && *r.gain > 0 ? 1 : 0;
+    return summary;
+  }
+  const std::string value = maximize ? "b.max_value" : "b.min_value";
+  const std::string gain = maximize ? "b.max_value - b.base_value" : "b.base_value - b.min_value";
+  auto stmt = db_->prepare(
+      "SELECT COUNT(*), COALESCE(SUM(" + gain +
+          " > 0), 0) FROM eval_best b JOIN jobs j ON j.id = b.job_id "
+          "WHERE b.sweep_id = ?1 AND b.name = ?2 AND b.trained = 1 AND " +
+          value + " IS NOT NULL AND j.state IN " + kRankedStates,
+      "counting the ranked jobs of sweep " + std::to_string(sweep_id) + " by " + metric);
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric));
+  auto row = stmt->step();
+  if (!row.ok()) return row.error();
+  if (*row) {
+    summary.ranked = static_cast<int>(stmt->int64(0));
+    summary.beat_base = static_cast<int>(stmt->int64(1));
+  }
+  return summary;
+}
+
 Result<std::vector<RankedCheckpoint>> Store::kept_checkpoints(int64_t sweep_id,
                                                               const std::string& metric,
                                                               bool maximize) {
@@ -153,10 +212,17 @@ Result<std::vector<RankedCheckpoint>> Store::kept_checkpoints(int64_t sweep_id,
 
 Result<std::map<int64_t, double>> Store::best_objectives(int64_t sweep_id,
                                                          const std::string& metric, bool maximize) {
-  auto stmt = db_->prepare(best_per_job_sql(""),
+  const bool derived = schema_version_ >= store_internal::kDerivedSchema;
+  const std::string value = maximize ? "max_value" : "min_value";
+  auto stmt = db_->prepare(derived ? "SELECT job_id, " + value +
+                                         " FROM eval_best WHERE sweep_id = ?1 AND name = ?2 "
+                                         "AND trained = 1 AND " +
+                                         value + " IS NOT NULL"
+                                   : best_per_job_sql(""),
                            "finding the best " + metric + " of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric, maximize ? 1 : 0));
+  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric));
+  if (!derived) SWEEP_RETURN_IF_ERROR(stmt->bind(3, maximize ? 1 : 0));
   std::map<int64_t, double> best;
   for (;;) {
     auto row = stmt->step();
@@ -167,13 +233,15 @@ Result<std::map<int64_t, double>> Store::best_objectives(int64_t sweep_id,
   return best;
 }
 
-Result<std::map<int64_t, LearningCheckRow>> Store::learning_checks(int64_t sweep_id) {
+Result<std::map<int64_t, LearningCheckRow>> Store::learning_checks(int64_t sweep_id,
+                                                                   bool failed_only) {
   std::map<int64_t, LearningCheckRow> checks;
   if (schema_version_ < 5) return checks;
   auto stmt = db_->prepare(
-      "SELECT l.job_id, l.step, l.passed, l.lora_b_norm, l.lora_grad_norm, l.loss_first, "
-      "l.loss_last, l.reason FROM learning_checks l JOIN jobs j ON j.id = l.job_id "
-      "WHERE j.sweep_id = ?",
+      std::string("SELECT l.job_id, l.step, l.passed, l.lora_b_norm, l.lora_grad_norm, "
+                  "l.loss_first, l.loss_last, l.reason FROM learning_checks l "
+                  "JOIN jobs j ON j.id = l.job_id WHERE j.sweep_id = ?") +
+          (failed_only ? " AND l.passed = 0" : ""),
       "reading the learning checks of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));

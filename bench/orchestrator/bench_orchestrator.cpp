@@ -1,6 +1,6 @@
-// bench_orchestrator [JOBS] [STEPS]: (1) JOBS no-op jobs (noop_worker, STEPS progress events each)
-// through the real run loop on 2 CPU slots: jobs/s from spawn to recorded state; (2) one events
-// file of 200,000 progress events ingested into SQLite: events/s. Results:
+// bench_orchestrator [JOBS] [STEPS] [jobs|ingest]: (1) JOBS no-op jobs (noop_worker, STEPS progress
+// events each) through the real run loop on 2 CPU slots: jobs/s from spawn to recorded state; (2)
+// one events file of 200,000 progress events ingested into SQLite: events/s. Results:
 // bench/orchestrator/README.md.
 #include <unistd.h>
 
@@ -85,11 +85,13 @@ int bench_ingest(const std::string& root, int events) {
 int main(int argc, char** argv) {
   int jobs = argc > 1 ? std::atoi(argv[1]) : 1000;
   int steps = argc > 2 ? std::atoi(argv[2]) : 10;
+  // PART: "jobs" or "ingest" runs only that part (e.g. under `perf record`); both by default.
+  const std::string part = argc > 3 ? argv[3] : "";
   std::string root =
       (fs::temp_directory_path() / ("bench-orchestrator-" + std::to_string(::getpid()))).string();
   fs::create_directories(root);
-  int rc = bench_jobs(root, jobs, steps);
-  if (rc == 0) rc = bench_ingest(root, 200000);
+  int rc = part == "ingest" ? 0 : bench_jobs(root, jobs, steps);
+  if (rc == 0 && part != "jobs") rc = bench_ingest(root, 200000);
   fs::remove_all(root);
   return rc;
 }

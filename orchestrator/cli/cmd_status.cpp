@@ -5,8 +5,11 @@
 // beside the base model's own score (step 0) and its gain, and the jobs whose learning check failed
 // (not learning) with the check's numbers, and each failed, diverged or infeasible job's first
 // error line.
+#include <algorithm>
 #include <iostream>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -40,10 +43,12 @@ Status add_stopping(Store& store, const SweepRecord& sweep, nlohmann::json& out)
                     {"saved_tokens", report->saved_tokens}};
   auto decisions = store.decisions(sweep.id);
   if (!decisions.ok()) return decisions.error();
-  auto jobs = store.list_jobs(sweep.id);
-  if (!jobs.ok()) return jobs.error();
   std::map<int64_t, std::string> hashes;
-  for (const JobRecord& j : *jobs) hashes[j.id] = j.hash;
+  if (!decisions->empty()) {
+    auto jobs = store.list_jobs(sweep.id);
+    if (!jobs.ok()) return jobs.error();
+    for (const JobRecord& j : *jobs) hashes[j.id] = j.hash;
+  }
   out["decisions"] = nlohmann::json::array();
   out["decision_lines"] = nlohmann::json::array();
   for (const RungDecision& d : *decisions) {
@@ -74,13 +79,12 @@ std::string opt_text(const std::optional<double>& v) {
 // The best ranked job with the base model's score and its gain as `out["best"]` (null before any
 // evaluation after step 0), and every failed learning check as `out["not_learning"]`.
 Status add_results(Store& store, const SweepRecord& sweep, nlohmann::json& out) {
-  auto ranking = rank_jobs(store, sweep, "", 0);
+  auto ranking = rank_jobs(store, sweep, "", 1);
   if (!ranking.ok()) return ranking.error();
   out["best"] = nlohmann::json();
-  int beat_base = 0;
-  for (const LeaderRow& r : ranking->rows) {
-    if (r.gain && *r.gain > 0) ++beat_base;
-  }
+  auto summary = store.leaderboard_summary(sweep.id, ranking->metric, ranking->maximize);
+  if (!summary.ok()) return summary.error();
+  const int beat_base = summary->beat_base;
   if (!ranking->rows.empty()) {
     const LeaderRow& b = ranking->rows.front();
     out["best"] = {
@@ -93,20 +97,25 @@ Status add_results(Store& store, const SweepRecord& sweep, nlohmann::json& out) 
         {"gain", opt_json(b.gain)},
         {"not_learning", b.not_learning},
         {"jobs_beating_base", beat_base},
-        {"ranked_jobs", ranking->rows.size()},
+        {"ranked_jobs", summary->ranked},
         {"line", "job " + b.hash + " at step " + std::to_string(b.best_step) + ": " +
                      describe_gain(b, ranking->metric) + "; " + std::to_string(beat_base) + " of " +
-                     std::to_string(ranking->rows.size()) + " ranked job(s) beat the base model"}};
+                     std::to_string(summary->ranked) + " ranked job(s) beat the base model"}};
   }
-  auto checks = store.learning_checks(sweep.id);
+  auto checks = store.learning_checks(sweep.id, /*failed_only=*/true);
   if (!checks.ok()) return checks.error();
-  auto jobs = store.list_jobs(sweep.id);
-  if (!jobs.ok()) return jobs.error();
+  std::vector<JobRecord> jobs;
+  for (const auto& [id, check] : *checks) {
+    auto job = store.get_job(id);
+    if (!job.ok()) return job.error();
+    jobs.push_back(std::move(*job));
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const JobRecord& a, const JobRecord& b) {
+    return std::make_pair(a.grid_index, a.id) < std::make_pair(b.grid_index, b.id);
+  });
   out["not_learning"] = nlohmann::json::array();
-  for (const JobRecord& j : *jobs) {
-    auto c = checks->find(j.id);
-    if (c == checks->end() || c->second.passed) continue;
-    const LearningCheckRow& l = c->second;
+  for (const JobRecord& j : jobs) {
+    const LearningCheckRow& l = checks->at(j.id);
     out["not_learning"].push_back(
         {{"job", j.hash},
          {"step", l.step},

@@ -21,10 +21,9 @@ Result<Ranking> rank_jobs(Store& store, const SweepRecord& sweep, const std::str
   Ranking r;
   r.metric = metric.empty() ? sweep.objective_metric : metric;
   r.maximize = metric_maximized(sweep, r.metric);
-  auto rows = store.leaderboard(sweep.id, r.metric, r.maximize);
+  auto rows = store.leaderboard(sweep.id, r.metric, r.maximize, std::max(top, 0));
   if (!rows.ok()) return rows.error();
   r.rows = std::move(*rows);
-  if (top > 0 && static_cast<int>(r.rows.size()) > top) r.rows.resize(static_cast<size_t>(top));
   auto counts = store.count_by_state(sweep.id);
   if (!counts.ok()) return counts.error();
   r.excluded_failed = (*counts)[JobState::kFailed] + (*counts)[JobState::kLost];
@@ -73,14 +72,21 @@ std::string describe_gain(const LeaderRow& row, const std::string& metric) {
 
 Result<BestCheckpoint> best_checkpoint(Store& store, const SweepRecord& sweep,
                                        const std::string& metric, bool allow_no_gain) {
-  auto ranking = rank_jobs(store, sweep, metric, 0);
+  // The best succeeded job is nearly always among the first few ranked (the others are running
+  // or pruned); read the whole ranking only when it is not.
+  auto ranking = rank_jobs(store, sweep, metric, 64);
   if (!ranking.ok()) return ranking.error();
-  const LeaderRow* best = nullptr;
-  for (const LeaderRow& row : ranking->rows) {
-    if (row.state == "succeeded") {
-      best = &row;
-      break;
+  auto first_succeeded = [&]() -> const LeaderRow* {
+    for (const LeaderRow& row : ranking->rows) {
+      if (row.state == "succeeded") return &row;
     }
+    return nullptr;
+  };
+  const LeaderRow* best = first_succeeded();
+  if (!best && ranking->rows.size() == 64) {
+    ranking = rank_jobs(store, sweep, metric, 0);
+    if (!ranking.ok()) return ranking.error();
+    best = first_succeeded();
   }
   if (!best) {
     return make_error(ErrorKind::kNotFound,
@@ -140,20 +146,18 @@ Result<ComputeReport> compute_report(Store& store, int64_t sweep_id) {
   r.tokens = used->tokens;
   auto pruned = store.list_jobs(sweep_id, JobState::kPruned);
   if (!pruned.ok()) return pruned.error();
+  auto progress = store.job_progress(sweep_id, JobState::kPruned);
+  if (!progress.ok()) return progress.error();
   for (const JobRecord& job : *pruned) {
     ++r.pruned;
     auto params = nlohmann::json::parse(job.params_json, nullptr, false);
     const int64_t max_steps = params.is_object() ? params.value("max_steps", int64_t{0}) : 0;
-    auto latest = store.latest_metrics(job.id);
-    if (!latest.ok()) return latest.error();
-    auto value = [&](const char* key) {
-      auto it = latest->find(key);
-      return it == latest->end() ? 0.0 : it->second;
-    };
-    const double step = value("step");
+    auto it = progress->find(job.id);
+    const double step = it == progress->end() ? 0.0 : static_cast<double>(it->second.steps);
+    const double tokens = it == progress->end() ? 0.0 : static_cast<double>(it->second.tokens);
     const double left = std::max(0.0, static_cast<double>(max_steps) - step);
     r.saved_steps += static_cast<int64_t>(left);
-    if (step > 0) r.saved_tokens += static_cast<int64_t>(left * value("tokens_seen") / step);
+    if (step > 0) r.saved_tokens += static_cast<int64_t>(left * tokens / step);
   }
   return r;
 }
