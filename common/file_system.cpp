@@ -17,11 +17,11 @@ bool is_disk_full_errno(int error_number) {
 }
 
 FileError::FileError(const std::string& op, const std::string& path, int error_number)
-    : Failure(make_error(ErrorKind::kIo,
-                         path + ": cannot " + op + ": " + std::strerror(error_number),
-                         is_disk_full_errno(error_number)
-                             ? "free space on that file system; the job runs again once there is"
-                             : "")),
+    : Failure(make_error(
+          ErrorKind::kIo, path + ": cannot " + op + ": " + std::strerror(error_number),
+          is_disk_full_errno(error_number) ? "free space on that file system, then run again "
+                                             "(`sweep retry SWEEP` for a failed job)"
+                                           : "")),
       path_(path),
       errno_(error_number) {}
 
