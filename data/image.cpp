@@ -201,7 +201,8 @@ std::string too_large_message(int64_t w, int64_t h, int64_t max_pixels) {
 // The header checks of read_image_header on an open file; leaves the file at its start.
 bool check_header(FILE* f, int* w, int* h, std::string* error, int64_t max_pixels) {
   int64_t pw = 0, ph = 0;
-  if (png_or_jpeg_size(f, &pw, &ph) && max_pixels > 0 && pw * ph > max_pixels) {
+  // pw * ph > max_pixels, without the product: a PNG's 32-bit sides overflow it.
+  if (png_or_jpeg_size(f, &pw, &ph) && max_pixels > 0 && ph > 0 && pw > max_pixels / ph) {
     *w = static_cast<int>(std::min<int64_t>(pw, INT32_MAX));
     *h = static_cast<int>(std::min<int64_t>(ph, INT32_MAX));
     *error = too_large_message(pw, ph, max_pixels);

@@ -105,6 +105,25 @@ TEST(DecodeImage, HugeHeaderIsTooLargeBeforeAnyPixelIsRead) {
   EXPECT_EQ(decode_image(dir / "a.jpg", 1200).width, 40);
 }
 
+// Found by fuzz/fuzz_image: a PNG header with sides of 2^32 - 1 overflowed the 64-bit pixel count
+// (undefined behaviour) in the size check.
+TEST(DecodeImage, LargestPngHeaderIsTooLargeWithoutOverflow) {
+  TempDir dir;
+  write_png_header(dir / "max.png", 4294967295u, 4294967295u);
+  int w = 0, h = 0;
+  std::string error;
+  EXPECT_FALSE(read_image_header(dir / "max.png", &w, &h, &error, kDefaultMaxImagePixels));
+  EXPECT_EQ(error, "too large (4294967295 x 4294967295 pixels, limit 89478485)");
+  EXPECT_EQ(w, INT32_MAX);
+  // Exactly at the limit passes the size check.
+  write_png_header(dir / "at.png", 1000, 1000);
+  error.clear();
+  (void)read_image_header(dir / "at.png", &w, &h, &error, 1000000);
+  EXPECT_EQ(error.rfind("too large", 0), std::string::npos) << error;
+  EXPECT_FALSE(read_image_header(dir / "at.png", &w, &h, &error, 999999));
+  EXPECT_EQ(error, "too large (1000 x 1000 pixels, limit 999999)");
+}
+
 TEST(ImagePath, AbsolutePathsAreUsedAsGivenAndEscapesAreFound) {
   EXPECT_EQ(resolve_image_path("/data/images", "coco/1.jpg"), "/data/images/coco/1.jpg");
   EXPECT_EQ(resolve_image_path("/data/images", "/elsewhere/1.jpg"), "/elsewhere/1.jpg");
