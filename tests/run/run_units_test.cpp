@@ -112,6 +112,35 @@ TEST_F(IngestorTest, KeptPredictionsOfAnEvalBecomeRows) {
             (std::vector<std::string>{"circle", "red"}));
 }
 
+TEST_F(IngestorTest, UnreadableLinesAreCountedInTheJobsInfoAcrossRestarts) {
+  {
+    std::ofstream out(events_);
+    out << R"({"seq":1,"type":"heartbeat","step":1})"
+        << "\n"
+        << "garbage\n"
+        << R"({"seq":2,"type":"progress","step":"x"})"
+        << "\n";
+  }
+  Ingestor first(*store_, job_, 1, events_, 0, 0);
+  ASSERT_EQ(*first.poll(), 1);
+  EXPECT_EQ(first.progress().malformed_count, 2);
+  auto info = nlohmann::json::parse(store_->get_job(job_)->info_json);
+  EXPECT_EQ(info[Ingestor::kUnreadableKey]["count"], 2);
+  EXPECT_EQ(info[Ingestor::kUnreadableKey]["last"].get<std::string>().rfind(events_ + ":3: ", 0),
+            0u);
+  // Only garbage appended: the cursor still moves and the count grows, and an ingestor started
+  // from the saved cursor (a restarted orchestrator) adds to it without reading old lines again.
+  { std::ofstream(events_, std::ios::app) << "{\n"; }
+  ASSERT_EQ(*first.poll(), 0);
+  JobRecord job = *store_->get_job(job_);
+  { std::ofstream(events_, std::ios::app) << "]\n"; }
+  Ingestor restarted(*store_, job_, 1, events_, job.events_offset, job.last_seq);
+  ASSERT_EQ(*restarted.poll(), 0);
+  info = nlohmann::json::parse(store_->get_job(job_)->info_json);
+  EXPECT_EQ(info[Ingestor::kUnreadableKey]["count"], 4);
+  EXPECT_EQ(info[Ingestor::kUnreadableKey]["last"], events_ + ":5: not a JSON object");
+}
+
 TEST_F(IngestorTest, NullLossMarksTheAttemptNonFinite) {
   {
     EventWriter w(events_, 1);
