@@ -64,6 +64,33 @@ bool jpeg_tables_fit(FILE* f, std::string* error) {
   return fits;
 }
 
+// stb_image reserves a PNG chunk's declared length before reading it, so a 75-byte file whose
+// IDAT declares 2 GB allocates 2 GB (found by fuzz/fuzz_image). Refuses a chunk longer than what
+// is left of the file; any other file passes. Leaves the file at its start.
+bool png_chunks_fit(FILE* f, std::string* error) {
+  std::rewind(f);
+  unsigned char b[8];
+  bool fits = true;
+  if (std::fread(b, 1, 8, f) == 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+      std::fseek(f, 0, SEEK_END) == 0) {
+    const long size = std::ftell(f);
+    long at = 8;
+    while (fits && at + 8 <= size && std::fseek(f, at, SEEK_SET) == 0 &&
+           std::fread(b, 1, 8, f) == 8) {
+      const long length = (long{b[0]} << 24) | (long{b[1]} << 16) | (long{b[2]} << 8) | b[3];
+      if (length > size - at - 12) {
+        *error = "truncated PNG (chunk " + std::string(reinterpret_cast<char*>(b + 4), 4) +
+                 " declares " + std::to_string(length) + " bytes, the file has " +
+                 std::to_string(std::max(0L, size - at - 12)) + " left)";
+        fits = false;
+      }
+      at += 12 + length;
+    }
+  }
+  std::rewind(f);
+  return fits;
+}
+
 // Pillow's bicubic kernel (a = -0.5), support 2.
 double bicubic(double x) {
   constexpr double a = -0.5;
@@ -252,7 +279,7 @@ Image decode_image(const std::string& path, int64_t max_pixels) {
   std::string error;
   FilePtr f = open_file(path, &error);
   if (!f) fail(ErrorKind::kNotFound, path + ": cannot open the image: " + error);
-  if (!jpeg_tables_fit(f.get(), &error))
+  if (!jpeg_tables_fit(f.get(), &error) || !png_chunks_fit(f.get(), &error))
     fail(ErrorKind::kUser, path + ": cannot decode the image: " + error);
   Image img;
   if (max_pixels > 0 && !check_header(f.get(), &img.width, &img.height, &error, max_pixels) &&

@@ -208,5 +208,26 @@ TEST(DecodeImage, JpegWithAnOverfullHuffmanTableIsRefused) {
   EXPECT_EQ(decode_image(dir / "fine.jpg").width, 8);
 }
 
+// Found by fuzz/fuzz_image: stb_image reserved a PNG chunk's declared length before reading it,
+// so a 42-byte file whose IDAT declares 2 GB allocated 2 GB; such a chunk is refused first.
+TEST(DecodeImage, PngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
+  TempDir dir;
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png +=
+      std::string("\0\0\0\x0d", 4) + "IHDR" + std::string("\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0", 13);
+  png += std::string(4, '\0');                         // CRC (stb does not check it)
+  png += std::string("\x7c\0\0\0", 4) + "IDAT" + "x";  // 2,080,374,784 bytes declared, 1 there
+  testing::write_text(dir / "bomb.png", png);
+  try {
+    decode_image(dir / "bomb.png");
+    FAIL() << "expected a throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir / "bomb.png" +
+                  ": cannot decode the image: truncated PNG (chunk IDAT declares 2080374784 "
+                  "bytes, the file has 0 left)");
+  }
+}
+
 }  // namespace
 }  // namespace sweep::data
