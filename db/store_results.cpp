@@ -172,9 +172,10 @@ Result<Store::RankSummary> Store::leaderboard_summary(int64_t sweep_id, const st
   const std::string gain = maximize ? "b.max_value - b.base_value" : "b.base_value - b.min_value";
   auto stmt = db_->prepare(
       "SELECT COUNT(*), COALESCE(SUM(" + gain +
-          " > 0), 0) FROM eval_best b JOIN jobs j ON j.id = b.job_id "
-          "WHERE b.sweep_id = ?1 AND b.name = ?2 AND b.trained = 1 AND " +
-          value + " IS NOT NULL AND j.state IN " + kRankedStates,
+          " > 0), 0) FROM jobs j JOIN eval_best b ON b.job_id = j.id AND b.name = ?2 "
+          // jobs_by_sweep_state covers j: the 100,000 job rows themselves are not read.
+          "WHERE j.sweep_id = ?1 AND j.state IN " +
+          std::string(kRankedStates) + " AND b.trained = 1 AND " + value + " IS NOT NULL",
       "counting the ranked jobs of sweep " + std::to_string(sweep_id) + " by " + metric);
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric));
