@@ -294,6 +294,12 @@ Image decode_image(const std::string& path, int64_t max_pixels) {
                                " (hint: PNG and JPEG are supported; a truncated or corrupt "
                                "file must be replaced)");
   }
+  if (img.width <= 0 || img.height <= 0) {  // a PNM header of "0 0" (found by fuzz/fuzz_image)
+    stbi_image_free(data);
+    fail(ErrorKind::kUser, path + ": cannot decode the image: it has no pixels (" +
+                               std::to_string(img.width) + " x " + std::to_string(img.height) +
+                               ")");
+  }
   img.rgb.assign(data, data + static_cast<size_t>(img.width) * img.height * 3);
   stbi_image_free(data);
   return img;

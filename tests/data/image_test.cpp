@@ -229,5 +229,19 @@ TEST(DecodeImage, PngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
   }
 }
 
+// Found by fuzz/fuzz_image: stb_image decodes a PNM whose header says 0 x 0 to an image without
+// pixels, whose CLIP preprocessing then divided by zero.
+TEST(DecodeImage, ImageWithoutPixelsIsRefused) {
+  TempDir dir;
+  testing::write_text(dir / "empty.ppm", "P6\n0 0\n255\n");
+  try {
+    decode_image(dir / "empty.ppm");
+    FAIL() << "expected a throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(dir / "empty.ppm" + ": cannot decode the image", 0), 0u)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sweep::data
