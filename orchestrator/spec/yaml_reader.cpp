@@ -44,9 +44,10 @@ json resolve_plain_scalar(const std::string& s) {
   return s;
 }
 
-// The 0-based line and column (in characters) of the first byte of `text` that does not start a valid
-// UTF-8 sequence (overlong forms, surrogates and code points above U+10FFFF included), or nullopt
-// when the whole text is valid. The JSON built from the file (messages, job hashes) needs UTF-8.
+// The 0-based line and column (in characters) of the first byte of `text` that does not start a
+// valid UTF-8 sequence (overlong forms, surrogates and code points above U+10FFFF included), or
+// nullopt when the whole text is valid. The JSON built from the file (messages, job hashes) needs
+// UTF-8.
 std::optional<YAML::Mark> first_invalid_utf8(const std::string& text) {
   YAML::Mark mark;
   mark.line = 0;

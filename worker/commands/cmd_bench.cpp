@@ -1,16 +1,17 @@
 // `sweep-worker bench (--model DIR | --config FILE) [--device cpu|cuda] [--batch B]
 //  [--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16]
-//  [--gradient-checkpointing 0|1] [--pack P]`: times LoRA training steps of the model in DIR (or of
-//  random
-// weights of the shapes in a config.json, drawn on the device) on random inputs and prints one
-// JSON line (docs/performance.md, docs/gpu.md). A step is what a sweep job's step is: splice,
-// forward, loss, backward, AdamW; LoRA rank R (alpha 2R) on q/k/v/o/gate/up/down of the language
-// model, projector and vision tower frozen. Each sample is one image and T text tokens, the last
-// half of the text supervised. Two warm-up steps are not timed. --pack P trains P adapters (ranks
-// R, seeds 1..P, each its own AdamW) on one shared frozen base, their language-model passes run
-// together as a packed worker runs them (worker/model/pack.h); tokens_per_s and samples_per_s
-// count all P jobs.
-// bench/worker/peer.py runs the same step in PyTorch-Python; bench/worker/side_by_side.sh both.
+//  [--gradient-checkpointing 0|1] [--pack P] [--profile FILE]`: times LoRA training steps of the
+// model in DIR (or of random weights of the shapes in a config.json, drawn on the device) on random
+// inputs and prints one JSON line (docs/performance.md, docs/gpu.md). A step is what a sweep job's
+// step is: splice, forward, loss, backward, AdamW; LoRA rank R (alpha 2R) on q/k/v/o/gate/up/down
+// of the language model, projector and vision tower frozen. Each sample is one image and T text
+// tokens, the last half of the text supervised. Two warm-up steps are not timed. --pack P trains P
+// adapters (ranks R, seeds 1..P, each its own AdamW) on one shared frozen base, their
+// language-model passes run together as a packed worker runs them (worker/model/pack.h);
+// tokens_per_s and samples_per_s count all P jobs. --profile FILE writes the operators of one more
+// step, after the timed ones, as a Chrome trace (bench/worker/profile_summary.py sums it per
+// operator). bench/worker/peer.py runs the same step in PyTorch-Python;
+// bench/worker/side_by_side.sh both.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -41,7 +43,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: sweep-worker bench (--model DIR | --config FILE) [--device cpu|cuda] [--batch B] "
     "[--text-tokens T] [--steps N] [--threads K] [--rank R] [--precision fp32|bf16] "
-    "[--gradient-checkpointing 0|1] [--pack P]";
+    "[--gradient-checkpointing 0|1] [--pack P] [--profile FILE]";
 
 struct BenchOptions {
   std::string model_dir;
@@ -55,12 +57,13 @@ struct BenchOptions {
   std::string precision = "fp32";
   bool gradient_checkpointing = false;
   int pack = 1;
+  std::string profile_file;  // empty: no profile
 };
 
 BenchOptions parse(const Args& args) {
   train::ToolArgs a("bench", args,
                     {"model", "config", "device", "batch", "text-tokens", "steps", "threads",
-                     "rank", "precision", "gradient-checkpointing", "pack"},
+                     "rank", "precision", "gradient-checkpointing", "pack", "profile"},
                     kUsage);
   BenchOptions o;
   o.model_dir = a.get("model", "");
@@ -75,6 +78,7 @@ BenchOptions parse(const Args& args) {
   o.rank = a.get_int("rank", o.rank);
   o.precision = a.get("precision", o.precision);
   o.pack = a.get_int("pack", o.pack);
+  o.profile_file = a.get("profile", "");
   const int checkpointing = a.get_int("gradient-checkpointing", 0);
   if (checkpointing != 0 && checkpointing != 1)
     throw train::ToolArgsError("bench: --gradient-checkpointing must be 0 or 1, got " +
@@ -208,6 +212,11 @@ int cmd_bench(const Args& args) {
     for (int i = 0; i < o.steps; ++i) step();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / o.steps;
+
+    if (!o.profile_file.empty()) {
+      torch::autograd::profiler::RecordProfile profile(o.profile_file);
+      step();
+    }
 
     const double peak_device_mb = peak_device_memory_mb(device);
     const int64_t image_tokens = m->config().num_image_tokens();

@@ -95,6 +95,12 @@ torch::Tensor LlamaAttentionImpl::scores(const torch::Tensor& x, const torch::Te
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                           const torch::Tensor& sin, const torch::Tensor& key_mask,
                                           torch::Tensor* k_cache, torch::Tensor* v_cache) {
+  return o_proj->forward(attend(x, cos, sin, key_mask, k_cache, v_cache));
+}
+
+torch::Tensor LlamaAttentionImpl::attend(const torch::Tensor& x, const torch::Tensor& cos,
+                                         const torch::Tensor& sin, const torch::Tensor& key_mask,
+                                         torch::Tensor* k_cache, torch::Tensor* v_cache) {
   int64_t B = x.size(0), T = x.size(1);
   auto q = apply_rope(q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2), cos, sin);
   auto k =
@@ -108,13 +114,11 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     *k_cache = k;
     *v_cache = v;
   }
-  int64_t S = k.size(2), past = S - T;
-  k = repeat_kv(k, heads_ / kv_heads_);
-  v = repeat_kv(v, heads_ / kv_heads_);
+  const int64_t S = k.size(2), past = S - T, groups = heads_ / kv_heads_;
   // Query t (absolute position past+t) sees keys 0..past+t, and only real (unpadded) keys.
   auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-  auto allowed = torch::ones({T, S}, bool_opts).tril(past).view({1, 1, T, S});
-  if (key_mask.defined()) allowed = allowed.logical_and(key_mask.view({B, 1, 1, S}));
+  auto allowed = torch::ones({T, S}, bool_opts).tril(past).view({1, 1, 1, T, S});
+  if (key_mask.defined()) allowed = allowed.logical_and(key_mask.view({B, 1, 1, 1, S}));
   const double scale = 1.0 / std::sqrt(double(head_dim_));
   torch::Tensor out;  // [B,nh,T,hd]
 #if SWEEP_HAVE_FUSED_ATTENTION
@@ -122,53 +126,39 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     // Fused kernels (memory-efficient on CUDA, flash on the CPU): no [B,nh,T,S] score tensor.
     // An additive mask with a large finite negative keeps a row with no visible key finite.
     auto bias = torch::zeros(allowed.sizes(), q.options())
-                    .masked_fill_(allowed.logical_not(), kMaskedScore);
-    out = at::scaled_dot_product_attention(q, k, v, bias, /*dropout_p=*/0.0, /*is_causal=*/false,
-                                           scale);
+                    .masked_fill_(allowed.logical_not(), kMaskedScore)
+                    .view({allowed.size(0), 1, T, S});
+    out = at::scaled_dot_product_attention(q, repeat_kv(k, groups), repeat_kv(v, groups), bias,
+                                           /*dropout_p=*/0.0, /*is_causal=*/false, scale);
   }
 #endif
   if (!out.defined()) {
-    auto scores = torch::matmul(q, k.transpose(-1, -2));  // [B,nh,T,S]
+    // Query head h reads key head h / groups (HF repeat_kv). The query heads of one key head are
+    // adjacent, so [B,nh,T,hd] viewed as [B,nkv,groups*T,hd] multiplies each key head's keys and
+    // values once for its whole group: no copy of the keys and values per query head, and a
+    // batch of B*nkv matrix products instead of B*nh (LibTorch's CPU bmm loops over the batch).
+    auto qg = q.reshape({B, kv_heads_, groups * T, head_dim_});
+    auto scores = torch::matmul(qg, k.transpose(-1, -2));  // [B,nkv,groups*T,S]
     if (q.scalar_type() != torch::kFloat64) scores = scores.to(torch::kFloat32);
-    scores = scores * scale;
+    scores = scores.view({B, kv_heads_, groups, T, S}) * scale;
     // The lowest finite value (as HF does) keeps a row with no visible key finite instead of NaN.
     scores = scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
-    auto probs = torch::softmax(scores, -1).to(q.scalar_type());
-    out = torch::matmul(probs, v);
+    auto probs = torch::softmax(scores, -1).to(q.scalar_type()).view({B, kv_heads_, groups * T, S});
+    out = torch::matmul(probs, v).view({B, heads_, T, head_dim_});
   }
-  return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
+  return out.transpose(1, 2).reshape({B, T, heads_ * head_dim_});
 }
 
 torch::Tensor LlamaAttentionImpl::forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
                                                const torch::Tensor& sin,
                                                const torch::Tensor& key_mask,
                                                const torch::Tensor& rows) {
-  const int64_t B = x.size(0), T = x.size(1), N = rows.size(0), groups = heads_ / kv_heads_;
-  auto k = apply_rope(k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2), cos,
-                      sin);                                                        // [B,nkv,T,hd]
-  auto v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // [B,nkv,T,hd]
-  auto samples = torch::div(rows, T, /*rounding_mode=*/"floor");                   // [N]
-  auto positions = rows - samples * T;                                             // [N]
-  auto x_rows = x.reshape({B * T, -1}).index_select(0, rows);                      // [N,H]
-  auto cos_rows = cos.reshape({B * T, head_dim_}).index_select(0, rows).unsqueeze(1);  // [N,1,hd]
-  auto sin_rows = sin.reshape({B * T, head_dim_}).index_select(0, rows).unsqueeze(1);  // [N,1,hd]
-  auto q = apply_rope(q_proj->forward(x_rows).view({N, heads_, 1, head_dim_}), cos_rows, sin_rows);
-  // Query head h reads key head h / groups (HF repeat_kv), so group the queries by key head
-  // instead of repeating the keys: [N,nkv,groups,hd] against the row's sample's [N,nkv,T,hd].
-  q = q.view({N, kv_heads_, groups, head_dim_});
-  k = k.index_select(0, samples);                       // [N,nkv,T,hd]
-  v = v.index_select(0, samples);                       // [N,nkv,T,hd]
-  auto scores = torch::matmul(q, k.transpose(-1, -2));  // [N,nkv,groups,T]
-  if (q.scalar_type() != torch::kFloat64) scores = scores.to(torch::kFloat32);
-  scores = scores / std::sqrt(double(head_dim_));
-  auto key_index = torch::arange(T, positions.options()).view({1, T});
-  auto allowed = key_index.le(positions.view({N, 1}));  // [N,T] causal
-  if (key_mask.defined()) allowed = allowed.logical_and(key_mask.index_select(0, samples));
-  scores = scores.masked_fill(allowed.logical_not().view({N, 1, 1, T}),
-                              std::numeric_limits<float>::lowest());
-  auto probs = torch::softmax(scores, -1).to(q.scalar_type());
-  auto out = torch::matmul(probs, v).reshape({N, heads_ * head_dim_});  // [N, nh*hd]
-  return o_proj->forward(out);                                          // [N,H]
+  // Attention over every position (it is a small part of the layer), then o_proj at `rows`
+  // only. Queries at `rows` alone would need one tiny matrix product per row and key head, and
+  // LibTorch's CPU bmm runs those one by one: slower than the whole attention.
+  const int64_t B = x.size(0), T = x.size(1);
+  auto out = attend(x, cos, sin, key_mask, nullptr, nullptr);              // [B,T,nh*hd]
+  return o_proj->forward(out.reshape({B * T, -1}).index_select(0, rows));  // [N,H]
 }
 
 LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) {

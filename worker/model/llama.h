@@ -48,8 +48,8 @@ class LlamaAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& key_mask, torch::Tensor* k_cache,
                         torch::Tensor* v_cache);
-  // The attention output (N, H) at flat rows (b * T + t) only: keys and values of every position
-  // of x [B,T,H], queries at `rows` (N). No cache; key_mask as in forward.
+  // The attention output (N, H) at flat rows (b * T + t) only (o_proj at those rows); no cache,
+  // key_mask as in forward.
   torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
                              const torch::Tensor& sin, const torch::Tensor& key_mask,
                              const torch::Tensor& rows);
@@ -58,6 +58,10 @@ class LlamaAttentionImpl : public torch::nn::Module {
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
+  // forward before o_proj: [B, T, nh * hd].
+  torch::Tensor attend(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                       const torch::Tensor& key_mask, torch::Tensor* k_cache,
+                       torch::Tensor* v_cache);
   int64_t heads_, kv_heads_, head_dim_;
 };
 TORCH_MODULE(LlamaAttention);
