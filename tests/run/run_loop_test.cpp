@@ -140,7 +140,9 @@ TEST(SweepRun, KillNineMidSweepThenRerunLosesNothingAndDuplicatesNothing) {
 
 TEST(SweepRun, ASecondRunOfTheSameSweepIsRefusedAndCancelStopsTheFirst) {
   SweepWorld w("twice");
-  w.write_plan({{"default", {{"step_sleep_ms", 100}}}});
+  // Slow enough steps that no job can finish before the cancel lands, even when every `sweep`
+  // command is slow (the sanitizer build on a loaded machine).
+  w.write_plan({{"default", {{"step_sleep_ms", 400}}}});
   std::string spec = w.write_spec("twice", 6, 50, 0);
   auto first = w.sweep_async({"run", spec});
   ASSERT_TRUE(wait_until([&] { return counts(w, "twice")[JobState::kRunning] >= 1; }, 30));
@@ -159,7 +161,7 @@ TEST(SweepRun, ASecondRunOfTheSameSweepIsRefusedAndCancelStopsTheFirst) {
 
 TEST(SweepRun, TheLockIsTheDatabasesSoAnotherRunsDirectoryIsRefusedToo) {
   SweepWorld w("dblock");
-  w.write_plan({{"default", {{"step_sleep_ms", 100}}}});
+  w.write_plan({{"default", {{"step_sleep_ms", 400}}}});  // as in the test above
   std::string spec = w.write_spec("dblock", 4, 50, 0);
   auto first = w.sweep_async({"run", spec});
   ASSERT_TRUE(wait_until([&] { return counts(w, "dblock")[JobState::kRunning] >= 1; }, 30));
@@ -185,7 +187,8 @@ TEST(SweepRun, TheLockIsTheDatabasesSoAnotherRunsDirectoryIsRefusedToo) {
 
 TEST(SweepRun, CtrlCStopsWorkersWhichResumeOnTheNextRun) {
   SweepWorld w("ctrlc");
-  w.write_plan({{"default", {{"step_sleep_ms", 50}}}});
+  // 8 s per job: still running when `sweep status` and the SIGINT come, even under a sanitizer.
+  w.write_plan({{"default", {{"step_sleep_ms", 400}}}});
   std::string spec = w.write_spec("ctrlc", 4, 20, 0);
   auto run = w.sweep_async({"run", spec});
   ASSERT_TRUE(wait_until(
