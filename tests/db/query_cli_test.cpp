@@ -105,17 +105,18 @@ TEST_F(SweepCli, QueryOnAMissingDatabaseFailsWithoutCreatingIt) {
 TEST_F(SweepCli, JobsListsEveryJobWithParamsAndBestObjective) {
   RunResult r = run("jobs --db " + shell_quote(db_) + " --format csv");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(
-      r.out,
-      "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n"
-      "1,h0,pending,0,4,16,0.0003,8,,\n"
-      "2,h1,pending,0,8,16,0.0003,8,0.75,\n"
-      "3,h2,pending,0,16,16,0.0003,8,,\n");
+  // The csv always has the error column (a failed job's first error line), empty here.
+  EXPECT_EQ(r.out,
+            "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_"
+            "dir,error\n"
+            "1,h0,pending,0,4,16,0.0003,8,,,\n"
+            "2,h1,pending,0,8,16,0.0003,8,0.75,,\n"
+            "3,h2,pending,0,16,16,0.0003,8,,,\n");
   RunResult none = run("jobs r_alpha --state running --db " + shell_quote(db_) + " --format csv");
   ASSERT_EQ(none.exit_code, 0) << none.err;
-  EXPECT_EQ(
-      none.out,
-      "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_dir\n");
+  EXPECT_EQ(none.out,
+            "id,hash,state,attempt,lora_r,lora_alpha,learning_rate,batch_size,best_val_loss,run_"
+            "dir,error\n");
 }
 
 TEST_F(SweepCli, JobsWithoutANameNeedsASingleSweep) {
