@@ -100,7 +100,12 @@ Status configure_connection(Db& db, bool readonly) {
   // in memory: once one spilled to a temporary file, every later row of the transaction cost a
   // write() to it (290 per job in a 100,000-job ingestion).
   SWEEP_RETURN_IF_ERROR(db.exec("PRAGMA temp_store=MEMORY", "setting temp_store"));
-  if (readonly) return db.exec("PRAGMA query_only=ON", "making the connection query-only");
+  if (readonly) {
+    // Reads map the file instead of copying each page into the cache (a `sweep status` of a
+    // 100,000-job database spent a quarter of its time allocating cache pages).
+    SWEEP_RETURN_IF_ERROR(db.exec("PRAGMA mmap_size=1073741824", "setting mmap_size"));
+    return db.exec("PRAGMA query_only=ON", "making the connection query-only");
+  }
   // Switching a new file to WAL takes an exclusive lock; when another process is opening the
   // same file at that moment SQLite reports "locked" without waiting, so wait here.
   auto mode = pragma_value(db, "PRAGMA journal_mode=WAL");
@@ -401,14 +406,16 @@ Result<SweepRecord> Store::resolve_sweep(const std::string& name) {
   return sweeps->front();
 }
 
-Result<std::vector<JobRecord>> Store::list_jobs(int64_t sweep_id, std::optional<JobState> state) {
+Result<std::vector<JobRecord>> Store::list_jobs(int64_t sweep_id, std::optional<JobState> state,
+                                                int64_t limit) {
   std::string sql = std::string("SELECT ") + store_internal::kJobColumns +
                     " FROM jobs WHERE sweep_id = ?1" + (state ? " AND state = ?2" : "") +
-                    " ORDER BY grid_index, id";
+                    " ORDER BY grid_index, id LIMIT ?3";
   auto stmt = db_->prepare(sql, "listing jobs of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
   if (state) SWEEP_RETURN_IF_ERROR(stmt->bind(2, to_string(*state)));
+  SWEEP_RETURN_IF_ERROR(stmt->bind(3, limit > 0 ? limit : int64_t{-1}));  // -1: no limit
   std::vector<JobRecord> jobs;
   for (;;) {
     auto row = stmt->step();
@@ -453,8 +460,12 @@ Result<std::optional<JobRecord>> Store::find_job(int64_t sweep_id, const std::st
 }
 
 Result<std::map<JobState, int>> Store::count_by_state(int64_t sweep_id) {
-  auto stmt = db_->prepare("SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state",
-                           "counting jobs of sweep " + std::to_string(sweep_id));
+  // From version 7 the counts are kept by triggers (job_counts), before counted.
+  auto stmt =
+      db_->prepare(schema_version_ >= store_internal::kStatusIndexSchema
+                       ? "SELECT state, n FROM job_counts WHERE sweep_id = ? AND n > 0"
+                       : "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state",
+                   "counting jobs of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
   std::map<JobState, int> counts;

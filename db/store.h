@@ -132,6 +132,7 @@ struct RungDecision {
   std::string action;       // "continue" | "stop"
   std::string rule;         // "asha" | "median"
   double decided_at = 0;
+  std::string job_hash;  // read back by decisions(); add_decision ignores it
 };
 
 struct EvalRow {
@@ -245,9 +246,11 @@ class Store {
   // when given (kNotFound listing the known ones when missing); with an empty name, the only
   // sweep (kNotFound when there is none, kUser listing them when there are several).
   Result<SweepRecord> resolve_sweep(const std::string& name);
-  // Jobs of a sweep ordered by grid_index, id; optionally only one state.
+  // Jobs of a sweep ordered by grid_index, id; optionally only one state, and only the first
+  // `limit` of them (0: all).
   Result<std::vector<JobRecord>> list_jobs(int64_t sweep_id,
-                                           std::optional<JobState> state = std::nullopt);
+                                           std::optional<JobState> state = std::nullopt,
+                                           int64_t limit = 0);
   Result<JobRecord> get_job(int64_t job_id);  // kNotFound naming the id
   Result<std::optional<JobRecord>> find_job(int64_t sweep_id, const std::string& hash);
   // Every state present in the map, zero when no job has it.
@@ -263,13 +266,16 @@ class Store {
   // row; one transaction. Returns the pack id.
   Result<int64_t> start_pack_attempts(const std::vector<PackMemberStart>& members, int64_t pid,
                                       const std::string& host, const std::string& device);
-  // job id -> pack id of its latest attempt, for the sweep's jobs whose latest attempt was packed.
-  Result<std::map<int64_t, int64_t>> latest_pack_ids(int64_t sweep_id);
+  // job id -> pack id of its latest attempt, for the sweep's jobs (optionally only those in
+  // `state`) whose latest attempt was packed.
+  Result<std::map<int64_t, int64_t>> latest_pack_ids(int64_t sweep_id,
+                                                     std::optional<JobState> state = std::nullopt);
   // Cluster executors (attempts.executor_id, e.g. a Slurm job id): recorded on the job's latest
   // attempt right after it starts; read back by job (latest attempt) or by attempt number.
   // Databases before schema version 5 have none (empty results).
   Status set_executor_id(int64_t job_id, const std::string& executor_id);
-  Result<std::map<int64_t, std::string>> latest_executor_ids(int64_t sweep_id);
+  Result<std::map<int64_t, std::string>> latest_executor_ids(
+      int64_t sweep_id, std::optional<JobState> state = std::nullopt);
   Result<std::map<int, std::string>> attempt_executor_ids(int64_t job_id);
   // Sets the job's state, exit code, error and finished_at, and closes its latest attempts row.
   Status finish_attempt(int64_t job_id, JobState state, std::optional<int> exit_code,
@@ -316,9 +322,11 @@ class Store {
   Status add_learning_check(const LearningCheckRow& check);
 
   // Early stopping. add_decision keeps the first decision of a (job, rung): a second one is
-  // ignored (returns false). decisions: every decision of the sweep in the order they were made.
+  // ignored (returns false). decisions: every decision of the sweep in the order they were made,
+  // or only the `latest` N of them (still oldest first); decision_counts: how many per action.
   Result<bool> add_decision(const RungDecision& decision);
-  Result<std::vector<RungDecision>> decisions(int64_t sweep_id);
+  Result<std::vector<RungDecision>> decisions(int64_t sweep_id, int64_t latest = 0);
+  Result<std::map<std::string, int64_t>> decision_counts(int64_t sweep_id);
   // The evaluations of a job that carry tokens seen: (step, tokens_seen, value of `metric`), by
   // step (what early stopping decides from after a restart).
   Result<std::vector<std::tuple<int64_t, int64_t, double>>> evals_with_tokens(
@@ -330,9 +338,15 @@ class Store {
     int64_t tokens = 0;
   };
   Result<ComputeUsed> compute_used(int64_t sweep_id);
-  // The same per job, for the sweep's jobs in `state` that have metrics: job id -> its largest
-  // step and tokens seen (what early stopping saved on pruned jobs, in `sweep status`).
-  Result<std::map<int64_t, ComputeUsed>> job_progress(int64_t sweep_id, JobState state);
+  // The same per job, for every job of the sweep in `state`: job id -> its largest step and
+  // tokens seen (0 without metrics) and the max_steps of its params (0 without one): what early
+  // stopping saved on pruned jobs, in `sweep status`.
+  struct JobProgress {
+    int64_t steps = 0;
+    int64_t tokens = 0;
+    int64_t max_steps = 0;
+  };
+  Result<std::map<int64_t, JobProgress>> job_progress(int64_t sweep_id, JobState state);
 
   // Results. Best eval after step 0 (step 0 is the base model, never a job's best) per job by
   // `metric` (min, or max when `maximize`), best first, ties by job id; only jobs that have such

@@ -1,6 +1,7 @@
 // Early stopping's records: one `decisions` row per (job, rung), written once, the evaluations
 // (with the tokens seen when they were made) that decisions are taken from, and the training a
 // sweep has done (budget caps).
+#include <algorithm>
 #include <cmath>
 
 #include "db/sqlite.h"
@@ -32,15 +33,21 @@ Result<bool> Store::add_decision(const RungDecision& d) {
 // no tokens columns: it holds no decisions and no tokens.
 constexpr int kDecisionsSchema = 3;
 
-Result<std::vector<RungDecision>> Store::decisions(int64_t sweep_id) {
+Result<std::vector<RungDecision>> Store::decisions(int64_t sweep_id, int64_t latest) {
   if (schema_version_ < kDecisionsSchema) return std::vector<RungDecision>{};
+  // The latest N: read newest first along the rowid, then put back in order. CROSS JOIN keeps
+  // decisions outside (a sweep without decisions visits none of its jobs).
   auto stmt = db_->prepare(
-      "SELECT d.job_id, d.rung, d.rung_tokens, d.step, d.tokens_seen, d.metric, d.value, "
-      "d.compared_to, d.rank, d.peers, d.action, d.rule, d.decided_at "
-      "FROM decisions d JOIN jobs j ON j.id = d.job_id WHERE j.sweep_id = ? ORDER BY d.id",
+      std::string(
+          "SELECT d.job_id, d.rung, d.rung_tokens, d.step, d.tokens_seen, d.metric, "
+          "d.value, d.compared_to, d.rank, d.peers, d.action, d.rule, d.decided_at, "
+          "j.hash FROM decisions d CROSS JOIN jobs j ON j.id = d.job_id WHERE j.sweep_id = ? "
+          "ORDER BY d.id ") +
+          (latest > 0 ? "DESC LIMIT ?" : ""),
       "listing the early-stopping decisions of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id));
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
+  if (latest > 0) SWEEP_RETURN_IF_ERROR(stmt->bind(2, latest));
   std::vector<RungDecision> out;
   for (;;) {
     auto row = stmt->step();
@@ -60,9 +67,29 @@ Result<std::vector<RungDecision>> Store::decisions(int64_t sweep_id) {
     d.action = stmt->text(10);
     d.rule = stmt->text(11);
     d.decided_at = stmt->real(12);
+    d.job_hash = stmt->text(13);
     out.push_back(std::move(d));
   }
+  if (latest > 0) std::reverse(out.begin(), out.end());
   return out;
+}
+
+Result<std::map<std::string, int64_t>> Store::decision_counts(int64_t sweep_id) {
+  std::map<std::string, int64_t> counts;
+  if (schema_version_ < kDecisionsSchema) return counts;
+  auto stmt = db_->prepare(
+      "SELECT d.action, COUNT(*) FROM decisions d CROSS JOIN jobs j ON j.id = d.job_id "
+      "WHERE j.sweep_id = ? GROUP BY d.action",
+      "counting the early-stopping decisions of sweep " + std::to_string(sweep_id));
+  if (!stmt.ok()) return stmt.error();
+  SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    counts[stmt->text(0)] = stmt->int64(1);
+  }
+  return counts;
 }
 
 Result<std::vector<std::tuple<int64_t, int64_t, double>>> Store::evals_with_tokens(
@@ -88,9 +115,12 @@ Result<std::vector<std::tuple<int64_t, int64_t, double>>> Store::evals_with_toke
 
 Result<Store::ComputeUsed> Store::compute_used(int64_t sweep_id) {
   const char* tokens = schema_version_ < kDecisionsSchema ? "0" : "MAX(m.tokens_seen)";
-  // From version 6 one job_progress row per job; before, every metrics row of the sweep.
+  // Version 7 keeps the sums (sweep_progress); version 6 one job_progress row per job; before,
+  // every metrics row of the sweep.
   const std::string sql =
-      schema_version_ >= store_internal::kDerivedSchema
+      schema_version_ >= store_internal::kStatusIndexSchema
+          ? std::string("SELECT steps, tokens FROM sweep_progress WHERE sweep_id = ?")
+      : schema_version_ >= store_internal::kDerivedSchema
           ? std::string(
                 "SELECT COALESCE(SUM(step), 0), COALESCE(SUM(tokens_seen), 0) "
                 "FROM job_progress WHERE sweep_id = ?")
@@ -113,28 +143,36 @@ Result<Store::ComputeUsed> Store::compute_used(int64_t sweep_id) {
   return used;
 }
 
-Result<std::map<int64_t, Store::ComputeUsed>> Store::job_progress(int64_t sweep_id,
+Result<std::map<int64_t, Store::JobProgress>> Store::job_progress(int64_t sweep_id,
                                                                   JobState state) {
   const char* tokens = schema_version_ < kDecisionsSchema ? "0" : "MAX(m.tokens_seen)";
+  // From version 7 job_progress has max_steps; the params are read only for jobs without it.
+  const std::string from_params = "CAST(json_extract(j.params, '$.max_steps') AS INTEGER)";
+  const std::string max_steps =
+      "COALESCE(" +
+      (schema_version_ >= store_internal::kStatusIndexSchema ? "p.max_steps, " + from_params
+                                                             : from_params) +
+      ", 0)";
   const std::string sql =
       schema_version_ >= store_internal::kDerivedSchema
-          ? std::string(
-                "SELECT p.job_id, p.step, COALESCE(p.tokens_seen, 0) FROM jobs j "
-                "JOIN job_progress p ON p.job_id = j.id "
-                "WHERE j.sweep_id = ?1 AND j.state = ?2")
-          : std::string("SELECT m.job_id, MAX(m.step), COALESCE(") + tokens +
-                ", 0) FROM jobs j JOIN metrics m ON m.job_id = j.id "
-                "WHERE j.sweep_id = ?1 AND j.state = ?2 GROUP BY m.job_id";
+          ? std::string("SELECT j.id, COALESCE(p.step, 0), COALESCE(p.tokens_seen, 0), ") +
+                max_steps +
+                " FROM jobs j LEFT JOIN job_progress p ON p.job_id = j.id "
+                "WHERE j.sweep_id = ?1 AND j.state = ?2"
+          : std::string("SELECT j.id, COALESCE(MAX(m.step), 0), COALESCE(") + tokens + ", 0), " +
+                max_steps +
+                " FROM jobs j LEFT JOIN metrics m ON m.job_id = j.id "
+                "WHERE j.sweep_id = ?1 AND j.state = ?2 GROUP BY j.id";
   auto stmt = db_->prepare(sql, "reading the progress of the " + std::string(to_string(state)) +
                                     " jobs of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, to_string(state)));
-  std::map<int64_t, ComputeUsed> out;
+  std::map<int64_t, JobProgress> out;
   for (;;) {
     auto row = stmt->step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    out[stmt->int64(0)] = ComputeUsed{stmt->int64(1), stmt->int64(2)};
+    out[stmt->int64(0)] = JobProgress{stmt->int64(1), stmt->int64(2), stmt->int64(3)};
   }
   return out;
 }

@@ -27,15 +27,18 @@ Status Store::set_executor_id(int64_t job_id, const std::string& executor_id) {
   return stmt->run();
 }
 
-Result<std::map<int64_t, std::string>> Store::latest_executor_ids(int64_t sweep_id) {
+Result<std::map<int64_t, std::string>> Store::latest_executor_ids(int64_t sweep_id,
+                                                                  std::optional<JobState> state) {
   std::map<int64_t, std::string> out;
   if (schema_version_ < kExecutorIdSchema) return out;
   auto stmt = db_->prepare(
-      "SELECT a.job_id, a.executor_id FROM attempts a JOIN jobs j ON j.id = a.job_id "
-      "WHERE j.sweep_id = ? AND a.attempt = j.attempt AND a.executor_id IS NOT NULL",
+      std::string("SELECT a.job_id, a.executor_id FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                  "WHERE j.sweep_id = ?1 AND a.attempt = j.attempt AND a.executor_id IS NOT NULL") +
+          (state ? " AND j.state = ?2" : ""),
       "listing the executor ids of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
+  if (state) SWEEP_RETURN_IF_ERROR(stmt->bind(2, to_string(*state)));
   for (;;) {
     auto row = stmt->step();
     if (!row.ok()) return row.error();

@@ -78,12 +78,14 @@ Status put_values(Db& db, const char* table, int64_t job_id, int attempt, int64_
   return ok_status();
 }
 
-// Schema version 6: job_progress keeps the job's largest step and tokens_seen so far.
+// Schema version 6: job_progress keeps the job's largest step and tokens_seen so far (and from
+// version 7 its max_steps, read from its params when its first row is written).
 Status put_progress(Db& db, int64_t job_id, int64_t step, const TrainingSeen& seen,
                     const std::string& what) {
   auto stmt = db.cached(
-      "INSERT INTO job_progress (job_id, sweep_id, step, tokens_seen) "
-      "SELECT ?1, sweep_id, ?2, ?3 FROM jobs WHERE id = ?1 "
+      "INSERT INTO job_progress (job_id, sweep_id, step, tokens_seen, max_steps) "
+      "SELECT ?1, sweep_id, ?2, ?3, CAST(json_extract(params, '$.max_steps') AS INTEGER) "
+      "FROM jobs WHERE id = ?1 "
       "ON CONFLICT (job_id) DO UPDATE SET step = MAX(step, excluded.step), "
       "tokens_seen = CASE WHEN tokens_seen IS NULL THEN excluded.tokens_seen "
       "WHEN excluded.tokens_seen IS NULL THEN tokens_seen "

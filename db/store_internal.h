@@ -17,6 +17,9 @@ inline double now_seconds() {
 
 // Schema version 6 (db/schema.cpp): eval_best and job_progress, kept up to date at ingestion.
 constexpr int kDerivedSchema = 6;
+// From version 7 job_progress carries each job's max_steps and eval_best whether the job is
+// ranked (db/schema.cpp).
+constexpr int kStatusIndexSchema = 7;
 
 // The job columns in the order job_from_row reads them.
 constexpr const char* kJobColumns =

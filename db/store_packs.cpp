@@ -30,13 +30,16 @@ Result<int64_t> Store::start_pack_attempts(const std::vector<PackMemberStart>& m
   return pack_id;
 }
 
-Result<std::map<int64_t, int64_t>> Store::latest_pack_ids(int64_t sweep_id) {
+Result<std::map<int64_t, int64_t>> Store::latest_pack_ids(int64_t sweep_id,
+                                                          std::optional<JobState> state) {
   auto stmt = db_->prepare(
-      "SELECT a.job_id, a.pack_id FROM attempts a JOIN jobs j ON j.id = a.job_id "
-      "WHERE j.sweep_id = ? AND a.attempt = j.attempt AND a.pack_id IS NOT NULL",
+      std::string("SELECT a.job_id, a.pack_id FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                  "WHERE j.sweep_id = ?1 AND a.attempt = j.attempt AND a.pack_id IS NOT NULL") +
+          (state ? " AND j.state = ?2" : ""),
       "listing the packs of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind(1, sweep_id));
+  if (state) SWEEP_RETURN_IF_ERROR(stmt->bind(2, to_string(*state)));
   std::map<int64_t, int64_t> out;
   for (;;) {
     auto row = stmt->step();

@@ -170,12 +170,17 @@ Result<Store::RankSummary> Store::leaderboard_summary(int64_t sweep_id, const st
   }
   const std::string value = maximize ? "b.max_value" : "b.min_value";
   const std::string gain = maximize ? "b.max_value - b.base_value" : "b.base_value - b.min_value";
+  // From version 7 one range of the covering index eval_best_ranked; version 6 joins the jobs
+  // (through the covering jobs_by_sweep_state: the job rows themselves are not read).
+  const std::string from =
+      schema_version_ >= store_internal::kStatusIndexSchema
+          ? std::string("FROM eval_best b WHERE b.sweep_id = ?1 AND b.name = ?2 AND b.ranked = 1")
+          : "FROM jobs j JOIN eval_best b ON b.job_id = j.id AND b.name = ?2 "
+            "WHERE j.sweep_id = ?1 AND j.state IN " +
+                std::string(kRankedStates);
   auto stmt = db_->prepare(
-      "SELECT COUNT(*), COALESCE(SUM(" + gain +
-          " > 0), 0) FROM jobs j JOIN eval_best b ON b.job_id = j.id AND b.name = ?2 "
-          // jobs_by_sweep_state covers j: the 100,000 job rows themselves are not read.
-          "WHERE j.sweep_id = ?1 AND j.state IN " +
-          std::string(kRankedStates) + " AND b.trained = 1 AND " + value + " IS NOT NULL",
+      "SELECT COUNT(*), COALESCE(SUM(" + gain + " > 0), 0) " + from + " AND b.trained = 1 AND " +
+          value + " IS NOT NULL",
       "counting the ranked jobs of sweep " + std::to_string(sweep_id) + " by " + metric);
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric));
@@ -241,7 +246,9 @@ Result<std::map<int64_t, LearningCheckRow>> Store::learning_checks(int64_t sweep
   auto stmt = db_->prepare(
       std::string("SELECT l.job_id, l.step, l.passed, l.lora_b_norm, l.lora_grad_norm, "
                   "l.loss_first, l.loss_last, l.reason FROM learning_checks l "
-                  "JOIN jobs j ON j.id = l.job_id WHERE j.sweep_id = ?") +
+                  // CROSS JOIN keeps learning_checks outside: the failed ones are read along
+                  // their partial index, not by visiting every job of the sweep.
+                  "CROSS JOIN jobs j ON j.id = l.job_id WHERE j.sweep_id = ?") +
           (failed_only ? " AND l.passed = 0" : ""),
       "reading the learning checks of sweep " + std::to_string(sweep_id));
   if (!stmt.ok()) return stmt.error();

@@ -59,7 +59,8 @@ struct Totals {
   double worst_batch_rows_per_s = 0;  // ... of the slowest
 };
 
-// 3% of the jobs fail, 10% are pruned, 1% still run, the rest succeed; one job in 1,000 fails
+// 3% of the jobs fail, 10% are pruned, the last 8 still run (a sweep runs as many jobs as it has
+// slots), the rest succeed; one job in 1,000 fails
 // its learning check; the checkpoint of every third job's best step was deleted by save_top_k.
 Totals generate(const Options& o) {
   fs::remove(o.db);
@@ -99,7 +100,7 @@ Totals generate(const Options& o) {
       for (size_t n = first; n < last; ++n) {
         const sweep::JobRecord& j = (*rows)[n];
         const bool failed = n % 33 == 0, pruned = !failed && n % 10 == 0,
-                   running = !failed && !pruned && n % 97 == 0;
+                   running = !failed && !pruned && n + 8 >= rows->size();
         const int end = failed ? o.steps / 3 : (pruned ? o.steps / 2 : o.steps);
         const double quality = 0.5 + 0.5 * std::sin(static_cast<double>(n) * 0.37);
         const std::string dir = runs + "/" + j.hash;
@@ -196,8 +197,20 @@ double best_seconds(const std::string& command, int repeat) {
 int main(int argc, char** argv) {
   Options o;
   o.db = (fs::temp_directory_path() / "sweep-scale-bench" / "scale.db").string();
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
+  const char* usage =
+      "usage: scale_bench [--jobs N] [--steps N] [--evals N] [--batch JOBS] [--db PATH] "
+      "[--repeat N] [--reuse 1]\n";
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "scale_bench: " << flag << " needs a value\n" << usage;
+      return 2;
+    }
+    const std::string value = argv[i + 1];
     if (flag == "--jobs") {
       o.jobs = std::atoi(value.c_str());
     } else if (flag == "--steps") {
@@ -213,8 +226,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--reuse") {
       o.reuse = value == "1";
     } else {
-      std::cerr << "scale_bench: unknown flag " << flag
-                << " (--jobs --steps --evals --batch --db --repeat --reuse)\n";
+      std::cerr << "scale_bench: unknown flag " << flag << "\n" << usage;
       return 2;
     }
   }
@@ -234,6 +246,10 @@ int main(int argc, char** argv) {
         t.best_batch_rows_per_s);
     std::fflush(stdout);
     make_best_checkpoints(o.db);
+  } else {
+    // A database from an earlier build is brought to this build's schema first.
+    auto store = sweep::Store::open(o.db);
+    if (!store.ok()) check(store.error());
   }
   {
     // Fold the write-ahead log into the file, so that the size printed is the database's.

@@ -2,11 +2,12 @@
 // their best evaluation of the objective after step 0 (min or max per the sweep file), with the
 // base model's own score (the job's step-0 evaluation), the gain over it, the not_learning flag
 // of a failed learning check, and the step and checkpoint of that evaluation. Failed and
-// diverged jobs are not ranked but counted. The
-// checkpoint column shows only checkpoints still kept (a checkpoint the worker's save_top_k
-// retention deleted has kept = 0 and shows empty).
+// diverged jobs are not ranked but counted. The checkpoint column shows only checkpoints still
+// kept (a checkpoint the worker's save_top_k retention deleted has kept = 0 and shows empty). A
+// table shows the best 20 unless --top says otherwise.
 #include <algorithm>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -21,10 +22,14 @@ namespace {
 
 const char* const kCoreParams[] = {"lora_r", "lora_alpha", "learning_rate", "batch_size"};
 
+// Without --top a table shows the best kDefaultTableTop jobs (a 100,000-job sweep would print
+// for seconds); csv and json, read by programs, carry every ranked job.
+constexpr int kDefaultTableTop = 20;
+
 struct LeaderboardFlags {
   std::string sweep;
   std::string metric;
-  int top = 0;
+  std::optional<int> top;  // 0: every ranked job
   std::string format = "table";
 };
 
@@ -52,7 +57,9 @@ Cell json_cell(const nlohmann::json& v) {
   return Cell::str(v.dump());
 }
 
-void print_leaderboard(const Ranking& r, OutputFormat format) {
+// `ranked`/`ranked_beat_base`: every ranked job of the sweep and those that beat the base model,
+// when the rows are only the top of the ranking.
+void print_leaderboard(const Ranking& r, OutputFormat format, int ranked, int ranked_beat_base) {
   std::vector<nlohmann::json> params;
   std::set<std::string> other_metrics;
   for (const LeaderRow& row : r.rows) {
@@ -106,6 +113,11 @@ void print_leaderboard(const Ranking& r, OutputFormat format) {
                 << " diverged";
     }
     std::cout << "\n";
+    if (ranked > static_cast<int>(r.rows.size())) {
+      std::cout << "showing the best " << r.rows.size() << " of " << ranked
+                << " ranked jobs (--top N for more, --top 0 for every one)\n";
+      beat_base = ranked_beat_base;
+    }
     if (!r.rows.empty() && beat_base == 0) {
       std::cout << "no job beat the base model: training changed nothing the objective sees "
                    "(check the learning rate and `sweep check-data --model`)\n";
@@ -132,9 +144,21 @@ void leaderboard_command(const LeaderboardFlags& f, CliContext& ctx) {
   if (!sweep.ok()) return ctx.fail(sweep.error());
   if (Status known = (*store)->check_eval_metric(*sweep, f.metric); !known.ok())
     return ctx.fail(known.error());
-  auto ranking = rank_jobs(**store, *sweep, f.metric, f.top);
+  if (f.top && *f.top < 0) {
+    return ctx.fail(make_error(ErrorKind::kUser, "--top " + std::to_string(*f.top) + " is negative",
+                               "give the number of jobs to show, or 0 for every one"));
+  }
+  const int top = f.top.value_or(*format == OutputFormat::kTable ? kDefaultTableTop : 0);
+  auto ranking = rank_jobs(**store, *sweep, f.metric, top);
   if (!ranking.ok()) return ctx.fail(ranking.error());
-  print_leaderboard(*ranking, *format);
+  int ranked = static_cast<int>(ranking->rows.size()), beat_base = 0;
+  if (top > 0 && ranked == top) {  // perhaps more: count them all
+    auto summary = (*store)->leaderboard_summary(sweep->id, ranking->metric, ranking->maximize);
+    if (!summary.ok()) return ctx.fail(summary.error());
+    ranked = summary->ranked;
+    beat_base = summary->beat_base;
+  }
+  print_leaderboard(*ranking, *format, ranked, beat_base);
 }
 
 }  // namespace
@@ -144,7 +168,8 @@ void add_leaderboard_command(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand("leaderboard", "Rank a sweep's jobs by their best evaluation");
   cmd->add_option("sweep", flags->sweep, "sweep name (default: the only sweep in the database)");
   cmd->add_option("--metric", flags->metric, "eval metric to rank by (default: the objective)");
-  cmd->add_option("--top", flags->top, "show only the best N");
+  cmd->add_option("--top", flags->top,
+                  "show only the best N (0: every one; default: 20 in a table, all in csv/json)");
   cmd->add_option("--format", flags->format, "table | csv | json");
   cmd->callback([flags, &ctx] { leaderboard_command(*flags, ctx); });
 }

@@ -1,10 +1,10 @@
 // `sweep status [SWEEP]`: job counts per state, whether an orchestrator is running the sweep
 // (and which process), every running job with its step, loss, tokens/s and ETA, each running
 // pack (the jobs one worker process trains together, and its pid), the training
-// done so far and saved by early stopping, every early-stopping decision, the best job's objective
-// beside the base model's own score (step 0) and its gain, and the jobs whose learning check failed
-// (not learning) with the check's numbers, and each failed, diverged or infeasible job's first
-// error line.
+// done so far and saved by early stopping, the latest early-stopping decisions, the best job's
+// objective beside the base model's own score (step 0) and its gain, and the jobs whose learning
+// check failed (not learning) with the check's numbers, and each failed, diverged or infeasible
+// job's first error line.
 #include <algorithm>
 #include <iostream>
 #include <map>
@@ -31,8 +31,11 @@ struct StatusFlags {
   std::string format = "table";
 };
 
-// Compute used and saved, and every early-stopping decision, as `out["compute"]`,
-// `out["decisions"]` (objects) and `out["decision_lines"]` (for the table).
+constexpr int64_t kMaxDecisionsShown = 20;
+
+// Compute used and saved, and the latest early-stopping decisions (at most kMaxDecisionsShown) as
+// `out["compute"]`, `out["decisions"]` (objects), `out["decision_lines"]` (for the table) and
+// `out["decision_counts"]` (every decision of the sweep, per action).
 Status add_stopping(Store& store, const SweepRecord& sweep, nlohmann::json& out) {
   auto report = compute_report(store, sweep.id);
   if (!report.ok()) return report.error();
@@ -41,18 +44,15 @@ Status add_stopping(Store& store, const SweepRecord& sweep, nlohmann::json& out)
                     {"pruned_jobs", report->pruned},
                     {"saved_steps", report->saved_steps},
                     {"saved_tokens", report->saved_tokens}};
-  auto decisions = store.decisions(sweep.id);
+  auto counts = store.decision_counts(sweep.id);
+  if (!counts.ok()) return counts.error();
+  out["decision_counts"] = *counts;
+  auto decisions = store.decisions(sweep.id, kMaxDecisionsShown);
   if (!decisions.ok()) return decisions.error();
-  std::map<int64_t, std::string> hashes;
-  if (!decisions->empty()) {
-    auto jobs = store.list_jobs(sweep.id);
-    if (!jobs.ok()) return jobs.error();
-    for (const JobRecord& j : *jobs) hashes[j.id] = j.hash;
-  }
   out["decisions"] = nlohmann::json::array();
   out["decision_lines"] = nlohmann::json::array();
   for (const RungDecision& d : *decisions) {
-    out["decisions"].push_back({{"job", hashes[d.job_id]},
+    out["decisions"].push_back({{"job", d.job_hash},
                                 {"rung", d.rung},
                                 {"rung_tokens", d.rung_tokens},
                                 {"step", d.step},
@@ -63,7 +63,7 @@ Status add_stopping(Store& store, const SweepRecord& sweep, nlohmann::json& out)
                                 {"peers", d.peers},
                                 {"action", d.action},
                                 {"rule", d.rule}});
-    out["decision_lines"].push_back(describe_decision(hashes[d.job_id], d));
+    out["decision_lines"].push_back(describe_decision(d.job_hash, d));
   }
   return ok_status();
 }
@@ -132,18 +132,21 @@ Status add_results(Store& store, const SweepRecord& sweep, nlohmann::json& out) 
   return ok_status();
 }
 
-constexpr size_t kMaxFailedShown = 20;
+constexpr int64_t kMaxFailedShown = 20;
 
 // The failed, diverged and infeasible jobs with their first error line as `out["failed"]` (at
-// most kMaxFailedShown; `out["failed_total"]` counts them all).
-Status add_failed(Store& store, const SweepRecord& sweep, nlohmann::json& out) {
+// most kMaxFailedShown, by grid index within each state; `out["failed_total"]` counts them all).
+Status add_failed(Store& store, const SweepRecord& sweep, const std::map<JobState, int>& counts,
+                  nlohmann::json& out) {
   out["failed"] = nlohmann::json::array();
-  size_t total = 0;
+  int64_t total = 0;
   for (JobState state : {JobState::kFailed, JobState::kDiverged, JobState::kInfeasible}) {
-    auto jobs = store.list_jobs(sweep.id, state);
+    total += counts.at(state);
+    const int64_t room = kMaxFailedShown - static_cast<int64_t>(out["failed"].size());
+    if (room <= 0 || counts.at(state) == 0) continue;
+    auto jobs = store.list_jobs(sweep.id, state, room);
     if (!jobs.ok()) return jobs.error();
     for (const JobRecord& j : *jobs) {
-      if (++total > kMaxFailedShown) continue;
       out["failed"].push_back(
           {{"job", j.hash}, {"state", to_string(j.state)}, {"error", job_error_line(j)}});
     }
@@ -168,9 +171,9 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   auto running = store.list_jobs(sweep.id, JobState::kRunning);
   if (!running.ok()) return running.error();
   out["running"] = nlohmann::json::array();
-  auto pack_ids = store.latest_pack_ids(sweep.id);
+  auto pack_ids = store.latest_pack_ids(sweep.id, JobState::kRunning);
   if (!pack_ids.ok()) return pack_ids.error();
-  auto executor_ids = store.latest_executor_ids(sweep.id);  // Slurm job ids
+  auto executor_ids = store.latest_executor_ids(sweep.id, JobState::kRunning);  // Slurm ids
   if (!executor_ids.ok()) return executor_ids.error();
   std::map<int64_t, nlohmann::json> packs;  // pack id -> {pack, pid, jobs}
   double now = unix_time_now();
@@ -215,7 +218,7 @@ Result<nlohmann::json> sweep_status(Store& store, const SweepRecord& sweep,
   for (auto& [id, p] : packs) out["packs"].push_back(std::move(p));
   SWEEP_RETURN_IF_ERROR(add_stopping(store, sweep, out));
   SWEEP_RETURN_IF_ERROR(add_results(store, sweep, out));
-  SWEEP_RETURN_IF_ERROR(add_failed(store, sweep, out));
+  SWEEP_RETURN_IF_ERROR(add_failed(store, sweep, *counts, out));
   return out;
 }
 
@@ -246,7 +249,19 @@ void print_table(const nlohmann::json& s) {
               << " pruned job(s)";
   }
   std::cout << "\n";
-  if (!s["decision_lines"].empty()) std::cout << "  early-stopping decisions:\n";
+  if (!s["decision_lines"].empty()) {
+    int64_t all = 0;
+    for (const auto& [action, n] : s["decision_counts"].items()) all += n.get<int64_t>();
+    std::cout << "  early-stopping decisions";
+    if (all > static_cast<int64_t>(s["decision_lines"].size())) {
+      std::cout << " (the latest " << s["decision_lines"].size() << " of " << all << ":";
+      for (const auto& [action, n] : s["decision_counts"].items())
+        std::cout << " " << n.get<int64_t>() << " " << action;
+      std::cout << "; `sweep jobs " << s["sweep"].get<std::string>()
+                << "` shows each job's latest)";
+    }
+    std::cout << ":\n";
+  }
   for (const auto& line : s["decision_lines"])
     std::cout << "    " << line.get<std::string>() << "\n";
   if (s["best"].is_object())

@@ -144,20 +144,15 @@ Result<ComputeReport> compute_report(Store& store, int64_t sweep_id) {
   ComputeReport r;
   r.steps = used->steps;
   r.tokens = used->tokens;
-  auto pruned = store.list_jobs(sweep_id, JobState::kPruned);
+  auto pruned = store.job_progress(sweep_id, JobState::kPruned);
   if (!pruned.ok()) return pruned.error();
-  auto progress = store.job_progress(sweep_id, JobState::kPruned);
-  if (!progress.ok()) return progress.error();
-  for (const JobRecord& job : *pruned) {
+  for (const auto& [id, job] : *pruned) {
     ++r.pruned;
-    auto params = nlohmann::json::parse(job.params_json, nullptr, false);
-    const int64_t max_steps = params.is_object() ? params.value("max_steps", int64_t{0}) : 0;
-    auto it = progress->find(job.id);
-    const double step = it == progress->end() ? 0.0 : static_cast<double>(it->second.steps);
-    const double tokens = it == progress->end() ? 0.0 : static_cast<double>(it->second.tokens);
-    const double left = std::max(0.0, static_cast<double>(max_steps) - step);
+    const double step = static_cast<double>(job.steps);
+    const double left = std::max(0.0, static_cast<double>(job.max_steps) - step);
     r.saved_steps += static_cast<int64_t>(left);
-    if (step > 0) r.saved_tokens += static_cast<int64_t>(left * tokens / step);
+    if (step > 0)
+      r.saved_tokens += static_cast<int64_t>(left * static_cast<double>(job.tokens) / step);
   }
   return r;
 }

@@ -173,7 +173,7 @@ TEST(EvalBest, EqualsAFullScanAfterRandomIngestionInBothModes) {
   const std::string path = dir.file("sweep.db");
   auto store = testing::open_ok(path);
   ASSERT_TRUE(store);
-  ASSERT_EQ(store->schema_version(), 6);
+  ASSERT_EQ(store->schema_version(), latest_schema_version());
   std::mt19937 rng(20261205);
   for (const std::string mode : {"min", "max"}) {
     const int64_t sweep_id = testing::add_sweep(*store, "s_" + mode, mode);
@@ -289,6 +289,107 @@ TEST(JobProgress, ComputeUsedEqualsTheLargestStepAndTokensPerJob) {
   ASSERT_EQ(pruned->size(), 1u);
   EXPECT_EQ(pruned->at(jobs[0].id).steps, 20);
   EXPECT_EQ(pruned->at(jobs[0].id).tokens, 1280);
+  EXPECT_EQ(pruned->at(jobs[0].id).max_steps, 0);  // its params name no max_steps
+  // A job in the state without any metrics row is there too, at step 0.
+  ASSERT_TRUE(store->set_state(jobs[2].id, JobState::kPruned).ok());
+  pruned = store->job_progress(sweep_id, JobState::kPruned);
+  ASSERT_TRUE(pruned.ok()) << pruned.error().to_string();
+  ASSERT_EQ(pruned->size(), 2u);
+  EXPECT_EQ(pruned->at(jobs[2].id).steps, 0);
+}
+
+// job_counts (version 7) follows every insert, change of state and delete of a job: the counts
+// equal a GROUP BY over the jobs after random changes in two sweeps.
+TEST(JobCounts, EqualACountOfTheJobsAfterRandomChanges) {
+  TempDir dir;
+  const std::string path = dir.file("sweep.db");
+  std::mt19937 rng(7);
+  const std::vector<JobState> states = all_job_states();
+  auto expect_counts_match = [&](Store& store, const std::string& context) {
+    for (int64_t sweep : {1, 2}) {
+      auto counts = store.count_by_state(sweep);
+      ASSERT_TRUE(counts.ok()) << counts.error().to_string();
+      auto rows = store.query_readonly("SELECT state, COUNT(*) FROM jobs WHERE sweep_id = " +
+                                       std::to_string(sweep) + " GROUP BY state");
+      ASSERT_TRUE(rows.ok());
+      std::map<JobState, int> expected;
+      for (JobState st : states) expected[st] = 0;
+      for (const auto& row : rows->rows) expected[*parse_job_state(*row[0])] = std::stoi(*row[1]);
+      EXPECT_EQ(*counts, expected) << context << ", sweep " << sweep;
+    }
+  };
+  {
+    auto store = testing::open_ok(path);
+    ASSERT_TRUE(store);
+    ASSERT_EQ(testing::add_sweep(*store, "a"), 1);
+    ASSERT_EQ(testing::add_sweep(*store, "b"), 2);
+    ASSERT_TRUE(store->upsert_jobs(1, testing::make_jobs(20)).ok());
+    ASSERT_TRUE(store->upsert_jobs(2, testing::make_jobs(5)).ok());
+    ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "new jobs"));
+    auto jobs = *store->list_jobs(1);
+    for (int i = 0; i < 60; ++i) {
+      const JobRecord& job = jobs[rng() % jobs.size()];
+      ASSERT_TRUE(store->set_state(job.id, states[rng() % states.size()]).ok());
+    }
+    ASSERT_TRUE(store->start_attempt(jobs[0].id, 1, "host", "cpu", "/r").ok());
+    ASSERT_TRUE(store->finish_attempt(jobs[0].id, JobState::kSucceeded, 0, "").ok());
+    ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "after state changes"));
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA foreign_keys=ON; DELETE FROM jobs WHERE id % 3 = 0;", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  auto store = testing::open_ok(path);
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "after deletes"));
+}
+
+// sweep_progress (version 7) follows job_progress through new rows, larger steps, re-ingested
+// earlier steps and deleted jobs: compute_used equals the sum over job_progress.
+TEST(SweepProgress, ComputeUsedEqualsTheSumOverJobsAfterIngestionAndDeletes) {
+  TempDir dir;
+  const std::string path = dir.file("sweep.db");
+  auto expect_sum = [&](Store& store, const std::string& context) {
+    for (int64_t sweep : {1, 2}) {
+      auto used = store.compute_used(sweep);
+      ASSERT_TRUE(used.ok()) << used.error().to_string();
+      auto rows = store.query_readonly(
+          "SELECT COALESCE(SUM(step), 0), COALESCE(SUM(tokens_seen), 0) FROM job_progress "
+          "WHERE sweep_id = " +
+          std::to_string(sweep));
+      ASSERT_TRUE(rows.ok());
+      EXPECT_EQ(used->steps, std::stoll(*rows->rows[0][0])) << context << ", sweep " << sweep;
+      EXPECT_EQ(used->tokens, std::stoll(*rows->rows[0][1])) << context << ", sweep " << sweep;
+    }
+  };
+  {
+    auto store = testing::open_ok(path);
+    ASSERT_TRUE(store);
+    ASSERT_EQ(testing::add_sweep(*store, "a"), 1);
+    ASSERT_EQ(testing::add_sweep(*store, "b"), 2);
+    ASSERT_TRUE(store->upsert_jobs(1, testing::make_jobs(6)).ok());
+    ASSERT_TRUE(store->upsert_jobs(2, testing::make_jobs(3)).ok());
+    std::mt19937 rng(11);
+    for (int i = 0; i < 200; ++i) {
+      const int64_t job = 1 + static_cast<int64_t>(rng() % 9);
+      const int64_t step = 1 + static_cast<int64_t>(rng() % 50);
+      TrainingSeen seen;
+      if (rng() % 4 != 0) seen = {step * 8, step * 640};  // some steps carry no tokens
+      ASSERT_TRUE(store->add_metrics(job, 1, step, {{"train_loss", 1.0}}, seen).ok());
+    }
+    ASSERT_NO_FATAL_FAILURE(expect_sum(*store, "after ingestion"));
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA foreign_keys=ON; DELETE FROM jobs WHERE id IN (2, 8);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  auto store = testing::open_ok(path);
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(expect_sum(*store, "after deletes"));
 }
 
 // A database as sweep wrote it at schema version 5: two sweeps (min and max), jobs in every
@@ -304,8 +405,9 @@ void write_version_5_database(const std::string& path) {
       "INSERT INTO sweeps (id, name, objective_metric, objective_mode, created_at, updated_at) "
       "VALUES (1, 'lo', 'val_loss', 'min', 0, 0), (2, 'hi', 'val_acc', 'max', 0, 0);"
       "INSERT INTO jobs (id, sweep_id, hash, grid_index, params, state, created_at) VALUES "
-      "(1, 1, 'a', 0, '{\"lora_r\":4}', 'succeeded', 0), (2, 1, 'b', 1, '{}', 'running', 0),"
-      "(3, 1, 'c', 2, '{}', 'pruned', 0), (4, 1, 'd', 3, '{}', 'failed', 0),"
+      "(1, 1, 'a', 0, '{\"lora_r\":4}', 'succeeded', 0),"
+      "(2, 1, 'b', 1, '{\"max_steps\":40}', 'running', 0),"
+      "(3, 1, 'c', 2, '{\"max_steps\":60}', 'pruned', 0), (4, 1, 'd', 3, '{}', 'failed', 0),"
       "(5, 1, 'e', 4, '{}', 'succeeded', 0), (6, 2, 'f', 0, '{}', 'succeeded', 0),"
       "(7, 2, 'g', 1, '{}', 'succeeded', 0), (8, 2, 'h', 2, '{}', 'pending', 0);"
       "INSERT INTO eval_metrics (job_id, name, step, attempt, value) VALUES "
@@ -354,10 +456,24 @@ TEST(EvalBest, AVersion5DatabaseIsBackFilledAndRanksAsBefore) {
       boards_before.push_back(*board);
     }
     used_before = *(*old)->compute_used(1);
+    // Without job_progress (version 6) the progress of a state's jobs comes from the metrics.
+    auto running = (*old)->job_progress(1, JobState::kRunning);
+    ASSERT_TRUE(running.ok()) << running.error().to_string();
+    EXPECT_EQ(running->at(2).steps, 10);
+    EXPECT_EQ(running->at(2).max_steps, 40);
   }
   auto store = Store::open(path);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
-  EXPECT_EQ((*store)->schema_version(), 6);
+  EXPECT_EQ((*store)->schema_version(), latest_schema_version());
+  // job_progress is back-filled with max_steps (version 7); a job's first progress row after the
+  // migration reads its max_steps from its params.
+  auto running = (*store)->job_progress(1, JobState::kRunning);
+  ASSERT_TRUE(running.ok()) << running.error().to_string();
+  EXPECT_EQ(running->at(2).steps, 10);
+  EXPECT_EQ(running->at(2).max_steps, 40);
+  auto max_steps = (*store)->query_readonly("SELECT max_steps FROM job_progress WHERE job_id = 2");
+  ASSERT_TRUE(max_steps.ok());
+  EXPECT_EQ(*max_steps->rows.at(0).at(0), "40");
   size_t i = 0;
   for (auto [sweep, metric, maximize] :
        {std::make_tuple(1, "val_loss", false), std::make_tuple(2, "val_acc", true),
@@ -386,6 +502,14 @@ TEST(EvalBest, AVersion5DatabaseIsBackFilledAndRanksAsBefore) {
   EXPECT_EQ(used->tokens, used_before.tokens);
   EXPECT_EQ(used->steps, 30);
   EXPECT_EQ(used->tokens, 1280);
+  ASSERT_TRUE((*store)->add_metrics(3, 1, 20, {{"train_loss", 1.0}}).ok());
+  auto pruned = (*store)->job_progress(1, JobState::kPruned);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->at(3).steps, 20);
+  EXPECT_EQ(pruned->at(3).max_steps, 60);
+  max_steps = (*store)->query_readonly("SELECT max_steps FROM job_progress WHERE job_id = 3");
+  ASSERT_TRUE(max_steps.ok());
+  EXPECT_EQ(*max_steps->rows.at(0).at(0), "60");
 
   Rows rows;
   auto evals = (*store)->query_readonly("SELECT job_id, name, step, value FROM eval_metrics");
