@@ -2,6 +2,7 @@
 // training-parameter sections are read by ParamReader against the parameter table.
 #include "orchestrator/spec/sweep_spec.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -88,13 +89,13 @@ class SpecParser {
 
   Result<int> read_int(const YAML::Node& node, const std::string& path, int min) {
     json v = YamlReader::to_json(node);
-    bool integral =
-        v.is_number_integer() ||
-        (v.is_number_float() && v.get<double>() == static_cast<long long>(v.get<double>()));
-    if (!integral || v.get<double>() < min || v.get<double>() > 1e9)
+    const double d = v.is_number() ? v.get<double>() : std::nan("");
+    // The range first (false for NaN): only a double inside it may be cast to an integer.
+    const bool integral = d >= min && d <= 1e9 && (v.is_number_integer() || d == std::floor(d));
+    if (!integral)
       return yaml_.error_at(node, path + " = " + YamlReader::describe(node) +
                                       ": must be an integer >= " + std::to_string(min));
-    return static_cast<int>(v.get<double>());
+    return static_cast<int>(d);
   }
 
   // "builtin:..." as written; other paths absolute, relative to the spec file's directory.
