@@ -254,7 +254,8 @@ Status Store::transaction(const std::function<Status()>& body) {
   const char* begin = readonly_ ? "BEGIN" : "BEGIN IMMEDIATE";
   Status began;
   for (int attempt = 0; attempt < kBeginRetries; ++attempt) {
-    began = db_->exec(begin, "starting a transaction");
+    auto stmt = db_->cached(begin, "starting a transaction");
+    began = stmt.ok() ? (*stmt)->run() : Status(stmt.error());
     if (began.ok() || !is_busy(*db_)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
   }
@@ -272,7 +273,8 @@ Status Store::transaction(const std::function<Status()>& body) {
     (void)db_->exec("ROLLBACK", "rolling back");
     return result;
   }
-  Status committed = db_->exec("COMMIT", "committing a transaction");
+  auto commit = db_->cached("COMMIT", "committing a transaction");
+  Status committed = commit.ok() ? (*commit)->run() : Status(commit.error());
   if (!committed.ok()) (void)db_->exec("ROLLBACK", "rolling back after a failed commit");
   return committed;
 }
@@ -431,18 +433,22 @@ Result<std::vector<JobRecord>> Store::list_jobs(int64_t sweep_id, std::optional<
 Result<JobRecord> Store::get_job(int64_t job_id) { return read_job(job_id); }
 
 Result<JobRecord> Store::read_job(int64_t job_id) {
-  auto stmt =
-      db_->prepare(std::string("SELECT ") + store_internal::kJobColumns + " FROM jobs WHERE id = ?",
-                   "reading " + job_label(job_id));
-  if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR(stmt->bind(1, job_id));
-  auto row = stmt->step();
+  static const std::string sql =
+      std::string("SELECT ") + store_internal::kJobColumns + " FROM jobs WHERE id = ?";
+  auto cached = db_->cached(sql, "reading " + job_label(job_id));
+  if (!cached.ok()) return cached.error();
+  Stmt& stmt = **cached;
+  SWEEP_RETURN_IF_ERROR(stmt.bind(1, job_id));
+  auto row = stmt.step();
   if (!row.ok()) return row.error();
   if (!*row) {
     return make_error(ErrorKind::kNotFound, job_label(job_id) + " does not exist in " + path_,
                       "list the jobs with `sweep jobs`");
   }
-  return store_internal::job_from_row(*stmt);
+  auto job = store_internal::job_from_row(stmt);
+  // Done with the row: a cached SELECT left mid-way would hold its read snapshot.
+  SWEEP_RETURN_IF_ERROR(stmt.reset());
+  return job;
 }
 
 Result<std::optional<JobRecord>> Store::find_job(int64_t sweep_id, const std::string& hash) {
@@ -520,21 +526,22 @@ Status Store::start_attempt(int64_t job_id, int64_t pid, const std::string& host
   return transaction([&]() -> Status {
     std::string what = "starting an attempt of " + job_label(job_id);
     double now = now_seconds();
-    auto update = db_->prepare(
+    // Cached: an UPDATE of jobs compiles every trigger on jobs, once per connection.
+    auto update = db_->cached(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, pid = ?, host = ?, "
         "device = ?, run_dir = ?, started_at = ?, finished_at = NULL, exit_code = NULL, "
         "error = '' WHERE id = ?",
         what);
     if (!update.ok()) return update.error();
-    SWEEP_RETURN_IF_ERROR(update->bind_all(pid, host, device, run_dir, now, job_id));
-    SWEEP_RETURN_IF_ERROR(store_internal::run_job_update(*db_, *update, job_id));
-    auto insert = db_->prepare(
+    SWEEP_RETURN_IF_ERROR((*update)->bind_all(pid, host, device, run_dir, now, job_id));
+    SWEEP_RETURN_IF_ERROR(store_internal::run_job_update(*db_, **update, job_id));
+    auto insert = db_->cached(
         "INSERT OR REPLACE INTO attempts (job_id, attempt, pid, host, device, run_dir, started_at) "
         "SELECT id, attempt, pid, host, device, run_dir, started_at FROM jobs WHERE id = ?",
         what);
     if (!insert.ok()) return insert.error();
-    SWEEP_RETURN_IF_ERROR(insert->bind(1, job_id));
-    return insert->run();
+    SWEEP_RETURN_IF_ERROR((*insert)->bind(1, job_id));
+    return (*insert)->run();
   });
 }
 
@@ -543,18 +550,19 @@ Status Store::finish_attempt(int64_t job_id, JobState state, std::optional<int> 
   return transaction([&]() -> Status {
     std::string what = "finishing the attempt of " + job_label(job_id);
     double now = now_seconds();
-    auto update = db_->prepare(
+    auto update = db_->cached(
         "UPDATE jobs SET state = ?, exit_code = ?, error = ?, finished_at = ? WHERE id = ?", what);
     if (!update.ok()) return update.error();
-    SWEEP_RETURN_IF_ERROR(update->bind_all(to_string(state), exit_code, error, now, job_id));
-    SWEEP_RETURN_IF_ERROR(store_internal::run_job_update(*db_, *update, job_id));
-    auto close = db_->prepare(
+    SWEEP_RETURN_IF_ERROR((*update)->bind_all(to_string(state), exit_code, error, now, job_id));
+    SWEEP_RETURN_IF_ERROR(store_internal::run_job_update(*db_, **update, job_id));
+    auto close = db_->cached(
         "UPDATE attempts SET state = ?, exit_code = ?, error = ?, finished_at = ? "
         "WHERE job_id = ? AND attempt = (SELECT attempt FROM jobs WHERE id = ?)",
         what);
     if (!close.ok()) return close.error();
-    SWEEP_RETURN_IF_ERROR(close->bind_all(to_string(state), exit_code, error, now, job_id, job_id));
-    return close->run();
+    SWEEP_RETURN_IF_ERROR(
+        (*close)->bind_all(to_string(state), exit_code, error, now, job_id, job_id));
+    return (*close)->run();
   });
 }
 

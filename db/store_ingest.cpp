@@ -167,11 +167,11 @@ Result<std::vector<CheckpointRow>> Store::checkpoints(int64_t job_id) {
 }
 
 Status Store::set_cursor(int64_t job_id, uint64_t events_offset, int64_t last_seq) {
-  auto stmt = db_->prepare("UPDATE jobs SET events_offset = ?, last_seq = ? WHERE id = ?",
-                           "saving the events cursor of " + job_label(job_id));
+  auto stmt = db_->cached("UPDATE jobs SET events_offset = ?, last_seq = ? WHERE id = ?",
+                          "saving the events cursor of " + job_label(job_id));
   if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR(stmt->bind_all(static_cast<int64_t>(events_offset), last_seq, job_id));
-  return store_internal::run_job_update(*db_, *stmt, job_id);
+  SWEEP_RETURN_IF_ERROR((*stmt)->bind_all(static_cast<int64_t>(events_offset), last_seq, job_id));
+  return store_internal::run_job_update(*db_, **stmt, job_id);
 }
 
 Status Store::set_job_info(int64_t job_id, const std::string& key, const std::string& json_value) {
@@ -186,11 +186,11 @@ Status Store::set_job_info(int64_t job_id, const std::string& key, const std::st
     nlohmann::json info = nlohmann::json::parse(job->info_json, nullptr, false);
     if (!info.is_object()) info = nlohmann::json::object();
     info[key] = std::move(value);
-    auto stmt = db_->prepare("UPDATE jobs SET info = ? WHERE id = ?",
-                             "saving info '" + key + "' of " + job_label(job_id));
+    auto stmt = db_->cached("UPDATE jobs SET info = ? WHERE id = ?",
+                            "saving info '" + key + "' of " + job_label(job_id));
     if (!stmt.ok()) return stmt.error();
-    SWEEP_RETURN_IF_ERROR(stmt->bind_all(info.dump(), job_id));
-    return store_internal::run_job_update(*db_, *stmt, job_id);
+    SWEEP_RETURN_IF_ERROR((*stmt)->bind_all(info.dump(), job_id));
+    return store_internal::run_job_update(*db_, **stmt, job_id);
   });
 }
 

@@ -74,7 +74,11 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
   // The orchestrator may have died between starting a worker and recording it (the pid was not
   // stored yet): look for any process running this job's job.json.
   std::string job_json = fs::absolute(job_dir(job)).lexically_normal().string() + "/job.json";
-  for (int64_t pid : executor_.find_workers(job_json)) {
+  std::error_code ec;
+  // A worker is started after its job.json is written: without the file none can be running, and
+  // the look through every process is skipped (a fresh 1,000-job sweep looked 1,000 times).
+  const bool maybe_started = fs::exists(job_json, ec) || ec;
+  for (int64_t pid : maybe_started ? executor_.find_workers(job_json) : std::vector<int64_t>{}) {
     // A re-attached pack may still name the job.json of a member that ended before the crash.
     if (worker_of_pid(pid)) continue;
     notify("stopping unrecorded worker " + std::to_string(pid) + " of job " + job.hash);
@@ -83,7 +87,6 @@ Status RunLoop::kill_orphan(const JobRecord& job) {
     double deadline = clock_.now() + kOrphanExitWaitS;
     while (executor_.alive(pid) && clock_.now() < deadline) clock_.wait(kOrphanPollS, -1);
   }
-  std::error_code ec;
   fs::remove(job_dir(job) + "/worker.pid", ec);
   return ok_status();
 }
