@@ -82,18 +82,25 @@ Status put_values(Db& db, const char* table, int64_t job_id, int attempt, int64_
 // version 7 its max_steps, read from its params when its first row is written).
 Status put_progress(Db& db, int64_t job_id, int64_t step, const TrainingSeen& seen,
                     const std::string& what) {
-  auto stmt = db.cached(
+  // Every step after the first finds the job's row: update it without reading the jobs row (its
+  // sweep id and params), which only the first row needs.
+  auto update = db.cached(
+      "UPDATE job_progress SET step = MAX(step, ?2), "
+      "tokens_seen = CASE WHEN tokens_seen IS NULL THEN ?3 WHEN ?3 IS NULL THEN tokens_seen "
+      "ELSE MAX(tokens_seen, ?3) END WHERE job_id = ?1",
+      what);
+  if (!update.ok()) return update.error();
+  SWEEP_RETURN_IF_ERROR((*update)->bind_all(job_id, step, seen.tokens));
+  SWEEP_RETURN_IF_ERROR((*update)->run());
+  if (db.changes() > 0) return ok_status();
+  auto insert = db.cached(
       "INSERT INTO job_progress (job_id, sweep_id, step, tokens_seen, max_steps) "
       "SELECT ?1, sweep_id, ?2, ?3, CAST(json_extract(params, '$.max_steps') AS INTEGER) "
-      "FROM jobs WHERE id = ?1 "
-      "ON CONFLICT (job_id) DO UPDATE SET step = MAX(step, excluded.step), "
-      "tokens_seen = CASE WHEN tokens_seen IS NULL THEN excluded.tokens_seen "
-      "WHEN excluded.tokens_seen IS NULL THEN tokens_seen "
-      "ELSE MAX(tokens_seen, excluded.tokens_seen) END",
+      "FROM jobs WHERE id = ?1",
       what);
-  if (!stmt.ok()) return stmt.error();
-  SWEEP_RETURN_IF_ERROR((*stmt)->bind_all(job_id, step, seen.tokens));
-  return (*stmt)->run();
+  if (!insert.ok()) return insert.error();
+  SWEEP_RETURN_IF_ERROR((*insert)->bind_all(job_id, step, seen.tokens));
+  return (*insert)->run();
 }
 
 }  // namespace
