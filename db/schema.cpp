@@ -448,8 +448,9 @@ JOIN sweeps s ON s.id = a.sweep_id;
 //   progress row), so that what early stopping saved on pruned jobs is summed from job_progress
 //   alone;
 // - eval_best.ranked: 1 while the job is in a ranked state (succeeded, pruned, running), kept by
-//   two triggers (a new eval_best row, a job's change of state); eval_best_ranked covers the count
-//   of ranked jobs and of those that beat the base model, one range of one index;
+//   two triggers (a new eval_best row, a job's change of state), and eval_counts: per sweep and
+//   metric, the ranked jobs and those that beat the base model in either direction, kept by
+//   triggers on eval_best (the leaderboard's footer and `sweep status` read one row);
 // - jobs_by_sweep_state also orders by grid_index, so that the first N jobs in a state (the failed
 //   jobs `sweep status` shows) are read without sorting all of them;
 // - job_counts: the number of jobs per sweep and state, and sweep_progress: the sum over a sweep's
@@ -475,8 +476,63 @@ CREATE TRIGGER eval_best_ranked_state AFTER UPDATE OF state ON jobs
   UPDATE eval_best SET ranked = NEW.state IN ('succeeded', 'pruned', 'running')
     WHERE job_id = NEW.id;
 END;
-CREATE INDEX eval_best_ranked
-  ON eval_best (sweep_id, name, ranked, trained, base_value, min_value, max_value);
+CREATE TABLE eval_counts (
+  sweep_id   INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  ranked_min INTEGER NOT NULL DEFAULT 0,
+  beat_min   INTEGER NOT NULL DEFAULT 0,
+  ranked_max INTEGER NOT NULL DEFAULT 0,
+  beat_max   INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (sweep_id, name)
+) WITHOUT ROWID;
+INSERT INTO eval_counts (sweep_id, name, ranked_min, beat_min, ranked_max, beat_max)
+  SELECT sweep_id, name,
+         SUM(ranked AND trained AND min_value IS NOT NULL),
+         SUM(ranked AND trained AND COALESCE(base_value - min_value > 0, 0)),
+         SUM(ranked AND trained AND max_value IS NOT NULL),
+         SUM(ranked AND trained AND COALESCE(max_value - base_value > 0, 0))
+  FROM eval_best GROUP BY sweep_id, name;
+CREATE TRIGGER eval_counts_insert AFTER INSERT ON eval_best BEGIN
+  INSERT INTO eval_counts (sweep_id, name) VALUES (NEW.sweep_id, NEW.name)
+    ON CONFLICT (sweep_id, name) DO NOTHING;
+  UPDATE eval_counts SET
+      ranked_min = ranked_min + (NEW.ranked AND NEW.trained AND NEW.min_value IS NOT NULL),
+      beat_min = beat_min + (NEW.ranked AND NEW.trained
+                             AND COALESCE(NEW.base_value - NEW.min_value > 0, 0)),
+      ranked_max = ranked_max + (NEW.ranked AND NEW.trained AND NEW.max_value IS NOT NULL),
+      beat_max = beat_max + (NEW.ranked AND NEW.trained
+                             AND COALESCE(NEW.max_value - NEW.base_value > 0, 0))
+    WHERE sweep_id = NEW.sweep_id AND name = NEW.name;
+END;
+CREATE TRIGGER eval_counts_update AFTER UPDATE ON eval_best BEGIN
+  -- The row may not exist yet when this runs before eval_counts_insert of the same new row.
+  INSERT INTO eval_counts (sweep_id, name) VALUES (NEW.sweep_id, NEW.name)
+    ON CONFLICT (sweep_id, name) DO NOTHING;
+  UPDATE eval_counts SET
+      ranked_min = ranked_min - (OLD.ranked AND OLD.trained AND OLD.min_value IS NOT NULL)
+                              + (NEW.ranked AND NEW.trained AND NEW.min_value IS NOT NULL),
+      beat_min = beat_min - (OLD.ranked AND OLD.trained
+                             AND COALESCE(OLD.base_value - OLD.min_value > 0, 0))
+                          + (NEW.ranked AND NEW.trained
+                             AND COALESCE(NEW.base_value - NEW.min_value > 0, 0)),
+      ranked_max = ranked_max - (OLD.ranked AND OLD.trained AND OLD.max_value IS NOT NULL)
+                              + (NEW.ranked AND NEW.trained AND NEW.max_value IS NOT NULL),
+      beat_max = beat_max - (OLD.ranked AND OLD.trained
+                             AND COALESCE(OLD.max_value - OLD.base_value > 0, 0))
+                          + (NEW.ranked AND NEW.trained
+                             AND COALESCE(NEW.max_value - NEW.base_value > 0, 0))
+    WHERE sweep_id = NEW.sweep_id AND name = NEW.name;
+END;
+CREATE TRIGGER eval_counts_delete AFTER DELETE ON eval_best BEGIN
+  UPDATE eval_counts SET
+      ranked_min = ranked_min - (OLD.ranked AND OLD.trained AND OLD.min_value IS NOT NULL),
+      beat_min = beat_min - (OLD.ranked AND OLD.trained
+                             AND COALESCE(OLD.base_value - OLD.min_value > 0, 0)),
+      ranked_max = ranked_max - (OLD.ranked AND OLD.trained AND OLD.max_value IS NOT NULL),
+      beat_max = beat_max - (OLD.ranked AND OLD.trained
+                             AND COALESCE(OLD.max_value - OLD.base_value > 0, 0))
+    WHERE sweep_id = OLD.sweep_id AND name = OLD.name;
+END;
 
 DROP INDEX jobs_by_sweep_state;
 CREATE INDEX jobs_by_sweep_state ON jobs (sweep_id, state, grid_index);

@@ -170,18 +170,18 @@ Result<Store::RankSummary> Store::leaderboard_summary(int64_t sweep_id, const st
   }
   const std::string value = maximize ? "b.max_value" : "b.min_value";
   const std::string gain = maximize ? "b.max_value - b.base_value" : "b.base_value - b.min_value";
-  // From version 7 one range of the covering index eval_best_ranked; version 6 joins the jobs
-  // (through the covering jobs_by_sweep_state: the job rows themselves are not read).
-  const std::string from =
+  // From version 7 one row of eval_counts; version 6 joins the jobs (through the covering
+  // jobs_by_sweep_state: the job rows themselves are not read).
+  const std::string sql =
       schema_version_ >= store_internal::kStatusIndexSchema
-          ? std::string("FROM eval_best b WHERE b.sweep_id = ?1 AND b.name = ?2 AND b.ranked = 1")
-          : "FROM jobs j JOIN eval_best b ON b.job_id = j.id AND b.name = ?2 "
-            "WHERE j.sweep_id = ?1 AND j.state IN " +
-                std::string(kRankedStates);
+          ? std::string(maximize ? "SELECT ranked_max, beat_max" : "SELECT ranked_min, beat_min") +
+                " FROM eval_counts WHERE sweep_id = ?1 AND name = ?2"
+          : "SELECT COUNT(*), COALESCE(SUM(" + gain +
+                " > 0), 0) FROM jobs j JOIN eval_best b ON b.job_id = j.id AND b.name = ?2 "
+                "WHERE j.sweep_id = ?1 AND j.state IN " +
+                std::string(kRankedStates) + " AND b.trained = 1 AND " + value + " IS NOT NULL";
   auto stmt = db_->prepare(
-      "SELECT COUNT(*), COALESCE(SUM(" + gain + " > 0), 0) " + from + " AND b.trained = 1 AND " +
-          value + " IS NOT NULL",
-      "counting the ranked jobs of sweep " + std::to_string(sweep_id) + " by " + metric);
+      sql, "counting the ranked jobs of sweep " + std::to_string(sweep_id) + " by " + metric);
   if (!stmt.ok()) return stmt.error();
   SWEEP_RETURN_IF_ERROR(stmt->bind_all(sweep_id, metric));
   auto row = stmt->step();

@@ -334,6 +334,11 @@ TEST(JobCounts, EqualACountOfTheJobsAfterRandomChanges) {
     ASSERT_TRUE(store->start_attempt(jobs[0].id, 1, "host", "cpu", "/r").ok());
     ASSERT_TRUE(store->finish_attempt(jobs[0].id, JobState::kSucceeded, 0, "").ok());
     ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "after state changes"));
+    // Evaluations, so that deleting jobs below also takes eval_best rows (and eval_counts) along.
+    for (const JobRecord& job : jobs) {
+      ASSERT_TRUE(store->add_eval(job.id, 1, 0, {{"val_loss", 2.0}}).ok());
+      ASSERT_TRUE(store->add_eval(job.id, 1, 10, {{"val_loss", 1.0 + 0.1 * (rng() % 20)}}).ok());
+    }
   }
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
@@ -344,6 +349,16 @@ TEST(JobCounts, EqualACountOfTheJobsAfterRandomChanges) {
   auto store = testing::open_ok(path);
   ASSERT_TRUE(store);
   ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "after deletes"));
+  for (bool maximize : {false, true}) {
+    auto summary = store->leaderboard_summary(1, "val_loss", maximize);
+    ASSERT_TRUE(summary.ok()) << summary.error().to_string();
+    auto board = store->leaderboard(1, "val_loss", maximize);
+    ASSERT_TRUE(board.ok());
+    int beat = 0;
+    for (const LeaderRow& r : *board) beat += r.gain && *r.gain > 0 ? 1 : 0;
+    EXPECT_EQ(summary->ranked, static_cast<int>(board->size())) << "after deletes";
+    EXPECT_EQ(summary->beat_base, beat) << "after deletes";
+  }
 }
 
 // sweep_progress (version 7) follows job_progress through new rows, larger steps, re-ingested

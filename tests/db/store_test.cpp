@@ -30,10 +30,11 @@ TEST(StoreMigrations, EmptyFileIsMigratedToTheLatestVersion) {
   ASSERT_TRUE(tables.ok()) << tables.error().to_string();
   std::vector<std::string> names;
   for (const auto& row : tables->rows) names.push_back(*row[0]);
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "attempts", "checkpoints", "decisions", "eval_best", "eval_metrics", "evals",
-                       "job_counts", "job_progress", "jobs", "leaderboard", "learning_checks",
-                       "metrics", "predictions", "schema_version", "sweep_progress", "sweeps"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "attempts", "checkpoints", "decisions", "eval_best", "eval_counts", "eval_metrics",
+                "evals", "job_counts", "job_progress", "jobs", "leaderboard", "learning_checks",
+                "metrics", "predictions", "schema_version", "sweep_progress", "sweeps"}));
   auto mode = store->query_readonly("PRAGMA journal_mode");
   ASSERT_TRUE(mode.ok()) << mode.error().to_string();
   EXPECT_EQ(*mode->rows[0][0], "wal");
