@@ -37,6 +37,8 @@ struct LoaderOptions {
   int64_t max_length = 2048;
   bool shuffle = true;
   int prefetch_batches = 2;  // batches prepared ahead of next()
+  // > 0: an image whose header claims more pixels is refused before decoding (decode_image).
+  int64_t max_image_pixels = 0;
 };
 
 // Epoch e visits the samples in a permutation drawn from (seed, e), so a run is reproducible and

@@ -34,6 +34,7 @@ json JobFile::to_json() const {
       {"resume", resume},
       {"heartbeat_seconds", heartbeat_seconds},
   };
+  if (max_image_pixels > 0) j["data"]["max_image_pixels"] = max_image_pixels;
   if (!feature_cache.empty()) j["feature_cache"] = feature_cache;
   if (!eval_at_tokens.empty()) j["eval_at_tokens"] = eval_at_tokens;
   return j;
@@ -112,6 +113,7 @@ JobFile JobFile::from_json(const json& j) {
   f.train_data = required<std::string>(data, "train");
   f.val_data = optional_key<std::string>(data, "val", "");
   f.image_folder = optional_key<std::string>(data, "image_folder", "");
+  f.max_image_pixels = int_key(data, "max_image_pixels", 0, 0, INT32_MAX);
   f.params = required<json>(j, "params");
   if (!f.params.is_object()) {
     fail(ErrorKind::kUser,

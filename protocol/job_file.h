@@ -25,6 +25,10 @@ struct JobFile {
   std::string train_data;  // LLaVA JSON
   std::string val_data;    // LLaVA JSON (may be empty: no evaluation)
   std::string image_folder;
+  // data.max_image_pixels: an image whose header claims more pixels is refused before it is
+  // decoded (bad input); 0 (left out of job.json): check-data's default
+  // (data::kDefaultMaxImagePixels, Pillow's limit).
+  int max_image_pixels = 0;
   nlohmann::json params = nlohmann::json::object();  // resolved TrainParams keys
   std::string objective_metric = "val_loss";
   std::string objective_mode = "min";  // min | max

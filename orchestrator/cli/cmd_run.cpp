@@ -106,6 +106,7 @@ RunConfig make_config(const SweepSpec& spec, int64_t sweep_id, const std::string
   c.train_data = in.train_data;
   c.val_data = in.val_data;
   c.image_folder = in.image_folder;
+  c.max_image_pixels = spec.data.max_image_pixels;
   c.objective = spec.objective;
   c.early_stopping = spec.early_stopping;
   c.budget = spec.budget;

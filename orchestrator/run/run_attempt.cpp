@@ -84,6 +84,7 @@ JobFile RunLoop::job_file_for(const JobRecord& job, const Slot& slot) const {
   jf.train_data = config_.train_data;
   jf.val_data = config_.val_data;
   jf.image_folder = config_.image_folder;
+  jf.max_image_pixels = config_.max_image_pixels;
   jf.params = nlohmann::json::parse(job.params_json, nullptr, false);
   jf.objective_metric = config_.objective.metric;
   jf.objective_mode = to_string(config_.objective.mode);

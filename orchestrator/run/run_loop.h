@@ -41,6 +41,7 @@ struct RunConfig {
   double max_job_time_s = 0;  // 0: no limit
   // Paths already resolved (no builtin: refs) and the objective, copied into every job.json.
   std::string base_model, train_data, val_data, image_folder;
+  int max_image_pixels = 0;  // data.max_image_pixels; 0: none given
   Objective objective;
   EarlyStoppingSpec early_stopping;  // rule kNone: every job runs to max_steps
   BudgetSpec budget;

@@ -221,6 +221,29 @@ TEST(BatchLoaderImages, AbsolutePathIsUsedAsGiven) {
   EXPECT_EQ(batch[0].pixels.size(), 3u * 8 * 8);
 }
 
+// The worker's loader refuses an image over its pixel limit from the header, before decoding,
+// as check-data does (a file replaced after the data check is bad input, not an out-of-memory).
+TEST(BatchLoaderImages, ImageOverThePixelLimitIsABadInputErrorBeforeDecoding) {
+  TempDir dir;
+  testing::write_png(dir / "big.png", testing::solid_image(8, 8, {1, 2, 3}));
+  LoaderOptions opt = loader_options(dir.path());
+  opt.max_image_pixels = 63;
+  BatchLoader loader({testing::make_sample("a", "big.png", {"<image>\nWhat colour?", "Red."})},
+                     testing::test_tokenizer(), opt);
+  try {
+    loader.next();
+    FAIL() << "expected a throw";
+  } catch (const Failure& f) {
+    EXPECT_EQ(f.kind(), ErrorKind::kUser);
+    EXPECT_NE(f.error().message.find("too large (8 x 8 pixels, limit 63)"), std::string::npos)
+        << f.what();
+  }
+  opt.max_image_pixels = 64;
+  BatchLoader at_limit({testing::make_sample("a", "big.png", {"<image>\nWhat colour?", "Red."})},
+                       testing::test_tokenizer(), opt);
+  EXPECT_EQ(at_limit.next().size(), 1u);
+}
+
 TEST(BatchLoaderImages, TruncatedPngIsABadInputErrorNamingTheFile) {
   TempDir dir;
   write_truncated_png(dir / "cut.png");

@@ -602,6 +602,23 @@ TEST(JobFile, AttemptAndSchemaAreRangeCheckedBeforeNarrowing) {
             "key 'schema' must be an integer in [0, 2147483647], not 4294967297");
 }
 
+TEST(JobFile, MaxImagePixelsIsWrittenOnlyWhenSetAndRangeChecked) {
+  JobFile f;
+  f.job_id = "abc";
+  f.run_dir = "/tmp/run";
+  f.base_model = "/m";
+  f.train_data = "/t.json";
+  EXPECT_FALSE(f.to_json()["data"].contains("max_image_pixels"));
+  EXPECT_EQ(JobFile::from_json(f.to_json()).max_image_pixels, 0);
+  f.max_image_pixels = 4096;
+  EXPECT_EQ(f.to_json()["data"]["max_image_pixels"], 4096);
+  EXPECT_EQ(JobFile::from_json(f.to_json()).max_image_pixels, 4096);
+  nlohmann::json j = f.to_json();
+  j["data"]["max_image_pixels"] = -1;
+  EXPECT_EQ(job_file_error(j),
+            "key 'max_image_pixels' must be an integer in [0, 2147483647], not -1");
+}
+
 TEST(JobFile, ParamsAreRequired) {
   nlohmann::json j = minimal_job_json();
   j.erase("params");

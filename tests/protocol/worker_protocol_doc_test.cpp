@@ -77,6 +77,7 @@ JobFile full_job_file() {
   f.train_data = "/data/train.json";
   f.val_data = "/data/val.json";
   f.image_folder = "/data/images";
+  f.max_image_pixels = 1000000;
   f.params = {{"lora_r", 8}};
   f.feature_cache = "/runs/s/feature-cache";
   f.eval_at_tokens = {1000, 2000};

@@ -40,8 +40,9 @@ Evaluator::Evaluator(const std::vector<data::Sample>& samples, const data::Token
     if (!s.conversations.empty()) item.prompt_text = s.conversations.front().value;
     if (has_image) {
       item.image_path = (std::filesystem::path(opt_.image_folder) / s.image).string();
-      item.pixels = data::clip_preprocess(data::decode_image(item.image_path), opt_.image_size,
-                                          opt_.pad_to_square);
+      item.pixels =
+          data::clip_preprocess(data::decode_image(item.image_path, opt_.max_image_pixels),
+                                opt_.image_size, opt_.pad_to_square);
     }
     items_.push_back(std::move(item));
   }

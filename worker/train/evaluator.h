@@ -29,8 +29,9 @@ struct EvalOptions {
   int batch_size = 8;   // samples per loss forward pass
   int max_samples = 0;  // > 0: eval_subset(n, max_samples, seed), the same at every eval
   uint64_t seed = 0;
-  bool generate = true;      // false: skip exact match (loss and token accuracy only)
-  int keep_predictions = 5;  // generated answers kept in EvalResult::predictions (the first n)
+  bool generate = true;          // false: skip exact match (loss and token accuracy only)
+  int keep_predictions = 5;      // generated answers kept in EvalResult::predictions (the first n)
+  int64_t max_image_pixels = 0;  // > 0: larger images are refused before decoding
 };
 
 struct SampleScore {

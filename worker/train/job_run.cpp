@@ -16,6 +16,7 @@
 #include <torch/version.h>
 
 #include "common/file_system.h"
+#include "data/image.h"
 #include "data/llava_json.h"
 #include "data/loader.h"
 #include "data/max_length.h"
@@ -210,6 +211,10 @@ void JobRun::load_data() {
   data::Tokenizer tok = data::Tokenizer::load(job_.base_model);
   data::LoaderOptions lo;
   lo.image_folder = job_.image_folder;
+  // The sweep file's data.max_image_pixels, else check-data's default: a decompression bomb that
+  // slipped past the data check (a file replaced since) is bad input, not an out-of-memory kill.
+  lo.max_image_pixels =
+      job_.max_image_pixels > 0 ? job_.max_image_pixels : data::kDefaultMaxImagePixels;
   lo.image_size = model_->config().image_size();
   lo.pad_to_square = p_.image_aspect_ratio == "pad";
   lo.batch_size = p_.batch_size;
@@ -230,6 +235,7 @@ void JobRun::load_data() {
   if (!job_.val_data.empty()) {
     EvalOptions eo;
     eo.image_folder = job_.image_folder;
+    eo.max_image_pixels = lo.max_image_pixels;
     eo.image_size = lo.image_size;
     eo.pad_to_square = lo.pad_to_square;
     eo.max_length = lo.max_length;
