@@ -56,7 +56,8 @@ LoadedSample BatchLoader::load_one(size_t index) const {
   out.tokens = tokenize_sample(s, tok_, has_image, opt_.max_length);
   if (has_image) {
     const std::string path = resolve_image_path(opt_.image_folder, s.image);
-    out.pixels = clip_preprocess(decode_image(path, opt_.max_image_pixels), opt_.image_size, opt_.pad_to_square);
+    out.pixels = clip_preprocess(decode_image(path, opt_.max_image_pixels), opt_.image_size,
+                                 opt_.pad_to_square);
   }
   return out;
 }
