@@ -523,12 +523,18 @@ TEST(JobFile, RoundTripsThroughDisk) {
   std::remove(path.c_str());
 }
 
-TEST(JobFile, FeatureCacheIsWrittenOnlyWhenSet) {
+// The keys a job file cannot do without, every other left at its default.
+JobFile minimal_job_file() {
   JobFile f;
   f.job_id = "abc";
   f.run_dir = "/tmp/run";
   f.base_model = "/m";
   f.train_data = "/t.json";
+  return f;
+}
+
+TEST(JobFile, FeatureCacheIsWrittenOnlyWhenSet) {
+  JobFile f = minimal_job_file();
   EXPECT_FALSE(f.to_json().contains("feature_cache"));
   EXPECT_EQ(JobFile::from_json(f.to_json()).feature_cache, "");
   f.feature_cache = "/runs/s/feature-cache";
@@ -603,11 +609,7 @@ TEST(JobFile, AttemptAndSchemaAreRangeCheckedBeforeNarrowing) {
 }
 
 TEST(JobFile, MaxImagePixelsIsWrittenOnlyWhenSetAndRangeChecked) {
-  JobFile f;
-  f.job_id = "abc";
-  f.run_dir = "/tmp/run";
-  f.base_model = "/m";
-  f.train_data = "/t.json";
+  JobFile f = minimal_job_file();
   EXPECT_FALSE(f.to_json()["data"].contains("max_image_pixels"));
   EXPECT_EQ(JobFile::from_json(f.to_json()).max_image_pixels, 0);
   f.max_image_pixels = 4096;
