@@ -134,6 +134,31 @@ TEST_F(StoreDecisions, TheFirstDecisionOfARungStandsAndAllComeBackInOrder) {
   EXPECT_EQ(all[2].tokens_seen, 2007);
 }
 
+// `sweep status` reads only the latest decisions, oldest first, with their jobs' hashes, and
+// the count of every decision per action.
+TEST_F(StoreDecisions, TheLatestNComeBackInOrderWithHashesAndEveryOneIsCounted) {
+  for (int rung = 0; rung < 12; ++rung) {
+    ASSERT_TRUE(*store_->add_decision(decision(a_, rung, 1.0 + rung, "continue")));
+    ASSERT_TRUE(
+        *store_->add_decision(decision(b_, rung, 2.0 + rung, rung < 11 ? "continue" : "stop")));
+  }
+  auto latest = store_->decisions(sweep_, 5);
+  ASSERT_TRUE(latest.ok()) << latest.error().to_string();
+  auto all = *store_->decisions(sweep_);
+  ASSERT_EQ(all.size(), 24u);
+  ASSERT_EQ(latest->size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(latest->at(i).job_id, all[19 + i].job_id) << i;
+    EXPECT_EQ(latest->at(i).rung, all[19 + i].rung) << i;
+  }
+  EXPECT_EQ(latest->back().job_hash, "b");
+  EXPECT_EQ(latest->back().action, "stop");
+  EXPECT_EQ(all.front().job_hash, "a");
+  auto counts = store_->decision_counts(sweep_);
+  ASSERT_TRUE(counts.ok()) << counts.error().to_string();
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"continue", 23}, {"stop", 1}}));
+}
+
 TEST_F(StoreDecisions, PrunedJobsAreRankedWithTheRungTheyReached) {
   ASSERT_TRUE(store_->add_eval(a_, 1, 10, {{"val_loss", 3.0}}, TrainingSeen{80, 1007}).ok());
   ASSERT_TRUE(store_->add_eval(b_, 1, 10, {{"val_loss", 2.0}}, TrainingSeen{80, 1007}).ok());
