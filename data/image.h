@@ -38,7 +38,8 @@ bool image_path_escapes_folder(const std::string& image);
 // PNG / JPEG (any format stb_image reads), converted to RGB. Throws Failure (common/failure.h)
 // naming the file and the reason: kNotFound when it cannot be opened, kUser when it does not
 // decode (a truncated file, not an image) or, with max_pixels > 0, when its header claims more
-// than max_pixels pixels ("too large (W x H pixels, limit N)", checked before decoding).
+// than max_pixels pixels ("too large (W x H pixels, limit N)", checked before decoding) or its
+// header cannot be read (as read_image_header, which check-data uses).
 Image decode_image(const std::string& path, int64_t max_pixels = 0);
 
 // Reads only the header. False with `error` set when the file cannot be opened ("cannot open

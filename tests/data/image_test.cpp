@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/failure.h"
 #include "tests/data/data_fixtures.h"
 
 namespace sweep::data {
@@ -226,6 +227,32 @@ TEST(DecodeImage, PngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
               dir / "bomb.png" +
                   ": cannot decode the image: truncated PNG (chunk IDAT declares 2080374784 "
                   "bytes, the file has 0 left)");
+  }
+}
+
+// Found by fuzz/fuzz_image (a timeout): a 72-byte top-down BMP whose header says 3,559,424 x -86.
+// stb_image's header reader passes the negative height on, so the product passed the pixel limit,
+// while its loader decodes 86 rows: 306 million pixels (4 s and 0.9 GB in a release build).
+TEST(DecodeImage, ATopDownBmpCountsItsRowsAgainstThePixelLimit) {
+  TempDir dir;
+  const std::string bmp(
+      "\x42\x4d\x66\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00"
+      "\x00\x50\x36\x00\xaa\xff\xff\xff\x01\x00\x18\x00\x00\x00\x00\x00\x00\xa9"
+      "\x98\xed\xdc\xcb\x00\x22\x19\x00\x00\x00\x36\x00\x00\x00\x05\x00\x00\x00"
+      "\x06\x00\x00\x00\x01\x00\x98\xed\xdc\xcb\x00\x22\x19\x00\x00\x0a\x66\x15",
+      72);
+  testing::write_text(dir / "wide.bmp", bmp);
+  int w = 0, h = 0;
+  std::string error;
+  EXPECT_FALSE(read_image_header(dir / "wide.bmp", &w, &h, &error, kDefaultMaxImagePixels));
+  EXPECT_EQ(error, "too large (3559424 x 86 pixels, limit 89478485)");
+  EXPECT_EQ(h, 86);
+  try {
+    decode_image(dir / "wide.bmp", kDefaultMaxImagePixels);
+    FAIL() << "expected a throw";
+  } catch (const Failure& f) {
+    EXPECT_EQ(f.kind(), ErrorKind::kUser);
+    EXPECT_EQ(f.error().message, dir / "wide.bmp" + ": " + error);
   }
 }
 
