@@ -36,7 +36,11 @@ FilePtr open_file(const std::string& path, std::string* error) {
 bool jpeg_tables_fit(FILE* f, std::string* error) {
   std::rewind(f);
   bool fits = true;
-  if (std::fgetc(f) == 0xFF && std::fgetc(f) == 0xD8) {
+  // SOI as stb_image reads it: 0xFF, any number of 0xFF fill bytes, then 0xD8 (a file starting
+  // FF FF D8 slipped past a check of the first two bytes only; found by fuzz/fuzz_image).
+  int soi = std::fgetc(f) == 0xFF ? std::fgetc(f) : EOF;
+  while (soi == 0xFF) soi = std::fgetc(f);
+  if (soi == 0xD8) {
     for (int c = std::fgetc(f); c != EOF && fits; c = std::fgetc(f)) {
       if (c != 0xFF) continue;  // entropy-coded data between markers
       int m = std::fgetc(f);

@@ -204,6 +204,17 @@ TEST(DecodeImage, JpegWithAnOverfullHuffmanTableIsRefused) {
   EXPECT_EQ(error,
             "not a decodable image: corrupt JPEG (a Huffman table declares more than 256 "
             "codes)");
+  // The same file with fill bytes before SOI, which stb_image skips (found by fuzz/fuzz_image:
+  // a check of the first two bytes let it through, and stb wrote past its table).
+  testing::write_text(dir / "filled.jpg", "\xff\xff\xff" + jpeg.substr(1));
+  try {
+    decode_image(dir / "filled.jpg");
+    FAIL() << "expected a throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupt JPEG (a Huffman table declares more than 256"),
+              std::string::npos)
+        << e.what();
+  }
   // A real JPEG's tables (4 of them, 12 to 162 codes each) still decode.
   testing::write_jpeg(dir / "fine.jpg", solid_image(8, 8, {10, 20, 30}), 90);
   EXPECT_EQ(decode_image(dir / "fine.jpg").width, 8);
