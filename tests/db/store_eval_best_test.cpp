@@ -1,13 +1,15 @@
-// Schema version 6: eval_best (each job's best eval per metric, kept up to date by triggers while
-// eval rows are ingested) and job_progress agree with what a full scan of the rows computes,
-// after random sequences of evals (step 0, replaced rows, ties, NaN) in both directions; a
-// version-5 database is back-filled on open and its leaderboard does not change.
+// Schema versions 6 and 7: eval_best (each job's best eval per metric, kept up to date by triggers
+// while eval rows are ingested), job_progress, job_counts, sweep_progress and eval_counts agree
+// with what a full scan of the rows computes, after random sequences of evals (step 0, replaced
+// rows, ties, NaN) in both directions; a version-5 database is back-filled on open and its
+// leaderboard does not change.
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -133,6 +135,41 @@ void expect_view_unchanged(const std::string& path, const std::string& context) 
   sqlite3_close(db);
 }
 
+// Store::leaderboard_summary counts the rows of the whole leaderboard and those with a gain.
+void expect_summary_matches_board(Store& store, int64_t sweep_id, bool maximize,
+                                  const std::string& context) {
+  auto summary = store.leaderboard_summary(sweep_id, "val_loss", maximize);
+  ASSERT_TRUE(summary.ok()) << summary.error().to_string();
+  auto board = store.leaderboard(sweep_id, "val_loss", maximize);
+  ASSERT_TRUE(board.ok());
+  int beat = 0;
+  for (const LeaderRow& r : *board) beat += r.gain && *r.gain > 0 ? 1 : 0;
+  EXPECT_EQ(summary->ranked, static_cast<int>(board->size())) << context;
+  EXPECT_EQ(summary->beat_base, beat) << context;
+}
+
+// A database at `path` with sweeps "a" (id 1) and "b" (id 2) of `jobs_a` and `jobs_b` jobs.
+std::unique_ptr<Store> open_two_sweeps(const std::string& path, int jobs_a, int jobs_b) {
+  auto store = testing::open_ok(path);
+  EXPECT_TRUE(store);
+  if (!store) return store;
+  EXPECT_EQ(testing::add_sweep(*store, "a"), 1);
+  EXPECT_EQ(testing::add_sweep(*store, "b"), 2);
+  EXPECT_TRUE(store->upsert_jobs(1, testing::make_jobs(jobs_a)).ok());
+  EXPECT_TRUE(store->upsert_jobs(2, testing::make_jobs(jobs_b)).ok());
+  return store;
+}
+
+// Deletes jobs behind the store's back (the store has no delete), foreign-key cascades included.
+void delete_jobs(const std::string& path, const std::string& where) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, ("PRAGMA foreign_keys=ON; DELETE FROM jobs WHERE " + where).c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+}
+
 // Store::leaderboard agrees with the full scan: the ranked states, best first, ties by job id.
 void expect_leaderboard_matches(Store& store, int64_t sweep_id, const Rows& rows,
                                 const std::map<int64_t, std::string>& states, bool maximize,
@@ -158,14 +195,7 @@ void expect_leaderboard_matches(Store& store, int64_t sweep_id, const Rows& rows
       EXPECT_EQ(board->at(i).best_step, std::get<2>(expected[i])) << context << ", rank " << i;
     }
   }
-  auto summary = store.leaderboard_summary(sweep_id, "val_loss", maximize);
-  ASSERT_TRUE(summary.ok()) << summary.error().to_string();
-  auto board = store.leaderboard(sweep_id, "val_loss", maximize);
-  ASSERT_TRUE(board.ok());
-  int beat = 0;
-  for (const LeaderRow& r : *board) beat += r.gain && *r.gain > 0 ? 1 : 0;
-  EXPECT_EQ(summary->ranked, static_cast<int>(board->size())) << context;
-  EXPECT_EQ(summary->beat_base, beat) << context;
+  ASSERT_NO_FATAL_FAILURE(expect_summary_matches_board(store, sweep_id, maximize, context));
 }
 
 TEST(EvalBest, EqualsAFullScanAfterRandomIngestionInBothModes) {
@@ -319,12 +349,8 @@ TEST(JobCounts, EqualACountOfTheJobsAfterRandomChanges) {
     }
   };
   {
-    auto store = testing::open_ok(path);
+    auto store = open_two_sweeps(path, 20, 5);
     ASSERT_TRUE(store);
-    ASSERT_EQ(testing::add_sweep(*store, "a"), 1);
-    ASSERT_EQ(testing::add_sweep(*store, "b"), 2);
-    ASSERT_TRUE(store->upsert_jobs(1, testing::make_jobs(20)).ok());
-    ASSERT_TRUE(store->upsert_jobs(2, testing::make_jobs(5)).ok());
     ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "new jobs"));
     auto jobs = *store->list_jobs(1);
     for (int i = 0; i < 60; ++i) {
@@ -340,25 +366,12 @@ TEST(JobCounts, EqualACountOfTheJobsAfterRandomChanges) {
       ASSERT_TRUE(store->add_eval(job.id, 1, 10, {{"val_loss", 1.0 + 0.1 * (rng() % 20)}}).ok());
     }
   }
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA foreign_keys=ON; DELETE FROM jobs WHERE id % 3 = 0;", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(raw);
+  ASSERT_NO_FATAL_FAILURE(delete_jobs(path, "id % 3 = 0"));
   auto store = testing::open_ok(path);
   ASSERT_TRUE(store);
   ASSERT_NO_FATAL_FAILURE(expect_counts_match(*store, "after deletes"));
-  for (bool maximize : {false, true}) {
-    auto summary = store->leaderboard_summary(1, "val_loss", maximize);
-    ASSERT_TRUE(summary.ok()) << summary.error().to_string();
-    auto board = store->leaderboard(1, "val_loss", maximize);
-    ASSERT_TRUE(board.ok());
-    int beat = 0;
-    for (const LeaderRow& r : *board) beat += r.gain && *r.gain > 0 ? 1 : 0;
-    EXPECT_EQ(summary->ranked, static_cast<int>(board->size())) << "after deletes";
-    EXPECT_EQ(summary->beat_base, beat) << "after deletes";
-  }
+  for (bool maximize : {false, true})
+    ASSERT_NO_FATAL_FAILURE(expect_summary_matches_board(*store, 1, maximize, "after deletes"));
 }
 
 // sweep_progress (version 7) follows job_progress through new rows, larger steps, re-ingested
@@ -380,12 +393,8 @@ TEST(SweepProgress, ComputeUsedEqualsTheSumOverJobsAfterIngestionAndDeletes) {
     }
   };
   {
-    auto store = testing::open_ok(path);
+    auto store = open_two_sweeps(path, 6, 3);
     ASSERT_TRUE(store);
-    ASSERT_EQ(testing::add_sweep(*store, "a"), 1);
-    ASSERT_EQ(testing::add_sweep(*store, "b"), 2);
-    ASSERT_TRUE(store->upsert_jobs(1, testing::make_jobs(6)).ok());
-    ASSERT_TRUE(store->upsert_jobs(2, testing::make_jobs(3)).ok());
     std::mt19937 rng(11);
     for (int i = 0; i < 200; ++i) {
       const int64_t job = 1 + static_cast<int64_t>(rng() % 9);
@@ -396,12 +405,7 @@ TEST(SweepProgress, ComputeUsedEqualsTheSumOverJobsAfterIngestionAndDeletes) {
     }
     ASSERT_NO_FATAL_FAILURE(expect_sum(*store, "after ingestion"));
   }
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA foreign_keys=ON; DELETE FROM jobs WHERE id IN (2, 8);",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(raw);
+  ASSERT_NO_FATAL_FAILURE(delete_jobs(path, "id IN (2, 8)"));
   auto store = testing::open_ok(path);
   ASSERT_TRUE(store);
   ASSERT_NO_FATAL_FAILURE(expect_sum(*store, "after deletes"));
