@@ -7,8 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
 #include "tests/model/test_model.h"
 #include "worker/model/checkpoint.h"
+#include "worker/model/dropout_mask.h"
 #include "worker/model/lora.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/tensor_roles.h"
@@ -76,6 +80,39 @@ TEST(LoraLinear, AIsKaimingUniformAndBIsZero) {
   LoraLinear again(100, 10, false);
   again->attach_lora(o, 1);
   EXPECT_TRUE(torch::equal(a, again->lora_A->weight));  // seeded
+}
+
+TEST(DropoutMask, KeepsOneMinusPScaledAndReplaysFromTheGeneratorState) {
+  const double p = 0.3;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto state = gen.get_state();
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+  torch::Tensor mask = dropout_mask({64, 33, 50}, p, gen, options);
+  ASSERT_EQ(mask.sizes(), (std::vector<int64_t>{64, 33, 50}));
+  const float scale = float(1 / (1 - p));
+  const auto kept = mask.eq(scale);
+  EXPECT_TRUE(kept.logical_or(mask.eq(0)).all().item<bool>()) << "values other than 0 and 1/(1-p)";
+  // 105,600 draws: the kept fraction's standard deviation is 0.0014.
+  EXPECT_NEAR(kept.to(torch::kFloat64).mean().item<double>(), 1 - p, 0.01);
+  // Neighbouring elements (the two halves of one 64-bit output) are not correlated.
+  auto flat = kept.flatten().to(torch::kFloat64);
+  auto even = flat.slice(0, 0, flat.numel(), 2), odd = flat.slice(0, 1, flat.numel(), 2);
+  EXPECT_NEAR((even * odd).mean().item<double>(), (1 - p) * (1 - p), 0.01);
+
+  // The next mask differs; restoring the state replays the first, on any number of threads.
+  EXPECT_FALSE(torch::equal(dropout_mask({64, 33, 50}, p, gen, options), mask));
+  const int threads = at::get_num_threads();
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    gen.set_state(state);
+    EXPECT_TRUE(torch::equal(dropout_mask({64, 33, 50}, p, gen, options), mask)) << t << " threads";
+  }
+  at::set_num_threads(threads);
+  gen.set_state(state);
+  auto dbl = dropout_mask({64, 33, 50}, p, gen, options.dtype(torch::kFloat64));
+  EXPECT_TRUE(torch::equal(dbl.eq(0), mask.eq(0))) << "double masks keep the same elements";
+  EXPECT_THROW(dropout_mask({4}, 0.0, gen, options), std::invalid_argument);
+  EXPECT_THROW(dropout_mask({4}, 1.0, gen, options), std::invalid_argument);
 }
 
 TEST(Lora, ZeroBGivesLogitsIdenticalToBaseModel) {

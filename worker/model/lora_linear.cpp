@@ -7,6 +7,7 @@
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/init.h>
 
+#include "worker/model/dropout_mask.h"
 #include "worker/model/parameter_placement.h"
 
 namespace sweep::model {
@@ -51,16 +52,18 @@ torch::Tensor LoraLinearImpl::lora_delta(const torch::Tensor& x, int64_t length)
   torch::Tensor h = x.to(lora_A->weight.scalar_type());
   const double p = lora_options_.dropout;
   if (lora_dropout && is_training() && p > 0) {
-    // F::dropout's numbers (bernoulli_(1 - p) / (1 - p)), from the job's own generator.
+    // F::dropout's distribution (keep with 1 - p, scale by 1 / (1 - p)); on the CPU from the
+    // job's own generator (dropout_mask.h), on a GPU from the device's.
     std::vector<int64_t> shape = h.sizes().vec();
     const bool padded = length >= 0 && h.dim() == 3 && length < shape[1];
     if (padded) shape[1] = length;
-    torch::Tensor mask = torch::empty(shape, h.options());
-    if (dropout_generator_.defined() && h.device().is_cpu())
-      mask.bernoulli_(1 - p, dropout_generator_);
-    else
-      mask.bernoulli_(1 - p);
-    mask.div_(1 - p);
+    torch::Tensor mask;
+    if (dropout_generator_.defined() && h.device().is_cpu()) {
+      mask = dropout_mask(shape, p, dropout_generator_, h.options());
+    } else {
+      mask = torch::empty(shape, h.options()).bernoulli_(1 - p);
+      mask.div_(1 - p);
+    }
     if (padded) {  // pack padding: any value will do, the positions are masked out
       shape[1] = h.size(1) - length;
       mask = torch::cat({mask, torch::ones(shape, h.options())}, 1);
