@@ -164,7 +164,7 @@ TEST_F(SweepEndToEnd, TwoJobSweepRecordsCurvesRanksAndMerges) {
   EXPECT_EQ(processor["crop_size"]["height"], model_config["vision_config"]["image_size"]);
   std::string data = " --data " + (root_ / "cache/shapes-v2/vqa_val.json").string() +
                      " --image-folder " + (root_ / "cache/shapes-v2/images").string() +
-                     " --max-new-tokens 4 2>/dev/null";
+                     " --max-new-tokens 4 --precision fp32 2>/dev/null";  // not bf16 (auto)
   Output with_adapter = run(env_ + SWEEP_WORKER_BIN + " score --model " +
                             (root_ / "model").string() + " --adapter " + ckpt + data);
   Output on_merged = run(env_ + SWEEP_WORKER_BIN + " score --model " + merged + data);

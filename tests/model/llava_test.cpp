@@ -1,5 +1,6 @@
 // The LLaVA model: config parsing, architecture invariants (causality, RoPE, feature layer),
 // splicing, generation and the checkpoint loader's layouts and error messages.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -201,6 +202,38 @@ TEST(LlavaModel, GreedyGenerationWithCacheMatchesFullForward) {
   EXPECT_EQ(fast, slow);
   auto stopped = m->generate(prompt, pixels, 6, /*eos_id=*/fast[2]);
   EXPECT_EQ(stopped, std::vector<int64_t>(fast.begin(), fast.begin() + 2));
+}
+
+// Prompts of different lengths, with and without an image, decoded together: each answer equals
+// the sample's own generate(), in double precision (where batching changes no rounding that an
+// argmax could see), and eos ends one sample without ending the others.
+TEST(LlavaModel, BatchedGenerationMatchesOneSampleAtATime) {
+  auto c = micro_config();
+  LlavaForConditionalGeneration m(c, /*seed=*/3);
+  m->to(torch::kFloat64);
+  auto pixels = torch::randn({2, 3, 16, 16}, torch::kFloat64);
+  MultimodalInputs in;
+  in.input_ids = {{1, 4, kImageTokenIndex, 6, 7}, {1, 9}, {1, kImageTokenIndex, 3, 5, 8, 2, 11}};
+  for (const auto& ids : in.input_ids)
+    in.labels.push_back(std::vector<int64_t>(ids.size(), kIgnoreIndex));
+  in.has_image = {true, false, true};
+  in.pixel_values =
+      torch::stack({pixels[0], torch::zeros({3, 16, 16}, torch::kFloat64), pixels[1]});
+  const torch::Tensor no_image;
+  std::vector<std::vector<int64_t>> alone = {m->generate(in.input_ids[0], pixels[0], 6, -1),
+                                             m->generate(in.input_ids[1], no_image, 6, -1),
+                                             m->generate(in.input_ids[2], pixels[1], 6, -1)};
+  EXPECT_EQ(m->generate_batch(in, 6, /*eos_id=*/-1), alone);
+
+  // eos = sample 1's third token: sample 1 stops after two, the others run on (or stop at the
+  // same token, as generate() does).
+  const int64_t eos = alone[1][2];
+  auto cut = [&](const std::vector<int64_t>& a) {
+    return std::vector<int64_t>(a.begin(), std::find(a.begin(), a.end(), eos));
+  };
+  EXPECT_EQ(m->generate_batch(in, 6, eos),
+            (std::vector<std::vector<int64_t>>{cut(alone[0]), cut(alone[1]), cut(alone[2])}));
+  EXPECT_EQ(m->generate_batch(in, 0, -1), (std::vector<std::vector<int64_t>>(3)));
 }
 
 TEST(LlavaModel, LossIsShiftedMeanOverSupervisedTokens) {

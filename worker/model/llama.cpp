@@ -140,9 +140,14 @@ torch::Tensor LlamaAttentionImpl::attend(const torch::Tensor& x, const torch::Te
     auto qg = q.reshape({B, kv_heads_, groups * T, head_dim_});
     auto scores = torch::matmul(qg, k.transpose(-1, -2));  // [B,nkv,groups*T,S]
     if (q.scalar_type() != torch::kFloat64) scores = scores.to(torch::kFloat32);
-    scores = scores.view({B, kv_heads_, groups, T, S}) * scale;
-    // The lowest finite value (as HF does) keeps a row with no visible key finite instead of NaN.
-    scores = scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+    // scale * scores + mask in one operator, the mask 0 where a key is visible and the lowest
+    // finite float (as HF fills it) where not: lowest + a score rounds to lowest, so this equals
+    // masking after scaling, and a row with no visible key stays finite instead of NaN. Unlike
+    // masked_fill, the backward is one multiply (softmax already gives a hidden key's score a
+    // zero gradient, since its probability is exactly 0).
+    auto mask = torch::zeros(allowed.sizes(), scores.options())
+                    .masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest());
+    scores = torch::add(mask, scores.view({B, kv_heads_, groups, T, S}), scale);
     auto probs = torch::softmax(scores, -1).to(q.scalar_type()).view({B, kv_heads_, groups * T, S});
     out = torch::matmul(probs, v).view({B, heads_, T, head_dim_});
   }

@@ -202,6 +202,53 @@ std::vector<int64_t> LlavaForConditionalGenerationImpl::generate(
   return out;
 }
 
+std::vector<std::vector<int64_t>> LlavaForConditionalGenerationImpl::generate_batch(
+    const MultimodalInputs& in, int64_t max_new_tokens, int64_t eos_id) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = is_training();
+  eval();
+  const auto B = static_cast<int64_t>(in.input_ids.size());
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(B));
+  if (B == 0 || max_new_tokens <= 0) {
+    train(was_training);
+    return out;
+  }
+  SplicedBatch b = splice(in, /*max_length=*/0);  // (B, T, H), right-padded
+  const auto int64_opts = torch::TensorOptions().dtype(torch::kInt64).device(device());
+  torch::Tensor lengths = b.attention_mask.sum(1).to(torch::kInt64);  // (B)
+  torch::Tensor key_mask = b.attention_mask;                          // (B, S) grows per step
+  KvCache cache;
+  LlamaModel& lm = language_model->model;
+  // The prefill's hidden state at each sample's last real position, then lm_head there only.
+  torch::Tensor hidden = lm->forward(b.inputs_embeds, b.position_ids, key_mask, &cache);
+  hidden = hidden.index({torch::arange(B, int64_opts), lengths - 1});  // (B, H)
+  torch::Tensor logits = language_model->lm_head->forward(hidden);     // (B, V)
+  std::vector<bool> done(static_cast<size_t>(B), false);
+  int64_t running = B;
+  for (int64_t step = 0;; ++step) {
+    torch::Tensor next = logits.argmax(-1).cpu();  // one host read per step for the batch
+    const int64_t* ids = next.data_ptr<int64_t>();
+    for (int64_t i = 0; i < B; ++i) {
+      const auto u = static_cast<size_t>(i);
+      if (done[u]) continue;
+      if (ids[i] != eos_id) out[u].push_back(ids[i]);
+      if (ids[i] == eos_id || static_cast<int64_t>(out[u].size()) == max_new_tokens) {
+        done[u] = true;
+        --running;
+      }
+    }
+    if (running == 0) break;
+    // Finished samples keep decoding beside the others (their tokens are dropped): one batch.
+    torch::Tensor emb = lm->embed_tokens->forward(next.to(device()).view({B, 1}));  // (B, 1, H)
+    torch::Tensor pos = (lengths + step).view({B, 1});
+    key_mask = torch::cat({key_mask, torch::ones({B, 1}, key_mask.options())}, 1);
+    hidden = lm->forward(emb, pos, key_mask, &cache).squeeze(1);  // (B, H)
+    logits = language_model->lm_head->forward(hidden);
+  }
+  train(was_training);
+  return out;
+}
+
 std::string model_summary(LlavaForConditionalGeneration& m) {
   int64_t vision = 0, projector = 0, language = 0, lora = 0, trainable = 0;
   for (const auto& item : m->named_parameters()) {

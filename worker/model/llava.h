@@ -65,6 +65,14 @@ class LlavaForConditionalGenerationImpl : public torch::nn::Module {
                                 int64_t max_new_tokens, int64_t eos_id,
                                 const torch::Tensor& image_hidden = {});
 
+  // generate() for a batch: the greedy answer of each sample of `in` (labels are not read; a
+  // sample with has_image takes its image from in.image_hidden or in.pixel_values as splice
+  // does). The prompts are right-padded into one prefill; every decoding step then runs all
+  // unfinished samples at once, each at its own position, the padding masked out of attention.
+  // The same answers as generate() sample by sample, up to the rounding of batched products.
+  std::vector<std::vector<int64_t>> generate_batch(const MultimodalInputs& in,
+                                                   int64_t max_new_tokens, int64_t eos_id);
+
   const LlavaConfig& config() const { return config_; }
 
   ClipVisionModel vision_tower{nullptr};

@@ -48,6 +48,26 @@ Evaluator::Evaluator(const std::vector<data::Sample>& samples, const data::Token
   }
 }
 
+model::MultimodalInputs Evaluator::inputs(model::LlavaForConditionalGeneration& m, size_t first,
+                                          size_t count, bool prompts) const {
+  std::vector<data::LoadedSample> batch;
+  std::vector<std::string> paths;
+  for (size_t i = first; i < first + count; ++i) {
+    const Item& item = items_[i];
+    data::TokenizedSample tokens = item.tokens;
+    if (prompts) {  // the first round's prompt, nothing supervised
+      tokens.input_ids = item.prompt.prompt_ids;
+      tokens.labels = data::unsupervised_labels(tokens.input_ids.size());
+      tokens.has_image = tokens.has_image && data::count_image_placeholders(tokens.input_ids) > 0;
+    }
+    batch.push_back({i, item.id, std::move(tokens), item.pixels});
+    paths.push_back(item.image_path);
+  }
+  model::MultimodalInputs in = collate(batch, opt_.image_size, m->device());
+  if (feature_cache_) feature_cache_->fill(m, in, paths);  // in.image_hidden (Ni, P, Dv)
+  return in;
+}
+
 EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
                           std::vector<SampleScore>* per_sample) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -61,21 +81,15 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
   // alone, so its score does not depend on which others share its batch.
   const size_t B = std::max(1, opt_.batch_size);
   for (size_t first = 0; first < items_.size(); first += B) {
-    std::vector<data::LoadedSample> batch;
-    std::vector<std::string> paths;
-    for (size_t i = first; i < std::min(items_.size(), first + B); ++i) {
-      batch.push_back({i, items_[i].id, items_[i].tokens, items_[i].pixels});
-      paths.push_back(items_[i].image_path);
-    }
-    model::MultimodalInputs in = collate(batch, opt_.image_size, device);
-    if (feature_cache_) feature_cache_->fill(m, in, paths);  // in.image_hidden (Ni, P, Dv)
+    const size_t count = std::min(items_.size(), first + B) - first;
+    model::MultimodalInputs in = inputs(m, first, count, /*prompts=*/false);
     model::SplicedBatch b = m->splice(in, opt_.max_length);
     // Loss and accuracy count only at supervised positions, so logits are computed there only.
     const model::SupervisedPositions at = model::supervised_positions(b.labels);
     torch::Tensor logits = m->logits_at(b, at.rows);                          // (N, V)
     torch::Tensor losses = model::token_losses(logits, at.targets);           // (N) fp32
     torch::Tensor hits = logits.argmax(-1).eq(at.targets).to(torch::kInt64);  // (N)
-    const auto samples = static_cast<int64_t>(batch.size());
+    const auto samples = static_cast<int64_t>(count);
     torch::Tensor loss_sums =
         torch::zeros({samples}, losses.options()).index_add_(0, at.samples, losses);
     torch::Tensor counts =
@@ -84,7 +98,7 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
     loss_sums = loss_sums.to(torch::kFloat64).cpu();  // (B)
     counts = counts.cpu();                            // (B)
     correct = correct.cpu();                          // (B)
-    for (size_t j = 0; j < batch.size(); ++j) {
+    for (size_t j = 0; j < count; ++j) {
       const auto row = static_cast<int64_t>(j);
       const int64_t tokens = counts[row].item<int64_t>();
       SampleScore& s = scores[first + j];
@@ -95,20 +109,20 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
     }
   }
 
-  // Exact match of the greedy first-round answer.
-  for (size_t i = 0; opt_.generate && i < items_.size(); ++i) {
-    const Item& item = items_[i];
-    torch::Tensor pixels = pixels_to_tensor(item.pixels, opt_.image_size, device);
-    torch::Tensor hidden;  // (P, Dv) from the cache, else generate runs the vision tower
-    if (feature_cache_ && pixels.defined())
-      hidden = feature_cache_->hidden(m, item.image_path, pixels);
-    std::vector<int64_t> out =
-        m->generate(item.prompt.prompt_ids, pixels, opt_.max_new_tokens, tok_.eos_id(), hidden);
-    scores[i].prediction = tok_.decode(out);
-    scores[i].answer = item.prompt.answer;
-    scores[i].prompt = item.prompt_text;
-    scores[i].exact_match =
-        data::normalize_answer(scores[i].prediction) == data::normalize_answer(item.prompt.answer);
+  // Exact match of the greedy first-round answer, decoded a batch at a time.
+  for (size_t first = 0; opt_.generate && first < items_.size(); first += B) {
+    const size_t count = std::min(items_.size(), first + B) - first;
+    const std::vector<std::vector<int64_t>> answers = m->generate_batch(
+        inputs(m, first, count, /*prompts=*/true), opt_.max_new_tokens, tok_.eos_id());
+    for (size_t j = 0; j < count; ++j) {
+      const Item& item = items_[first + j];
+      SampleScore& s = scores[first + j];
+      s.prediction = tok_.decode(answers[j]);
+      s.answer = item.prompt.answer;
+      s.prompt = item.prompt_text;
+      s.exact_match =
+          data::normalize_answer(s.prediction) == data::normalize_answer(item.prompt.answer);
+    }
   }
 
   EvalResult r;

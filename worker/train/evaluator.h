@@ -26,7 +26,7 @@ struct EvalOptions {
   bool pad_to_square = true;
   int64_t max_length = 2048;
   int max_new_tokens = 16;
-  int batch_size = 8;   // samples per loss forward pass
+  int batch_size = 8;   // samples per loss forward pass and per batch of generated answers
   int max_samples = 0;  // > 0: eval_subset(n, max_samples, seed), the same at every eval
   uint64_t seed = 0;
   bool generate = true;          // false: skip exact match (loss and token accuracy only)
@@ -82,6 +82,11 @@ class Evaluator {
     std::vector<float> pixels;  // empty for text-only samples
     std::string image_path;     // empty for text-only samples
   };
+
+  // Items [first, first + count) as one batch on the model's device, image features from the
+  // cache when there is one; with `prompts`, each item's first-round prompt instead of its tokens.
+  model::MultimodalInputs inputs(model::LlavaForConditionalGeneration& m, size_t first,
+                                 size_t count, bool prompts) const;
 
   data::Tokenizer tok_;
   EvalOptions opt_;

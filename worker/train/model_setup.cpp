@@ -1,10 +1,15 @@
 #include "worker/train/model_setup.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <nlohmann/json.hpp>
 
@@ -28,10 +33,27 @@ torch::Device resolve_device(const std::string& name) {
   throw std::invalid_argument("unknown device '" + name + "': use cpu or cuda");
 }
 
+bool cpu_has_fast_bf16() {
+  if (!at::hasMKLDNN()) return false;  // LibTorch's own bf16 GEMM is slower than fp32
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool amx_bf16 = edx & (1u << 22);
+  const bool avx512f = ebx & (1u << 16);
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return amx_bf16;
+  const bool avx512_bf16 = eax & (1u << 5);
+  return amx_bf16 || (avx512f && avx512_bf16);
+#else
+  return false;
+#endif
+}
+
 torch::Dtype resolve_base_dtype(const std::string& precision, torch::Device device) {
   if (precision == "fp32") return torch::kFloat32;
   if (precision == "bf16") return torch::kBFloat16;
-  return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  if (device.is_cuda()) return torch::kBFloat16;
+  static const bool fast_bf16 = cpu_has_fast_bf16() && !std::getenv("SWEEP_CPU_FP32");
+  return fast_bf16 ? torch::kBFloat16 : torch::kFloat32;
 }
 
 model::LoraSettings lora_settings_from(const TrainParams& p, const std::string& base_model) {

@@ -14,7 +14,11 @@ namespace sweep::train {
 
 // "cpu" or "cuda"; throws std::invalid_argument when CUDA is asked for but not available.
 torch::Device resolve_device(const std::string& name);
-// precision auto: bf16 on CUDA, fp32 on the CPU; fp32 / bf16 as given.
+// The CPU computes bf16 products natively (x86 AVX512-BF16 or AMX-BF16, from CPUID), so a bf16
+// matrix product costs less than an fp32 one (oneDNN's bf16 GEMM) instead of more.
+bool cpu_has_fast_bf16();
+// precision auto: bf16 on CUDA and on CPUs with fast bf16 (unless SWEEP_CPU_FP32 is set), else
+// fp32; fp32 / bf16 as given. The LoRA weights and their optimizer state stay fp32 either way.
 torch::Dtype resolve_base_dtype(const std::string& precision, torch::Device device);
 
 model::LoraSettings lora_settings_from(const TrainParams& p, const std::string& base_model);
