@@ -55,7 +55,9 @@ int64_t lora_params(int64_t r, int64_t in, int64_t out) { return r * (in + out);
 int64_t weight_bytes(const TrainParams& p, const std::string& device) {
   if (p.precision == "bf16") return 2;
   if (p.precision == "fp32") return 4;
-  return device == "cuda" ? 2 : 4;  // auto
+  // auto: bf16 on CUDA; a CPU may run it in bf16 too (AVX512-BF16, decided by the worker), so
+  // fp32 there is an upper bound.
+  return device == "cuda" ? 2 : 4;
 }
 
 }  // namespace

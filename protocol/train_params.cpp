@@ -164,7 +164,8 @@ std::vector<ParamSpec> make_specs() {
        {},
        {"auto", "fp32", "bf16"},
        "auto",
-       "dtype of the frozen base weights; auto: bf16 on CUDA, fp32 on CPU"},
+       "dtype of the frozen base weights; auto: bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, "
+       "else fp32"},
       {"gradient_checkpointing",
        ParamType::kBool,
        {},
