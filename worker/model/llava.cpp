@@ -168,38 +168,18 @@ torch::Tensor LlavaForConditionalGenerationImpl::loss(const SplicedBatch& b) {
 std::vector<int64_t> LlavaForConditionalGenerationImpl::generate(
     const std::vector<int64_t>& prompt_ids, const torch::Tensor& pixel_values,
     int64_t max_new_tokens, int64_t eos_id, const torch::Tensor& image_hidden) {
-  torch::NoGradGuard no_grad;
-  bool was_training = is_training();
-  eval();
-  MultimodalInputs in;
+  MultimodalInputs in;  // a batch of one
   in.input_ids = {prompt_ids};
   in.labels = {data::unsupervised_labels(prompt_ids.size())};
-  bool image = (pixel_values.defined() || image_hidden.defined()) &&
-               data::count_image_placeholders(prompt_ids) > 0;
+  const bool image = (pixel_values.defined() || image_hidden.defined()) &&
+                     data::count_image_placeholders(prompt_ids) > 0;
   in.has_image = {image};
   if (image && image_hidden.defined()) {
     in.image_hidden = image_hidden.unsqueeze(0);  // (1, P, Dv)
   } else if (image) {
     in.pixel_values = pixel_values.unsqueeze(0);
   }
-  SplicedBatch b = splice(in, /*max_length=*/0);
-  KvCache cache;
-  auto logits = language_model->forward(b.inputs_embeds, b.position_ids, torch::Tensor(), &cache);
-  int64_t next_pos = b.inputs_embeds.size(1);
-  std::vector<int64_t> out;
-  while (int64_t(out.size()) < max_new_tokens) {
-    int64_t next = logits.select(1, logits.size(1) - 1).argmax(-1).item<int64_t>();
-    if (next == eos_id) break;
-    out.push_back(next);
-    if (int64_t(out.size()) == max_new_tokens) break;
-    auto ids = torch::tensor({next}, torch::kInt64).to(device()).view({1, 1});
-    auto emb = language_model->model->embed_tokens->forward(ids);  // [1,1,H]
-    auto pos = torch::full({1, 1}, next_pos++,
-                           torch::TensorOptions().dtype(torch::kInt64).device(device()));
-    logits = language_model->forward(emb, pos, torch::Tensor(), &cache);
-  }
-  train(was_training);
-  return out;
+  return generate_batch(in, max_new_tokens, eos_id).front();
 }
 
 std::vector<std::vector<int64_t>> LlavaForConditionalGenerationImpl::generate_batch(

@@ -74,7 +74,6 @@ EvalResult Evaluator::run(model::LlavaForConditionalGeneration& m,
   const bool was_training = m->is_training();
   m->eval();
   torch::NoGradGuard no_grad;
-  const torch::Device device = m->device();
   std::vector<SampleScore> scores(items_.size());
 
   // Loss and token accuracy, batched. Each sample's loss is the model's loss of that sample
