@@ -65,6 +65,31 @@ TEST(LlavaConfig, WrongTypeAndBadSizesAreNamed) {
   EXPECT_THROW(preset_config("huge", 10), std::runtime_error);
 }
 
+// RmsNorm is one autograd node with a closed-form backward (llama.cpp): its value and its
+// gradients for x and the weight must be those of HF LlamaRMSNorm's composite.
+TEST(RmsNorm, ForwardAndBackwardMatchTheCompositeInDouble) {
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  RmsNorm norm(6, 1e-6);
+  norm->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight.uniform_(0.5, 1.5);
+  }
+  torch::Tensor x = torch::randn({2, 3, 6}, opts).requires_grad_(true);
+  torch::Tensor w = torch::randn({2, 3, 6}, opts);
+  torch::Tensor y = norm->forward(x);
+  (y * w).sum().backward();
+  torch::Tensor gx = x.grad().clone(), gw = norm->weight.grad().clone();
+  x.mutable_grad().reset();
+  norm->zero_grad();
+
+  torch::Tensor ref = norm->weight * (x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6));
+  (ref * w).sum().backward();
+  EXPECT_TRUE(torch::allclose(y, ref, 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(gx, x.grad(), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(gw, norm->weight.grad(), 1e-12, 1e-12));
+}
+
 TEST(LlavaModel, ParameterNamesAreTheLlavaHfNames) {
   LlavaForConditionalGeneration m(micro_config());
   auto params = m->named_parameters();

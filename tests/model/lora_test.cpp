@@ -115,6 +115,62 @@ TEST(DropoutMask, KeepsOneMinusPScaledAndReplaysFromTheGeneratorState) {
   EXPECT_THROW(dropout_mask({4}, 1.0, gen, options), std::invalid_argument);
 }
 
+// The adapter branch is one autograd node with its own backward (lora_linear.cpp). Its value and
+// its gradients for x, A and B must be those of the composite it replaces, F::linear of the
+// dropped-out input through A then B times scaling, with and without dropout, for a 3-d input
+// and for a 2-d one, and with x not requiring grad (the first layer's input).
+TEST(LoraLinear, FusedBranchMatchesTheCompositeForwardAndBackward) {
+  namespace F = torch::nn::functional;
+  for (const double p : {0.0, 0.4}) {
+    for (const std::vector<int64_t>& shape : {std::vector<int64_t>{3, 5, 6}, {7, 6}}) {
+      for (const bool x_grad : {true, false}) {
+        LoraLinear lin(6, 4, /*bias=*/false);
+        LoraAdapterOptions o;
+        o.r = 3;
+        o.alpha = 5;
+        o.dropout = p;
+        lin->attach_lora(o, 11);
+        lin->to(torch::kFloat64);
+        {
+          torch::NoGradGuard no_grad;
+          lin->lora_B->weight.normal_(0, 0.5);
+        }
+        lin->weight.set_requires_grad(false);
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+        lin->set_dropout_generator(gen);
+        lin->train();
+        const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+        torch::Tensor x = torch::randn(shape, opts).requires_grad_(x_grad);
+        std::vector<int64_t> out_shape = shape;
+        out_shape.back() = 4;
+        torch::Tensor w = torch::randn(out_shape, opts);
+        const auto state = gen.get_state();
+
+        torch::Tensor y = lin->forward(x);
+        (y * w).sum().backward();
+        torch::Tensor gx = x_grad ? x.grad().clone() : torch::Tensor();
+        torch::Tensor ga = lin->lora_A->weight.grad().clone();
+        torch::Tensor gb = lin->lora_B->weight.grad().clone();
+        if (x_grad) x.mutable_grad().reset();
+        lin->zero_grad();
+
+        gen.set_state(state);  // the same mask again
+        torch::Tensor h = x;
+        if (p > 0) h = h * dropout_mask(shape, p, gen, opts);
+        torch::Tensor ref =
+            F::linear(x, lin->weight) +
+            F::linear(F::linear(h, lin->lora_A->weight), lin->lora_B->weight) * o.scaling();
+        (ref * w).sum().backward();
+        const std::string at = "p " + std::to_string(p) + ", " + std::to_string(shape.size()) +
+                               "-d, x_grad " + std::to_string(x_grad);
+        EXPECT_TRUE(torch::allclose(y, ref, 1e-12, 1e-12)) << at;
+        EXPECT_TRUE(torch::allclose(ga, lin->lora_A->weight.grad(), 1e-12, 1e-12)) << at;
+        EXPECT_TRUE(torch::allclose(gb, lin->lora_B->weight.grad(), 1e-12, 1e-12)) << at;
+        if (x_grad) EXPECT_TRUE(torch::allclose(gx, x.grad(), 1e-12, 1e-12)) << at;
+      }
+    }
+  }
+}
 TEST(Lora, ZeroBGivesLogitsIdenticalToBaseModel) {
   auto c = micro_config();
   LlavaForConditionalGeneration m(c, 2);

@@ -211,9 +211,11 @@ TEST(Pack, ADivergingJobLeavesTheOthersAlone) {
   EXPECT_TRUE(std::isnan(packed.losses[1]));
   for (size_t i : {size_t{0}, size_t{2}}) {
     EXPECT_NEAR(packed.losses[i], alone.losses[i], 1e-12);
-    for (size_t k = 0; k < alone.grads[i].size(); ++k)
-      if (alone.grads[i][k].defined())
+    for (size_t k = 0; k < alone.grads[i].size(); ++k) {
+      if (alone.grads[i][k].defined()) {
         EXPECT_TRUE(packed.grads[i][k].allclose(alone.grads[i][k], 0, 1e-12)) << i << " " << k;
+      }
+    }
   }
 }
 

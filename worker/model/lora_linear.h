@@ -78,6 +78,9 @@ class LoraLinearImpl : public torch::nn::Module {
   torch::nn::Dropout lora_dropout{nullptr};
 
  private:
+  // lora_delta cast to `out_dtype`, as one autograd node (lora_linear.cpp).
+  torch::Tensor branch(const torch::Tensor& x, int64_t length, torch::ScalarType out_dtype);
+
   int64_t in_features_;
   int64_t out_features_;
   LoraAdapterOptions lora_options_;
