@@ -87,7 +87,6 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& positi
 
 namespace {
 
-// q or k [B,n,T,hd] with cos/sin [B,T,hd].
 // rotate_half's transpose: the gradient of sum(g * rotate_half(x)) for x is cat(g2, -g1).
 torch::Tensor rotate_half_transposed(const torch::Tensor& g) {
   int64_t half = g.size(-1) / 2;
@@ -112,6 +111,7 @@ class Rope : public torch::autograd::Function<Rope> {
   }
 };
 
+// q or k [B,n,T,hd] with cos/sin [B,T,hd].
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
                          const torch::Tensor& sin) {
   auto c = cos.unsqueeze(1).to(x.scalar_type());
