@@ -30,6 +30,7 @@
 #include "worker/model/checkpoint.h"
 #include "worker/model/lora.h"
 #include "worker/model/pack.h"
+#include "worker/train/flat_adamw.h"
 #include "worker/train/model_setup.h"
 #include "worker/train/tool_args.h"
 
@@ -172,7 +173,7 @@ int cmd_bench(const Args& args) {
     m->language_model->model->set_gradient_checkpointing(o.gradient_checkpointing);
     // One job: the model carries the adapter. A pack: each job's model shares m's frozen weights.
     std::vector<model::LlavaForConditionalGeneration> jobs;
-    std::vector<std::unique_ptr<torch::optim::AdamW>> optimizers;
+    std::vector<std::unique_ptr<train::FlatAdamW>> optimizers;
     for (int j = 0; j < o.pack; ++j) {
       model::LlavaForConditionalGeneration job =
           o.pack == 1 ? m : model::share_frozen(m, /*own_projector=*/false);
@@ -180,7 +181,7 @@ int cmd_bench(const Args& args) {
       job->language_model->model->set_gradient_checkpointing(o.gradient_checkpointing);
       model::TrainableGroups groups =
           model::set_trainable(job, /*lora_mode=*/true, /*train_projector=*/false);
-      optimizers.push_back(std::make_unique<torch::optim::AdamW>(
+      optimizers.push_back(std::make_unique<train::FlatAdamW>(
           groups.lora, torch::optim::AdamWOptions(1e-4).weight_decay(0.0)));
       job->train();
       jobs.push_back(job);

@@ -60,7 +60,6 @@ OptimizerSetup make_optimizer(model::LlavaForConditionalGeneration& m,
         .eps(p.adam_epsilon)
         .weight_decay(d.decay ? p.weight_decay : 0.0);
     setup.groups.push_back({d.name, d.lr, d.params.size()});
-    setup.params.insert(setup.params.end(), d.params.begin(), d.params.end());
     param_groups.emplace_back(d.params, std::move(opts));
   }
   if (param_groups.empty())
@@ -69,7 +68,7 @@ OptimizerSetup make_optimizer(model::LlavaForConditionalGeneration& m,
         "target_modules and train_projector)");
   torch::optim::AdamWOptions defaults(p.learning_rate);
   defaults.betas(std::make_tuple(p.adam_beta1, p.adam_beta2)).eps(p.adam_epsilon).weight_decay(0.0);
-  setup.optimizer = std::make_unique<torch::optim::AdamW>(std::move(param_groups), defaults);
+  setup.optimizer = std::make_unique<FlatAdamW>(std::move(param_groups), defaults);
   return setup;
 }
 

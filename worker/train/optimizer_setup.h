@@ -7,11 +7,10 @@
 #include <string>
 #include <vector>
 
-#include <torch/optim/adamw.h>
-
 #include "protocol/train_params.h"
 #include "worker/model/llava.h"
 #include "worker/model/lora.h"
+#include "worker/train/flat_adamw.h"
 
 namespace sweep::train {
 
@@ -22,9 +21,8 @@ struct ParamGroupInfo {
 };
 
 struct OptimizerSetup {
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::vector<ParamGroupInfo> groups;  // same order as optimizer->param_groups()
-  std::vector<torch::Tensor> params;   // every trainable tensor, for clipping
+  std::unique_ptr<FlatAdamW> optimizer;  // also zeroes and clips the gradients
+  std::vector<ParamGroupInfo> groups;    // same order as optimizer->param_groups()
 };
 
 // Empty groups are left out. Throws std::invalid_argument when nothing is trainable.

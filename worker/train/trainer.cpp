@@ -8,7 +8,6 @@
 #include <limits>
 #include <sstream>
 
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
 #include "data/max_length.h"
@@ -109,7 +108,7 @@ StepResult Trainer::finish_step() {
 
   const double max_norm =
       p_.max_grad_norm > 0 ? p_.max_grad_norm : std::numeric_limits<double>::infinity();
-  r.grad_norm = torch::nn::utils::clip_grad_norm_(opt_->params, max_norm);
+  r.grad_norm = opt_->optimizer->clip_grad_norm(max_norm);
   if (!std::isfinite(r.grad_norm))
     throw DivergedError("gradient norm is " + std::to_string(r.grad_norm) + " at step " +
                         std::to_string(step_ + 1) + " (lower learning_rate)");

@@ -1,0 +1,168 @@
+#include "worker/train/flat_adamw.h"
+
+#include <cmath>
+#include <map>
+#include <stdexcept>
+#include <tuple>
+
+#include <c10/util/string_utils.h>
+
+namespace sweep::train {
+namespace {
+
+using torch::optim::AdamWOptions;
+using torch::optim::AdamWParamState;
+
+std::string state_key(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());  // the key AdamW files its state under
+}
+
+// The view of a flat buffer that holds a tensor of `like`'s shape at `offset`.
+torch::Tensor slot(const torch::Tensor& buffer, int64_t offset, const torch::Tensor& like) {
+  return buffer.narrow(0, offset, like.numel()).view(like.sizes());
+}
+
+}  // namespace
+
+FlatAdamW::FlatAdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,
+                     AdamWOptions defaults)
+    : AdamW(std::move(param_groups), std::move(defaults)) {
+  for (const auto& group : this->param_groups())
+    if (static_cast<const AdamWOptions&>(group.options()).amsgrad())
+      throw std::invalid_argument("FlatAdamW: amsgrad is not supported");
+  build_chunks();
+}
+
+void FlatAdamW::build_chunks() {
+  chunks_.clear();
+  for (size_t g = 0; g < param_groups().size(); ++g) {
+    // One chunk per (dtype, device) in the group, in the group's order of first appearance.
+    std::map<std::pair<int, std::string>, size_t> index;
+    for (const torch::Tensor& p : param_groups()[g].params()) {
+      if (!p.requires_grad()) throw std::invalid_argument("FlatAdamW: a parameter needs no grad");
+      const auto key = std::make_pair(static_cast<int>(p.scalar_type()), p.device().str());
+      auto [it, added] = index.emplace(key, chunks_.size());
+      if (added) {
+        chunks_.emplace_back();
+        chunks_.back().group = g;
+      }
+      chunks_[it->second].params.push_back(p);
+    }
+  }
+  for (Chunk& c : chunks_) bind(c, /*keep_state=*/true);
+}
+
+void FlatAdamW::bind(Chunk& c, bool keep_state) {
+  torch::NoGradGuard no_grad;
+  int64_t total = 0;
+  c.offsets.clear();
+  for (const torch::Tensor& p : c.params) {
+    c.offsets.push_back(total);
+    total += p.numel();
+  }
+  const torch::TensorOptions options = c.params.front().options();
+  c.param = torch::empty({total}, options);
+  c.grad = torch::zeros({total}, options);
+  c.exp_avg = torch::zeros({total}, options);
+  c.exp_avg_sq = torch::zeros({total}, options);
+  for (size_t i = 0; i < c.params.size(); ++i) {
+    torch::Tensor p = c.params[i];
+    const int64_t at = c.offsets[i];
+    slot(c.param, at, p).copy_(p.detach());
+    if (p.grad().defined()) slot(c.grad, at, p).copy_(p.grad());
+    p.set_data(slot(c.param, at, p));
+    p.mutable_grad() = slot(c.grad, at, p);
+    auto found = state().find(state_key(p));
+    if (keep_state && found != state().end()) {
+      auto& s = static_cast<AdamWParamState&>(*found->second);
+      slot(c.exp_avg, at, p).copy_(s.exp_avg());
+      slot(c.exp_avg_sq, at, p).copy_(s.exp_avg_sq());
+      s.exp_avg(slot(c.exp_avg, at, p));
+      s.exp_avg_sq(slot(c.exp_avg_sq, at, p));
+    } else {
+      auto s = std::make_unique<AdamWParamState>();
+      s->step(0);
+      s->exp_avg(slot(c.exp_avg, at, p));
+      s->exp_avg_sq(slot(c.exp_avg_sq, at, p));
+      state()[state_key(p)] = std::move(s);
+    }
+  }
+}
+
+bool FlatAdamW::bound(const Chunk& c) const {
+  for (size_t i = 0; i < c.params.size(); ++i) {
+    const torch::Tensor& p = c.params[i];
+    const size_t bytes = static_cast<size_t>(c.offsets[i]) * p.element_size();
+    if (p.data_ptr() != static_cast<char*>(c.param.data_ptr()) + bytes) return false;
+    if (!p.grad().defined() || p.grad().data_ptr() != static_cast<char*>(c.grad.data_ptr()) + bytes)
+      return false;
+  }
+  return true;
+}
+
+AdamWParamState& FlatAdamW::state_of(const torch::Tensor& p) {
+  return static_cast<AdamWParamState&>(*state().at(state_key(p)));
+}
+
+void FlatAdamW::zero_grad() {
+  for (Chunk& c : chunks_) {
+    if (!bound(c)) bind(c, /*keep_state=*/true);
+    c.grad.zero_();
+  }
+}
+
+double FlatAdamW::clip_grad_norm(double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (Chunk& c : chunks_) {
+    if (!bound(c)) bind(c, /*keep_state=*/true);
+    norms.push_back(c.grad.norm());
+  }
+  if (norms.empty()) return 0.0;
+  // On the first chunk's device, as clip_grad_norm_ keeps the norm on the parameters' device.
+  const torch::Device device = norms.front().device();
+  for (torch::Tensor& n : norms) n = n.to(device, torch::kFloat32);
+  const torch::Tensor total = norms.size() == 1 ? norms.front() : torch::stack(norms).norm();
+  const torch::Tensor coef = torch::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+  for (Chunk& c : chunks_) c.grad.mul_(coef.to(c.grad.device(), c.grad.scalar_type()));
+  return total.item<double>();
+}
+
+torch::Tensor FlatAdamW::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (Chunk& c : chunks_) {
+    if (!bound(c)) bind(c, /*keep_state=*/true);
+    const auto& options = static_cast<const AdamWOptions&>(param_groups()[c.group].options());
+    // Every tensor of a chunk has taken the same steps (they are stepped together); AdamW keeps
+    // the count per tensor, so each is advanced.
+    int64_t step = 0;
+    for (const torch::Tensor& p : c.params) {
+      AdamWParamState& s = state_of(p);
+      s.step(s.step() + 1);
+      step = s.step();
+    }
+    // torch::optim::AdamW::step, for a whole buffer at once.
+    if (options.weight_decay() != 0) c.param.mul_(1 - options.lr() * options.weight_decay());
+    const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
+    const double bias_correction1 = 1 - std::pow(beta1, step);
+    const double bias_correction2 = 1 - std::pow(beta2, step);
+    c.exp_avg.mul_(beta1).add_(c.grad, 1 - beta1);
+    c.exp_avg_sq.mul_(beta2).addcmul_(c.grad, c.grad, 1 - beta2);
+    const torch::Tensor denom =
+        (c.exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+    c.param.addcdiv_(c.exp_avg, denom, -options.lr() / bias_correction1);
+  }
+  return loss;
+}
+
+void FlatAdamW::load(torch::serialize::InputArchive& archive) {
+  AdamW::load(archive);  // fresh per-tensor state tensors
+  for (Chunk& c : chunks_) bind(c, /*keep_state=*/true);
+}
+
+}  // namespace sweep::train

@@ -1,0 +1,61 @@
+// AdamW over flat buffers. A LoRA job trains many small tensors (56 on the tiny model, 448 on a
+// 7B one), and torch::optim::AdamW spends seven operators on each per step, zero_grad two more
+// and clip_grad_norm_ two more: on a small model most of that is per-operator cost, not
+// arithmetic. Here the tensors of each param group that share a dtype and device are views into
+// one contiguous buffer, and so are their gradients and both moments, so a step is seven
+// operators per buffer, zeroing one, clipping two.
+//
+// The arithmetic per element is torch::optim::AdamW's, operation for operation, so parameters
+// after any number of steps are bit-identical to it (tests/train/flat_adamw_test.cpp). The
+// state is kept in AdamW's own per-tensor form (each moment a view into its buffer), so
+// optimizer.pt is written and read as before. Semantics that differ from the per-tensor loop:
+// a gradient is zeroed, never set to none, so a tensor that took no part in a step still moves
+// by its momentum (as torch::optim::AdamW does after its own zero_grad, which zeroes too); and
+// the gradient norm sums per buffer, which rounds differently in the last bits.
+#pragma once
+
+#include <vector>
+
+#include <torch/optim/adamw.h>
+
+namespace sweep::train {
+
+class FlatAdamW : public torch::optim::AdamW {
+ public:
+  // Every parameter must require grad; their current values and gradients (if any) are kept.
+  FlatAdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,
+            torch::optim::AdamWOptions defaults);
+  FlatAdamW(std::vector<torch::Tensor> params, torch::optim::AdamWOptions defaults)
+      : FlatAdamW({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
+
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  // Zeroes every gradient buffer (Optimizer::zero_grad, which is not virtual, would detach_ the
+  // views and fail: call this one).
+  void zero_grad();
+  // torch::nn::utils::clip_grad_norm_ (2-norm) over every parameter of the optimizer: scales the
+  // gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before scaling.
+  double clip_grad_norm(double max_norm);
+
+  // AdamW::load, then the loaded moments are copied into the buffers.
+  void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  // The tensors of one group with one dtype and device, and their buffers.
+  struct Chunk {
+    size_t group = 0;
+    std::vector<torch::Tensor> params;
+    std::vector<int64_t> offsets;  // of each parameter in the buffers
+    torch::Tensor param, grad, exp_avg, exp_avg_sq;
+  };
+
+  void build_chunks();
+  // Points every parameter, gradient and moment at its place in `c`'s buffers, keeping values.
+  void bind(Chunk& c, bool keep_state);
+  // Whether a parameter or its gradient was replaced since bind (module->to(), a loader).
+  bool bound(const Chunk& c) const;
+  torch::optim::AdamWParamState& state_of(const torch::Tensor& p);
+
+  std::vector<Chunk> chunks_;
+};
+
+}  // namespace sweep::train
