@@ -1,5 +1,6 @@
-// FlatAdamW against torch::optim::AdamW: the same parameters after every step (bit for bit),
-// the same clipping, and optimizer state that either of them reads from the other's file.
+// FlatAdamW against torch::optim::AdamW and clip_grad_norm_: the same parameters after every
+// clipped step and the same clipping (bit for bit), and optimizer state that either of them reads
+// from the other's file.
 #include "worker/train/flat_adamw.h"
 
 #include <sstream>
@@ -59,21 +60,25 @@ void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::
 }
 
 TEST(FlatAdamW, StepsMatchTorchAdamWBitForBit) {
-  auto ref_params = make_params(1), flat_params = copies(ref_params);
-  torch::optim::AdamW ref(groups_of(ref_params), defaults());
-  FlatAdamW flat(groups_of(flat_params), defaults());
-  for (int step = 0; step < 6; ++step) {
-    ref.zero_grad();
-    flat.zero_grad();
-    backward(ref_params, step);
-    backward(flat_params, step);
-    ref.step();
-    flat.step();
-    expect_equal(ref_params, flat_params);
+  // One buffer per group, then buffers of at most 40 elements (the first group takes two).
+  for (int64_t max_buffer : {int64_t(1) << 26, int64_t(40)}) {
+    auto ref_params = make_params(1), flat_params = copies(ref_params);
+    torch::optim::AdamW ref(groups_of(ref_params), defaults());
+    FlatAdamW flat(groups_of(flat_params), defaults(), max_buffer);
+    for (int step = 0; step < 6; ++step) {
+      ref.zero_grad();
+      flat.zero_grad();
+      backward(ref_params, step);
+      backward(flat_params, step);
+      EXPECT_EQ(flat.clip_grad_norm(1.0), torch::nn::utils::clip_grad_norm_(ref_params, 1.0));
+      ref.step();
+      flat.step();
+      expect_equal(ref_params, flat_params);
+    }
   }
 }
 
-TEST(FlatAdamW, ClipMatchesClipGradNorm) {
+TEST(FlatAdamW, ClipMatchesClipGradNormBitForBit) {
   auto ref_params = make_params(2), flat_params = copies(ref_params);
   torch::optim::AdamW ref(groups_of(ref_params), defaults());
   FlatAdamW flat(groups_of(flat_params), defaults());
@@ -84,9 +89,9 @@ TEST(FlatAdamW, ClipMatchesClipGradNorm) {
     backward(flat_params, 7);
     const double ref_norm = torch::nn::utils::clip_grad_norm_(ref_params, max_norm);
     const double flat_norm = flat.clip_grad_norm(max_norm);
-    EXPECT_NEAR(flat_norm, ref_norm, 1e-6 * ref_norm);
+    EXPECT_EQ(flat_norm, ref_norm);
     for (size_t i = 0; i < ref_params.size(); ++i)
-      EXPECT_TRUE(torch::allclose(flat_params[i].grad(), ref_params[i].grad(), 1e-6, 1e-7));
+      EXPECT_TRUE(torch::equal(flat_params[i].grad(), ref_params[i].grad())) << "tensor " << i;
   }
 }
 

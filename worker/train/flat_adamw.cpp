@@ -25,8 +25,9 @@ torch::Tensor slot(const torch::Tensor& buffer, int64_t offset, const torch::Ten
 }  // namespace
 
 FlatAdamW::FlatAdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,
-                     AdamWOptions defaults)
-    : AdamW(std::move(param_groups), std::move(defaults)) {
+                     AdamWOptions defaults, int64_t max_buffer_elements)
+    : AdamW(std::move(param_groups), std::move(defaults)),
+      max_buffer_elements_(max_buffer_elements) {
   for (const auto& group : this->param_groups())
     if (static_cast<const AdamWOptions&>(group.options()).amsgrad())
       throw std::invalid_argument("FlatAdamW: amsgrad is not supported");
@@ -36,17 +37,22 @@ FlatAdamW::FlatAdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups
 void FlatAdamW::build_chunks() {
   chunks_.clear();
   for (size_t g = 0; g < param_groups().size(); ++g) {
-    // One chunk per (dtype, device) in the group, in the group's order of first appearance.
-    std::map<std::pair<int, std::string>, size_t> index;
+    // One chunk per (dtype, device) in the group, in the group's order of first appearance, and
+    // a new one past max_buffer_elements_: binding copies a chunk's tensors into a new buffer
+    // before their old storage is freed, so the cap bounds that transient (a full fine-tune's
+    // groups are the whole model).
+    std::map<std::pair<int, std::string>, size_t> open;
     for (const torch::Tensor& p : param_groups()[g].params()) {
       if (!p.requires_grad()) throw std::invalid_argument("FlatAdamW: a parameter needs no grad");
       const auto key = std::make_pair(static_cast<int>(p.scalar_type()), p.device().str());
-      auto [it, added] = index.emplace(key, chunks_.size());
-      if (added) {
+      auto it = open.find(key);
+      if (it == open.end() || chunks_[it->second].elements + p.numel() > max_buffer_elements_) {
         chunks_.emplace_back();
         chunks_.back().group = g;
+        it = open.insert_or_assign(key, chunks_.size() - 1).first;
       }
       chunks_[it->second].params.push_back(p);
+      chunks_[it->second].elements += p.numel();
     }
   }
   for (Chunk& c : chunks_) bind(c, /*keep_state=*/true);
@@ -113,18 +119,18 @@ void FlatAdamW::zero_grad() {
 
 double FlatAdamW::clip_grad_norm(double max_norm) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;
-  for (Chunk& c : chunks_) {
+  for (Chunk& c : chunks_)
     if (!bound(c)) bind(c, /*keep_state=*/true);
-    norms.push_back(c.grad.norm());
-  }
+  // The norm exactly as clip_grad_norm_ sums it (per tensor, in the optimizer's order, then the
+  // norm of those), so clipping rounds as it always did; only the scaling is one operator per
+  // buffer, and multiplying by the same scalar is the same product element by element.
+  std::vector<torch::Tensor> norms;
+  for (const auto& group : param_groups())
+    for (const torch::Tensor& p : group.params()) norms.push_back(p.grad().norm());
   if (norms.empty()) return 0.0;
-  // On the first chunk's device, as clip_grad_norm_ keeps the norm on the parameters' device.
-  const torch::Device device = norms.front().device();
-  for (torch::Tensor& n : norms) n = n.to(device, torch::kFloat32);
   const torch::Tensor total = norms.size() == 1 ? norms.front() : torch::stack(norms).norm();
   const torch::Tensor coef = torch::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
-  for (Chunk& c : chunks_) c.grad.mul_(coef.to(c.grad.device(), c.grad.scalar_type()));
+  for (Chunk& c : chunks_) c.grad.mul_(coef);
   return total.item<double>();
 }
 

@@ -2,16 +2,16 @@
 // 7B one), and torch::optim::AdamW spends seven operators on each per step, zero_grad two more
 // and clip_grad_norm_ two more: on a small model most of that is per-operator cost, not
 // arithmetic. Here the tensors of each param group that share a dtype and device are views into
-// one contiguous buffer, and so are their gradients and both moments, so a step is seven
-// operators per buffer, zeroing one, clipping two.
+// one contiguous buffer (up to 2^26 elements each by default), and so are their gradients and both
+// moments, so the update is seven operators per buffer, zeroing one, and clipping one norm per
+// tensor (summed as clip_grad_norm_ sums them) and one scale per buffer.
 //
-// The arithmetic per element is torch::optim::AdamW's, operation for operation, so parameters
-// after any number of steps are bit-identical to it (tests/train/flat_adamw_test.cpp). The
-// state is kept in AdamW's own per-tensor form (each moment a view into its buffer), so
-// optimizer.pt is written and read as before. Semantics that differ from the per-tensor loop:
-// a gradient is zeroed, never set to none, so a tensor that took no part in a step still moves
-// by its momentum (as torch::optim::AdamW does after its own zero_grad, which zeroes too); and
-// the gradient norm sums per buffer, which rounds differently in the last bits.
+// The arithmetic per element is torch::optim::AdamW's and clip_grad_norm_'s, operation for
+// operation, so parameters after any number of steps are bit-identical to theirs
+// (tests/train/flat_adamw_test.cpp). The state is kept in AdamW's own per-tensor form (each
+// moment a view into its buffer), so optimizer.pt is written and read as before. One semantic
+// point: a gradient is zeroed, never set to none, so a tensor that took no part in a step still
+// moves by its momentum, as after torch::optim::AdamW's own zero_grad, which zeroes too.
 #pragma once
 
 #include <vector>
@@ -23,8 +23,9 @@ namespace sweep::train {
 class FlatAdamW : public torch::optim::AdamW {
  public:
   // Every parameter must require grad; their current values and gradients (if any) are kept.
+  // A buffer holds at most `max_buffer_elements` (a larger tensor has one of its own).
   FlatAdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,
-            torch::optim::AdamWOptions defaults);
+            torch::optim::AdamWOptions defaults, int64_t max_buffer_elements = int64_t(1) << 26);
   FlatAdamW(std::vector<torch::Tensor> params, torch::optim::AdamWOptions defaults)
       : FlatAdamW({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
 
@@ -32,8 +33,8 @@ class FlatAdamW : public torch::optim::AdamW {
   // Zeroes every gradient buffer (Optimizer::zero_grad, which is not virtual, would detach_ the
   // views and fail: call this one).
   void zero_grad();
-  // torch::nn::utils::clip_grad_norm_ (2-norm) over every parameter of the optimizer: scales the
-  // gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before scaling.
+  // torch::nn::utils::clip_grad_norm_ (2-norm) over every parameter of the optimizer, bit for
+  // bit: scales the gradients by min(1, max_norm / (norm + 1e-6)), returns the norm before.
   double clip_grad_norm(double max_norm);
 
   // AdamW::load, then the loaded moments are copied into the buffers.
@@ -43,6 +44,7 @@ class FlatAdamW : public torch::optim::AdamW {
   // The tensors of one group with one dtype and device, and their buffers.
   struct Chunk {
     size_t group = 0;
+    int64_t elements = 0;
     std::vector<torch::Tensor> params;
     std::vector<int64_t> offsets;  // of each parameter in the buffers
     torch::Tensor param, grad, exp_avg, exp_avg_sq;
@@ -55,6 +57,7 @@ class FlatAdamW : public torch::optim::AdamW {
   bool bound(const Chunk& c) const;
   torch::optim::AdamWParamState& state_of(const torch::Tensor& p);
 
+  int64_t max_buffer_elements_;
   std::vector<Chunk> chunks_;
 };
 
