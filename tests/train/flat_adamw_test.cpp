@@ -59,6 +59,23 @@ void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::
         << "tensor " << i << " differs by " << (a[i] - b[i]).abs().max().item<double>();
 }
 
+// One step of each: zero the gradients, backward, clip (when max_norm > 0: both norms must be
+// equal), update.
+void step_both(torch::optim::AdamW& ref, const std::vector<torch::Tensor>& ref_params,
+               FlatAdamW& flat, const std::vector<torch::Tensor>& flat_params, int step,
+               double max_norm = 0) {
+  ref.zero_grad();
+  flat.zero_grad();
+  backward(ref_params, step);
+  backward(flat_params, step);
+  if (max_norm > 0) {
+    EXPECT_EQ(flat.clip_grad_norm(max_norm),
+              torch::nn::utils::clip_grad_norm_(ref_params, max_norm));
+  }
+  ref.step();
+  flat.step();
+}
+
 TEST(FlatAdamW, StepsMatchTorchAdamWBitForBit) {
   // One buffer per group, then buffers of at most 40 elements (the first group takes two).
   for (int64_t max_buffer : {int64_t(1) << 26, int64_t(40)}) {
@@ -66,13 +83,7 @@ TEST(FlatAdamW, StepsMatchTorchAdamWBitForBit) {
     torch::optim::AdamW ref(groups_of(ref_params), defaults());
     FlatAdamW flat(groups_of(flat_params), defaults(), max_buffer);
     for (int step = 0; step < 6; ++step) {
-      ref.zero_grad();
-      flat.zero_grad();
-      backward(ref_params, step);
-      backward(flat_params, step);
-      EXPECT_EQ(flat.clip_grad_norm(1.0), torch::nn::utils::clip_grad_norm_(ref_params, 1.0));
-      ref.step();
-      flat.step();
+      step_both(ref, ref_params, flat, flat_params, step, /*max_norm=*/1.0);
       expect_equal(ref_params, flat_params);
     }
   }
@@ -99,14 +110,7 @@ TEST(FlatAdamW, StateRoundTripsThroughEitherOptimizer) {
   auto ref_params = make_params(3), flat_params = copies(ref_params);
   torch::optim::AdamW ref(groups_of(ref_params), defaults());
   FlatAdamW flat(groups_of(flat_params), defaults());
-  for (int step = 0; step < 3; ++step) {
-    ref.zero_grad();
-    flat.zero_grad();
-    backward(ref_params, step);
-    backward(flat_params, step);
-    ref.step();
-    flat.step();
-  }
+  for (int step = 0; step < 3; ++step) step_both(ref, ref_params, flat, flat_params, step);
   // Each resumes from the other's file, on fresh tensors with the same values.
   std::stringstream from_ref, from_flat;
   torch::save(ref, from_ref);
@@ -140,12 +144,7 @@ TEST(FlatAdamW, FollowsAParameterWhoseDataWasReplaced) {
       torch::NoGradGuard no_grad;
       flat_params[1].set_data(flat_params[1].detach().clone());
     }
-    ref.zero_grad();
-    flat.zero_grad();
-    backward(ref_params, step);
-    backward(flat_params, step);
-    ref.step();
-    flat.step();
+    step_both(ref, ref_params, flat, flat_params, step);
   }
   expect_equal(ref_params, flat_params);
 }
