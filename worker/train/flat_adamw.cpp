@@ -2,10 +2,11 @@
 
 #include <cmath>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <tuple>
-
-#include <c10/util/string_utils.h>
+#include <type_traits>
+#include <utility>
 
 namespace sweep::train {
 namespace {
@@ -13,8 +14,20 @@ namespace {
 using torch::optim::AdamWOptions;
 using torch::optim::AdamWParamState;
 
-std::string state_key(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());  // the key AdamW files its state under
+// The key AdamW files a tensor's state under: its TensorImpl's address, as text in LibTorch 1.x
+// (c10::guts::to_string of the pointer) and as the pointer itself in 2.x.
+using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key = StateKey>
+Key state_key(const torch::Tensor& p) {
+  void* impl = p.unsafeGetTensorImpl();
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << impl;
+    return os.str();
+  } else {
+    return impl;
+  }
 }
 
 // The view of a flat buffer that holds a tensor of `like`'s shape at `offset`.
@@ -129,7 +142,7 @@ double FlatAdamW::clip_grad_norm(double max_norm) {
     for (const torch::Tensor& p : group.params()) norms.push_back(p.grad().norm());
   if (norms.empty()) return 0.0;
   const torch::Tensor total = norms.size() == 1 ? norms.front() : torch::stack(norms).norm();
-  const torch::Tensor coef = torch::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+  const torch::Tensor coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
   for (Chunk& c : chunks_) c.grad.mul_(coef);
   return total.item<double>();
 }
