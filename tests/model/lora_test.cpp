@@ -166,7 +166,9 @@ TEST(LoraLinear, FusedBranchMatchesTheCompositeForwardAndBackward) {
         EXPECT_TRUE(torch::allclose(y, ref, 1e-12, 1e-12)) << at;
         EXPECT_TRUE(torch::allclose(ga, lin->lora_A->weight.grad(), 1e-12, 1e-12)) << at;
         EXPECT_TRUE(torch::allclose(gb, lin->lora_B->weight.grad(), 1e-12, 1e-12)) << at;
-        if (x_grad) EXPECT_TRUE(torch::allclose(gx, x.grad(), 1e-12, 1e-12)) << at;
+        if (x_grad) {
+          EXPECT_TRUE(torch::allclose(gx, x.grad(), 1e-12, 1e-12)) << at;
+        }
       }
     }
   }

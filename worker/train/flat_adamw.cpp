@@ -68,10 +68,10 @@ void FlatAdamW::build_chunks() {
       chunks_[it->second].elements += p.numel();
     }
   }
-  for (Chunk& c : chunks_) bind(c, /*keep_state=*/true);
+  for (Chunk& c : chunks_) bind(c);
 }
 
-void FlatAdamW::bind(Chunk& c, bool keep_state) {
+void FlatAdamW::bind(Chunk& c) {
   torch::NoGradGuard no_grad;
   int64_t total = 0;
   c.offsets.clear();
@@ -92,7 +92,7 @@ void FlatAdamW::bind(Chunk& c, bool keep_state) {
     p.set_data(slot(c.param, at, p));
     p.mutable_grad() = slot(c.grad, at, p);
     auto found = state().find(state_key(p));
-    if (keep_state && found != state().end()) {
+    if (found != state().end()) {
       auto& s = static_cast<AdamWParamState&>(*found->second);
       slot(c.exp_avg, at, p).copy_(s.exp_avg());
       slot(c.exp_avg_sq, at, p).copy_(s.exp_avg_sq());
@@ -125,7 +125,7 @@ AdamWParamState& FlatAdamW::state_of(const torch::Tensor& p) {
 
 void FlatAdamW::zero_grad() {
   for (Chunk& c : chunks_) {
-    if (!bound(c)) bind(c, /*keep_state=*/true);
+    if (!bound(c)) bind(c);
     c.grad.zero_();
   }
 }
@@ -133,7 +133,7 @@ void FlatAdamW::zero_grad() {
 double FlatAdamW::clip_grad_norm(double max_norm) {
   torch::NoGradGuard no_grad;
   for (Chunk& c : chunks_)
-    if (!bound(c)) bind(c, /*keep_state=*/true);
+    if (!bound(c)) bind(c);
   // The norm exactly as clip_grad_norm_ sums it (per tensor, in the optimizer's order, then the
   // norm of those), so clipping rounds as it always did; only the scaling is one operator per
   // buffer, and multiplying by the same scalar is the same product element by element.
@@ -155,7 +155,7 @@ torch::Tensor FlatAdamW::step(LossClosure closure) {
     loss = closure();
   }
   for (Chunk& c : chunks_) {
-    if (!bound(c)) bind(c, /*keep_state=*/true);
+    if (!bound(c)) bind(c);
     const auto& options = static_cast<const AdamWOptions&>(param_groups()[c.group].options());
     // Every tensor of a chunk has taken the same steps (they are stepped together); AdamW keeps
     // the count per tensor, so each is advanced.
@@ -181,7 +181,7 @@ torch::Tensor FlatAdamW::step(LossClosure closure) {
 
 void FlatAdamW::load(torch::serialize::InputArchive& archive) {
   AdamW::load(archive);  // fresh per-tensor state tensors
-  for (Chunk& c : chunks_) bind(c, /*keep_state=*/true);
+  for (Chunk& c : chunks_) bind(c);
 }
 
 }  // namespace sweep::train

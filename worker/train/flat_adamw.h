@@ -30,8 +30,8 @@ class FlatAdamW : public torch::optim::AdamW {
       : FlatAdamW({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
 
   torch::Tensor step(LossClosure closure = nullptr) override;
-  // Zeroes every gradient buffer (Optimizer::zero_grad, which is not virtual, would detach_ the
-  // views and fail: call this one).
+  // Zeroes every gradient buffer, one operator each (Optimizer::zero_grad is not virtual and
+  // zeroes tensor by tensor: call this one).
   void zero_grad();
   // torch::nn::utils::clip_grad_norm_ (2-norm) over every parameter of the optimizer, bit for
   // bit: scales the gradients by min(1, max_norm / (norm + 1e-6)), returns the norm before.
@@ -51,8 +51,9 @@ class FlatAdamW : public torch::optim::AdamW {
   };
 
   void build_chunks();
-  // Points every parameter, gradient and moment at its place in `c`'s buffers, keeping values.
-  void bind(Chunk& c, bool keep_state);
+  // Points every parameter, gradient and moment at its place in new buffers for `c`, keeping
+  // their values (a tensor with no state yet gets a fresh one, zero moments at step 0).
+  void bind(Chunk& c);
   // Whether a parameter or its gradient was replaced since bind (module->to(), a loader).
   bool bound(const Chunk& c) const;
   torch::optim::AdamWParamState& state_of(const torch::Tensor& p);
