@@ -10,8 +10,7 @@
 #include <memory>
 #include <stdexcept>
 
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb_image.h>
+#include <stb_image.h>  // compiled in stb_image_impl.cpp
 
 #include "common/failure.h"
 
