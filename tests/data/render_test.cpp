@@ -121,7 +121,9 @@ TEST(RenderSample, TheCutShowsAndSpansPastItAreFlagged) {
   EXPECT_TRUE(r.truncated());
   for (const RenderSpan& s : r.spans) {
     EXPECT_EQ(s.past_cut, s.position >= cut);
-    if (!s.past_cut && s.kind != RenderSpan::Kind::kImage) EXPECT_LE(s.position + s.positions, cut);
+    if (!s.past_cut && s.kind != RenderSpan::Kind::kImage) {
+      EXPECT_LE(s.position + s.positions, cut);
+    }
   }
   const std::string text = format_rendered(r, false);
   EXPECT_NE(text.find("cut at max_seq_len " + std::to_string(cut) + " (3 more positions"),
